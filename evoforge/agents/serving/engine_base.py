@@ -1,0 +1,57 @@
+"""What both engines share: chat templating, context-window checks, stop strings, threads."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from evoforge.agents.serving.types import GenRequest, Sampling
+from evoforge.errors import PromptTooLongError
+
+
+def configure_threads(threads: int) -> None:
+    """Ray sets OMP_NUM_THREADS=1 in actors; a CPU engine wants the machine's cores."""
+    import torch
+
+    n = threads or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    os.environ["OMP_NUM_THREADS"] = str(n)
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
+    """Cut ``text`` before the earliest stop string; report whether one was found."""
+    cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+class EngineBase:
+    """Tokenizer-side logic, identical for every backend so that results are comparable."""
+
+    backend = "base"
+
+    def __init__(self, model_path: str, max_model_len: int) -> None:
+        from transformers import AutoTokenizer
+
+        self.model_path = model_path
+        self.weights_path = model_path
+        self.weights_version = 0
+        self.engine_id = uuid.uuid4().hex[:12]
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.max_model_len = max_model_len
+
+    def encode(self, request: GenRequest) -> list[int]:
+        """Prompt token ids: the chat template with the assistant turn opened."""
+        ids = self.tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True,
+                                                 tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+            ids = ids["input_ids"]
+        ids = list(ids)
+        if len(ids) >= self.max_model_len:
+            raise PromptTooLongError(
+                f"prompt of request '{request.id}' has {len(ids)} tokens but the context window is "
+                f"{self.max_model_len}; shorten the task or raise serving.max_model_len")
+        return ids
+
+    def budget(self, prompt_len: int, sampling: Sampling) -> int:
+        """New tokens allowed: max_tokens clipped to what the context window has left."""
+        return max(1, min(sampling.max_tokens, self.max_model_len - prompt_len))

@@ -1,0 +1,175 @@
+"""A pool of server replicas, each a named Ray actor; one batch is split across them.
+
+Actors are named ``evoforge/<run>/<role>/<i>`` so the Ray dashboard shows what is what.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from evoforge.agents.serving.types import GenRequest, GenResult, ServerInfo
+from evoforge.errors import EvoforgeError
+
+log = logging.getLogger("evoforge")
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """Everything needed to start one replica."""
+
+    model_path: str
+    backend: str = "hf"
+    """hf, vllm, or auto (vLLM when it imports and starts, else hf)."""
+    max_model_len: int = 2048
+    hf_batch_size: int = 16
+    threads: int = 0
+    dtype: str = "auto"
+    memory_fraction: float = 0.3
+    seed: int = 0
+    start_timeout_s: float = 300.0
+
+
+class ServerActor:
+    """The body of a server actor: one engine, a few large batched operations."""
+
+    def __init__(self, spec: ServerSpec) -> None:
+        if spec.backend == "vllm":
+            from evoforge.agents.serving.vllm_engine import VLLMEngine
+
+            self.engine = VLLMEngine(spec.model_path, spec.max_model_len, spec.memory_fraction,
+                                     spec.threads, spec.dtype, spec.seed)
+        else:
+            from evoforge.agents.serving.hf_engine import HFEngine
+
+            self.engine = HFEngine(spec.model_path, spec.max_model_len, spec.hf_batch_size,
+                                   spec.threads, spec.dtype)
+
+    def generate(self, requests: list[GenRequest]) -> list[GenResult]:
+        return self.engine.generate(requests)
+
+    def load_weights(self, path: str) -> None:
+        self.engine.load_weights(path)
+
+    def info(self) -> ServerInfo:
+        return self.engine.info()
+
+
+def unwrap(error: Exception) -> Exception:
+    """Our own errors raised inside an actor come back as themselves, not as RayTaskError."""
+    cause = getattr(error, "cause", None)
+    return cause if isinstance(cause, EvoforgeError) else error
+
+
+def vllm_importable() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+class ServerPool:
+    """Replicas of one model for one role (or several roles sharing it). Implements ModelServer."""
+
+    def __init__(self, run: str, role: str, spec: ServerSpec, replicas: int = 1) -> None:
+        import ray
+
+        self.run, self.role = run, role
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        self.num_gpus = gpus
+        backend, probe = spec.backend, None
+        if backend == "auto":
+            backend, probe = self._pick_backend(spec)
+        self.spec = replace(spec, backend=backend)
+        first = [probe] if probe is not None else []
+        self.actors = first + [self._start(i, self.spec) for i in range(len(first), replicas)]
+        self._wait_ready(self.actors, self.spec.start_timeout_s)
+
+    def _start(self, i: int, spec: ServerSpec):
+        import ray
+
+        name = f"evoforge/{self.run}/{self.role}/{i}"
+        cls = ray.remote(ServerActor)
+        return cls.options(name=name, num_cpus=1, num_gpus=self.num_gpus, max_concurrency=1).remote(spec)
+
+    @staticmethod
+    def _wait_ready(actors: list, timeout: float) -> None:
+        import ray
+
+        try:
+            ray.get([a.info.remote() for a in actors], timeout=timeout)
+        except ray.exceptions.GetTimeoutError:
+            for a in actors:
+                ray.kill(a)
+            raise EvoforgeError(f"model server did not start within {timeout:.0f} s; raise "
+                                "serving.vllm_start_timeout_s or use backend=hf") from None
+        except ray.exceptions.RayActorError as e:
+            for a in actors:
+                ray.kill(a)
+            cause = getattr(e, "cause", None) or e
+            err = unwrap(cause) if isinstance(cause, Exception) else cause
+            if isinstance(err, EvoforgeError):
+                raise err from None
+            raise EvoforgeError(f"model server failed to start: {str(err).strip().splitlines()[-1][:300]}") from None
+
+    def _pick_backend(self, spec: ServerSpec):
+        """auto: vLLM when it imports and starts, else transformers; say which and why.
+
+        Returns the backend and, for vLLM, the started probe actor (kept as replica 0).
+        """
+        if not vllm_importable():
+            log.warning("backend=auto: vLLM is not installed; serving with transformers (hf)")
+            return "hf", None
+        probe = self._start(0, replace(spec, backend="vllm"))
+        try:
+            self._wait_ready([probe], spec.start_timeout_s)
+        except EvoforgeError as e:
+            log.warning("backend=auto: vLLM did not start (%s); serving with transformers (hf)", e)
+            return "hf", None
+        log.warning("backend=auto: picked vLLM")
+        return "vllm", probe
+
+    # -- ModelServer ----------------------------------------------------------------------
+
+    def generate(self, requests: list[GenRequest]) -> list[GenResult]:
+        """Split the batch into contiguous shares, one per replica; results in request order."""
+        import ray
+
+        if not requests:
+            return []
+        k = len(self.actors)
+        size = -(-len(requests) // k)
+        shares = [requests[i:i + size] for i in range(0, len(requests), size)]
+        refs = [a.generate.remote(s) for a, s in zip(self.actors, shares, strict=False)]
+        try:
+            parts = ray.get(refs)
+        except ray.exceptions.RayTaskError as e:
+            raise unwrap(e) from None
+        return [r for part in parts for r in part]
+
+    def load_weights(self, path: str) -> None:
+        """Every replica loads the same weights in place."""
+        import ray
+
+        try:
+            ray.get([a.load_weights.remote(path) for a in self.actors])
+        except ray.exceptions.RayTaskError as e:
+            raise unwrap(e) from None
+
+    def info(self) -> ServerInfo:
+        return self.infos()[0]
+
+    def infos(self) -> list[ServerInfo]:
+        import ray
+
+        return ray.get([a.info.remote() for a in self.actors])
+
+    @property
+    def backend(self) -> str:
+        return self.spec.backend
+
+    def shutdown(self) -> None:
+        import ray
+
+        for a in self.actors:
+            ray.kill(a)
+        self.actors = []

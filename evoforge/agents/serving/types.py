@@ -1,0 +1,76 @@
+"""The data that crosses the server boundary, and the ModelServer protocol of DESIGN.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling parameters of one request (the subset both engines honour identically)."""
+
+    temperature: float = 0.0
+    """0 means greedy decoding."""
+    top_p: float = 1.0
+    max_tokens: int = 256
+    """Most new tokens; clipped to what is left of the context window."""
+    n: int = 1
+    """Completions per request."""
+    seed: int | None = None
+    """Fixes the sampling; the same request with the same seed gives the same text."""
+    stop: tuple[str, ...] = ()
+    """Generation ends before the first of these strings (not included in the text)."""
+
+    def batch_key(self) -> tuple:
+        """Requests that share this key can run in one engine call."""
+        return (self.temperature, self.top_p, self.max_tokens, self.n, self.stop)
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    """One prompt, as chat messages; ``id`` is the caller's key and comes back in the result."""
+
+    messages: tuple[Message, ...] | list[Message]
+    sampling: Sampling = field(default_factory=Sampling)
+    id: str = ""
+
+
+@dataclass
+class GenResult:
+    """The completions of one request, in the order of ``n``."""
+
+    id: str
+    texts: list[str]
+    prompt_tokens: int
+    completion_tokens: list[int]
+    finish_reasons: list[str]
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What a server runs: engine, model, the weights loaded now, and which process holds it."""
+
+    backend: str
+    model_path: str
+    weights_path: str
+    device: str
+    pid: int
+    engine_id: str
+    """Identifies the engine object; unchanged by ``load_weights`` (no restart)."""
+    max_model_len: int
+    weights_version: int
+    """How many times ``load_weights`` has run."""
+
+
+@runtime_checkable
+class ModelServer(Protocol):
+    """A model behind a few large batched operations (veRL's single-controller style)."""
+
+    def generate(self, requests: list[GenRequest]) -> list[GenResult]: ...
+
+    def load_weights(self, path: str) -> None: ...
+
+    def info(self) -> ServerInfo: ...

@@ -1,0 +1,111 @@
+"""``check_env``: validate an environment before a run depends on it (Gymnasium's env checker idea).
+
+Checks: tasks() types, unique ids, determinism for a seed, a different seed changing the tasks,
+train/heldout disjointness, and verify() on sample responses returning a well-formed Verdict.
+Each problem is reported as one line naming the environment and what is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from evoforge.envs.base import Environment, Task, Verdict
+
+
+@dataclass
+class CheckReport:
+    env: str
+    problems: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def fail(self, msg: str) -> None:
+        self.problems.append(f"environment '{self.env}': {msg}")
+
+
+def _fingerprint(t: Task) -> tuple:
+    return (t.id, tuple((m.get("role"), m.get("content")) for m in t.messages))
+
+
+def _call_tasks(env: Environment, report: CheckReport, split: str, n: int, seed: int) -> list[Task] | None:
+    try:
+        tasks = env.tasks(split, n, seed)
+    except Exception as e:
+        report.fail(f"tasks('{split}', {n}, {seed}) raised {type(e).__name__}: {e}")
+        return None
+    if not isinstance(tasks, list):
+        report.fail(f"tasks() must return a list of Task, got {type(tasks).__name__}")
+        return None
+    bad = [type(t).__name__ for t in tasks if not isinstance(t, Task)]
+    if bad:
+        report.fail(f"tasks() must return Task objects (evoforge.envs.Task), got {bad[0]}")
+        return None
+    if len(tasks) != n:
+        report.fail(f"tasks('{split}', {n}, {seed}) returned {len(tasks)} tasks, expected {n}")
+    for t in tasks:
+        if not t.messages or not all(isinstance(m, dict) and "role" in m and "content" in m for m in t.messages):
+            report.fail(f"task '{t.id}' needs messages as a list of {{'role', 'content'}} dicts")
+            return None
+    return tasks
+
+
+def validate_verdict(env_name: str, v: object) -> Verdict:
+    """Raise ValueError with a precise message when ``v`` is not a well-formed Verdict."""
+    if not isinstance(v, Verdict):
+        raise ValueError(f"environment '{env_name}': verify() must return a Verdict, got {type(v).__name__}")
+    if not isinstance(v.score, int | float) or isinstance(v.score, bool) or math.isnan(v.score):
+        raise ValueError(f"environment '{env_name}': verify() returned score {v.score!r}; it must be a number in [0, 1]")
+    if not 0.0 <= v.score <= 1.0:
+        raise ValueError(f"environment '{env_name}': verify() returned score {v.score}; it must be in [0, 1]")
+    if not isinstance(v.passed, bool):
+        raise ValueError(f"environment '{env_name}': verify() returned passed={v.passed!r}; it must be a bool")
+    return v
+
+
+def check_env(env: Environment, n: int = 16, seed: int = 0) -> CheckReport:
+    """Run every check; the report lists what passed and each problem found."""
+    name = str(getattr(env, "name", type(env).__name__))
+    report = CheckReport(env=name)
+    if not isinstance(getattr(env, "name", None), str):
+        report.fail("needs a string attribute `name`")
+    a = _call_tasks(env, report, "train", n, seed)
+    if a is None:
+        return report
+    report.checks.append(f"tasks('train', {n}, {seed}) returns {n} Task objects")
+    if len({t.id for t in a}) != len(a):
+        report.fail("task ids repeat within one call; make each id unique")
+    b = _call_tasks(env, report, "train", n, seed)
+    if b is not None:
+        if [_fingerprint(t) for t in a] != [_fingerprint(t) for t in b]:
+            report.fail(f"tasks('train', {n}, {seed}) differs between two calls; derive every task from "
+                        "(split, seed, index) only, e.g. random.Random(f'{split}/{seed}/{index}')")
+        else:
+            report.checks.append("same seed gives the same tasks")
+    c = _call_tasks(env, report, "train", n, seed + 1)
+    if c is not None and n > 1 and [_fingerprint(t) for t in a] == [_fingerprint(t) for t in c]:
+        report.fail("another seed gives the same tasks; use the seed when generating tasks")
+    h = _call_tasks(env, report, "heldout", n, seed)
+    if h is not None:
+        shared_ids = {t.id for t in a} & {t.id for t in h}
+        shared_text = {_fingerprint(t)[1] for t in a} & {_fingerprint(t)[1] for t in h}
+        if shared_ids or shared_text:
+            report.fail(f"train and heldout share {len(shared_ids | shared_text)} tasks; the splits must be disjoint")
+        else:
+            report.checks.append("train and heldout are disjoint")
+    for t in a[: min(4, len(a))]:
+        for response in ("", "A short answer.", t.prompt):
+            try:
+                validate_verdict(name, env.verify(t, response))
+            except ValueError as e:
+                report.fail(str(e).split(": ", 1)[1])
+                return report
+            except Exception as e:
+                report.fail(f"verify() raised {type(e).__name__}: {e} on task '{t.id}'; a verifier must "
+                            "return a failing Verdict with feedback instead of raising")
+                return report
+    report.checks.append("verify() returns well-formed Verdicts on sample responses")
+    return report

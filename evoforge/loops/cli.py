@@ -1,0 +1,135 @@
+"""The ``evoforge`` command line: run, resume, report, envs, bench, models."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from evoforge.errors import EvoforgeError
+
+
+def _run_help() -> str:
+    from evoforge.loops.config import help_text
+
+    return "config keys (set as key=value, or in a YAML file):\n" + help_text()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evoforge", description="Self-improvement rounds for a language model.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (for log files)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start a run", epilog=_run_help(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [key=value ...]",
+                     help="an optional YAML config, then dotted overrides")
+    res = sub.add_parser("resume", help="continue a stopped run")
+    res.add_argument("run_dir")
+    rep = sub.add_parser("report", help="write report.md and plots for a run")
+    rep.add_argument("run_dir")
+    envs = sub.add_parser("envs", help="list or check environments")
+    envs_sub = envs.add_subparsers(dest="envs_command", required=True)
+    envs_sub.add_parser("list", help="every environment evoforge can find")
+    chk = envs_sub.add_parser("check", help="validate an environment (check_env)")
+    chk.add_argument("name", help="a registered name, an entry point, or module:attr")
+    chk.add_argument("-n", type=int, default=16, help="tasks per check")
+    bench = sub.add_parser("bench", help="side-by-side measurements")
+    bench.add_argument("name")
+    bench.add_argument("--model", default="tiny")
+    bench.add_argument("--json", dest="json_path", default=None)
+    models = sub.add_parser("models", help="prepare (convert and cache) models")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    prep = models_sub.add_parser("prepare", help="convert and cache models (default, tiny, a path)")
+    prep.add_argument("specs", nargs="+")
+    prep.add_argument("--cache-dir", default=None)
+    for sp in (run, res, rep, envs, bench, models, chk):
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sp.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return p
+
+
+def _split_items(items: list[str]) -> tuple[str | None, list[str]]:
+    config, overrides = None, []
+    for i, item in enumerate(items):
+        if i == 0 and "=" not in item:
+            config = item
+        else:
+            overrides.append(item)
+    return config, overrides
+
+
+def _cmd_envs(args: argparse.Namespace) -> int:
+    from evoforge.envs.registry import get_env, list_envs
+
+    if args.envs_command == "list":
+        for e in list_envs():
+            print(f"{e.name:<16} {e.description}")
+        return 0
+    from evoforge.envs.check import check_env
+
+    report = check_env(get_env(args.name), n=args.n)
+    for line in report.checks:
+        print(f"ok   {line}")
+    for line in report.problems:
+        print(f"FAIL {line}")
+    print(f"{args.name}: {'passed' if report.ok else f'{len(report.problems)} problem(s)'}")
+    return 0 if report.ok else 1
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from evoforge.agents.models import resolve_model
+
+    for spec in args.specs:
+        ref = resolve_model(spec, args.cache_dir)
+        print(f"{spec}: {ref.path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
+    quiet = getattr(args, "quiet", False)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not debug:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        if args.command == "run":
+            from evoforge.loops.config import load_config
+            from evoforge.loops.runner import run
+
+            config_path, overrides = _split_items(args.items)
+            run(load_config(config_path, overrides), quiet=quiet)
+            return 0
+        if args.command == "resume":
+            from evoforge.loops.runner import resume
+
+            resume(args.run_dir, quiet=quiet)
+            return 0
+        if args.command == "report":
+            from evoforge.loops.report import write_report
+
+            print(write_report(args.run_dir))
+            return 0
+        if args.command == "envs":
+            return _cmd_envs(args)
+        if args.command == "models":
+            return _cmd_models(args)
+        if args.command == "bench":
+            raise EvoforgeError("`evoforge bench` is not built yet (issue 7); nothing was measured")
+    except EvoforgeError as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; `evoforge resume RUN_DIR` continues the run", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

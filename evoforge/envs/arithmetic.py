@@ -10,8 +10,32 @@ import re
 
 from evoforge.envs.base import Task, Verdict, check_split, item_rng
 
-NAMES = ["Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goro", "Hana", "Ivan", "Jade", "Kofi", "Lena"]
-ITEMS = ["apples", "marbles", "stickers", "books", "coins", "shells", "pencils", "cards", "stamps", "eggs"]
+NAMES = [
+    "Ana",
+    "Ben",
+    "Chen",
+    "Dara",
+    "Eli",
+    "Fatima",
+    "Goro",
+    "Hana",
+    "Ivan",
+    "Jade",
+    "Kofi",
+    "Lena",
+]
+ITEMS = [
+    "apples",
+    "marbles",
+    "stickers",
+    "books",
+    "coins",
+    "shells",
+    "pencils",
+    "cards",
+    "stamps",
+    "eggs",
+]
 NUMBER = r"-?\d[\d,]*(?:\.\d+)?"
 
 
@@ -59,20 +83,35 @@ class ArithmeticEnv:
                 k = g.randint(2, 4)
                 steps.append(f"Then the number of {item} becomes {k} times as large.")
                 value *= k
-        question = " ".join(steps) + f" How many {item} does {who} have now? End with 'The answer is N.'"
-        return Task(id=f"{self.name}/{split}/{seed}/{index}", messages=({"role": "user", "content": question},),
-                    metadata={"answer": value}, tags=(f"ops{self.difficulty + 1}",))
+        question = (
+            " ".join(steps) + f" How many {item} does {who} have now? End with 'The answer is N.'"
+        )
+        return Task(
+            id=f"{self.name}/{split}/{seed}/{index}",
+            messages=({"role": "user", "content": question},),
+            metadata={"answer": value},
+            tags=(f"ops{self.difficulty + 1}",),
+        )
 
     def verify(self, task: Task, response: str) -> Verdict:
         expected = task.metadata["answer"]
         got = extract_answer(response)
         ok = got is not None and _as_number(got) == expected
-        feedback = "" if ok else (
-            "no final number found; end with 'The answer is N.'" if got is None
-            else f"the final answer {got} is wrong; recompute each step")
-        return Verdict(score=float(ok), passed=ok, details={"loose": ok, "extracted": got,
-                                                            "by_type": {task.tags[0]: ok}},
-                       feedback=feedback)
+        feedback = (
+            ""
+            if ok
+            else (
+                "no final number found; end with 'The answer is N.'"
+                if got is None
+                else f"the final answer {got} is wrong; recompute each step"
+            )
+        )
+        return Verdict(
+            score=float(ok),
+            passed=ok,
+            details={"loose": ok, "extracted": got, "by_type": {task.tags[0]: ok}},
+            feedback=feedback,
+        )
 
 
 def _as_number(text: str) -> float | None:

@@ -26,13 +26,21 @@ class Task:
         return next((m["content"] for m in reversed(self.messages) if m.get("role") == "user"), "")
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "messages": list(self.messages), "metadata": self.metadata,
-                "tags": list(self.tags)}
+        return {
+            "id": self.id,
+            "messages": list(self.messages),
+            "metadata": self.metadata,
+            "tags": list(self.tags),
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Task:
-        return cls(id=d["id"], messages=tuple(d["messages"]), metadata=d.get("metadata", {}),
-                   tags=tuple(d.get("tags", ())))
+        return cls(
+            id=d["id"],
+            messages=tuple(d["messages"]),
+            metadata=d.get("metadata", {}),
+            tags=tuple(d.get("tags", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,12 @@ class Verdict:
     """What is wrong, in words a refiner can act on; empty when passed."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"score": self.score, "passed": self.passed, "details": self.details,
-                "feedback": self.feedback}
+        return {
+            "score": self.score,
+            "passed": self.passed,
+            "details": self.details,
+            "feedback": self.feedback,
+        }
 
 
 @runtime_checkable
@@ -76,4 +88,6 @@ def check_split(env: str, split: str) -> None:
     from evoforge.errors import EvoforgeError
 
     if split not in SPLITS:
-        raise EvoforgeError(f"environment '{env}' has no split '{split}'; use one of {', '.join(SPLITS)}")
+        raise EvoforgeError(
+            f"environment '{env}' has no split '{split}'; use one of {', '.join(SPLITS)}"
+        )

@@ -31,7 +31,9 @@ def _fingerprint(t: Task) -> tuple:
     return (t.id, tuple((m.get("role"), m.get("content")) for m in t.messages))
 
 
-def _call_tasks(env: Environment, report: CheckReport, split: str, n: int, seed: int) -> list[Task] | None:
+def _call_tasks(
+    env: Environment, report: CheckReport, split: str, n: int, seed: int
+) -> list[Task] | None:
     try:
         tasks = env.tasks(split, n, seed)
     except Exception as e:
@@ -47,7 +49,9 @@ def _call_tasks(env: Environment, report: CheckReport, split: str, n: int, seed:
     if len(tasks) != n:
         report.fail(f"tasks('{split}', {n}, {seed}) returned {len(tasks)} tasks, expected {n}")
     for t in tasks:
-        if not t.messages or not all(isinstance(m, dict) and "role" in m and "content" in m for m in t.messages):
+        if not t.messages or not all(
+            isinstance(m, dict) and "role" in m and "content" in m for m in t.messages
+        ):
             report.fail(f"task '{t.id}' needs messages as a list of {{'role', 'content'}} dicts")
             return None
     return tasks
@@ -56,13 +60,21 @@ def _call_tasks(env: Environment, report: CheckReport, split: str, n: int, seed:
 def validate_verdict(env_name: str, v: object) -> Verdict:
     """Raise ValueError with a precise message when ``v`` is not a well-formed Verdict."""
     if not isinstance(v, Verdict):
-        raise ValueError(f"environment '{env_name}': verify() must return a Verdict, got {type(v).__name__}")
+        raise ValueError(
+            f"environment '{env_name}': verify() must return a Verdict, got {type(v).__name__}"
+        )
     if not isinstance(v.score, int | float) or isinstance(v.score, bool) or math.isnan(v.score):
-        raise ValueError(f"environment '{env_name}': verify() returned score {v.score!r}; it must be a number in [0, 1]")
+        raise ValueError(
+            f"environment '{env_name}': verify() returned score {v.score!r}; it must be a number in [0, 1]"
+        )
     if not 0.0 <= v.score <= 1.0:
-        raise ValueError(f"environment '{env_name}': verify() returned score {v.score}; it must be in [0, 1]")
+        raise ValueError(
+            f"environment '{env_name}': verify() returned score {v.score}; it must be in [0, 1]"
+        )
     if not isinstance(v.passed, bool):
-        raise ValueError(f"environment '{env_name}': verify() returned passed={v.passed!r}; it must be a bool")
+        raise ValueError(
+            f"environment '{env_name}': verify() returned passed={v.passed!r}; it must be a bool"
+        )
     return v
 
 
@@ -81,8 +93,10 @@ def check_env(env: Environment, n: int = 16, seed: int = 0) -> CheckReport:
     b = _call_tasks(env, report, "train", n, seed)
     if b is not None:
         if [_fingerprint(t) for t in a] != [_fingerprint(t) for t in b]:
-            report.fail(f"tasks('train', {n}, {seed}) differs between two calls; derive every task from "
-                        "(split, seed, index) only, e.g. random.Random(f'{split}/{seed}/{index}')")
+            report.fail(
+                f"tasks('train', {n}, {seed}) differs between two calls; derive every task from "
+                "(split, seed, index) only, e.g. random.Random(f'{split}/{seed}/{index}')"
+            )
         else:
             report.checks.append("same seed gives the same tasks")
     c = _call_tasks(env, report, "train", n, seed + 1)
@@ -93,7 +107,9 @@ def check_env(env: Environment, n: int = 16, seed: int = 0) -> CheckReport:
         shared_ids = {t.id for t in a} & {t.id for t in h}
         shared_text = {_fingerprint(t)[1] for t in a} & {_fingerprint(t)[1] for t in h}
         if shared_ids or shared_text:
-            report.fail(f"train and heldout share {len(shared_ids | shared_text)} tasks; the splits must be disjoint")
+            report.fail(
+                f"train and heldout share {len(shared_ids | shared_text)} tasks; the splits must be disjoint"
+            )
         else:
             report.checks.append("train and heldout are disjoint")
     for t in a[: min(4, len(a))]:
@@ -104,8 +120,10 @@ def check_env(env: Environment, n: int = 16, seed: int = 0) -> CheckReport:
                 report.fail(str(e).split(": ", 1)[1])
                 return report
             except Exception as e:
-                report.fail(f"verify() raised {type(e).__name__}: {e} on task '{t.id}'; a verifier must "
-                            "return a failing Verdict with feedback instead of raising")
+                report.fail(
+                    f"verify() raised {type(e).__name__}: {e} on task '{t.id}'; a verifier must "
+                    "return a failing Verdict with feedback instead of raising"
+                )
                 return report
     report.checks.append("verify() returns well-formed Verdicts on sample responses")
     return report

@@ -57,11 +57,15 @@ def _instantiate(label: str, obj: Any) -> Environment:
     try:
         env = obj() if inspect.isclass(obj) or (callable(obj) and not _looks_like_env(obj)) else obj
     except Exception as e:
-        raise EvoforgeError(f"environment '{label}' failed to construct: {type(e).__name__}: {e}") from e
+        raise EvoforgeError(
+            f"environment '{label}' failed to construct: {type(e).__name__}: {e}"
+        ) from e
     missing = [a for a in ("name", "tasks", "verify") if not hasattr(env, a)]
     if missing:
-        raise EvoforgeError(f"environment '{label}' is missing {', '.join(missing)}; an Environment "
-                            "needs a name, tasks(split, n, seed) and verify(task, response)")
+        raise EvoforgeError(
+            f"environment '{label}' is missing {', '.join(missing)}; an Environment "
+            "needs a name, tasks(split, n, seed) and verify(task, response)"
+        )
     return env
 
 
@@ -81,7 +85,9 @@ def load_attr(spec: str, what: str = "plugin") -> Any:
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise EvoforgeError(f"{what} '{spec}': module '{module_name}' has no attribute '{attr}'")
+            raise EvoforgeError(
+                f"{what} '{spec}': module '{module_name}' has no attribute '{attr}'"
+            )
         obj = getattr(obj, part)
     return obj
 
@@ -96,8 +102,10 @@ def get_env(spec: str) -> Environment:
         try:
             obj = eps[spec].load()
         except Exception as e:
-            raise EvoforgeError(f"environment '{spec}' (entry point {eps[spec].value}) failed to import: "
-                                f"{type(e).__name__}: {e}") from e
+            raise EvoforgeError(
+                f"environment '{spec}' (entry point {eps[spec].value}) failed to import: "
+                f"{type(e).__name__}: {e}"
+            ) from e
         return _instantiate(spec, obj)
     if ":" in spec:
         return _instantiate(spec, load_attr(spec, "environment"))
@@ -106,8 +114,9 @@ def get_env(spec: str) -> Environment:
     names = sorted(set(_REGISTRY) | set(eps))
     close = difflib.get_close_matches(spec, names, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
-    raise EvoforgeError(f"unknown environment '{spec}'; {hint}known: {', '.join(names)} "
-                        "(or pass module:attr)")
+    raise EvoforgeError(
+        f"unknown environment '{spec}'; {hint}known: {', '.join(names)} (or pass module:attr)"
+    )
 
 
 def list_envs() -> list[EnvEntry]:

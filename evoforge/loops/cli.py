@@ -17,15 +17,25 @@ def _run_help() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evoforge", description="Self-improvement rounds for a language model.")
+    p = argparse.ArgumentParser(
+        prog="evoforge", description="Self-improvement rounds for a language model."
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--quiet", action="store_true", help="no progress bars (for log files)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="start a run", epilog=_run_help(),
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [key=value ...]",
-                     help="an optional YAML config, then dotted overrides")
+    run = sub.add_parser(
+        "run",
+        help="start a run",
+        epilog=_run_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "items",
+        nargs="*",
+        metavar="[CONFIG.yaml] [key=value ...]",
+        help="an optional YAML config, then dotted overrides",
+    )
     res = sub.add_parser("resume", help="continue a stopped run")
     res.add_argument("run_dir")
     rep = sub.add_parser("report", help="write report.md and plots for a run")
@@ -46,8 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("specs", nargs="+")
     prep.add_argument("--cache-dir", default=None)
     for sp in (run, res, rep, envs, bench, models, chk):
-        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        sp.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sp.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+        sp.add_argument(
+            "--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return p
 
 
@@ -92,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = getattr(args, "debug", False)
     quiet = getattr(args, "quiet", False)
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if not debug:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:

@@ -40,13 +40,20 @@ class ServingConfig:
 
     replicas: int = opt(1, "Server replicas per distinct model; a batch is split across them.")
     max_model_len: int = opt(2048, "Context window the servers allow (prompt + completion tokens).")
-    dtype: str = opt("auto", "Weights dtype: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16.",
-                     ("auto", "float32", "bfloat16", "float16"))
+    dtype: str = opt(
+        "auto",
+        "Weights dtype: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16.",
+        ("auto", "float32", "bfloat16", "float16"),
+    )
     threads: int = opt(0, "Torch threads per CPU server actor; 0 = all cores of the machine.")
     hf_batch_size: int = opt(16, "Largest batch one transformers generate() call runs.")
     vllm_memory_fraction: float = opt(
-        0.3, "vLLM gpu_memory_utilization; on CPU the share of RAM vLLM reserves (its 0.92 default fails in Ray).")
-    vllm_start_timeout_s: float = opt(300.0, "Seconds to wait for a vLLM engine to start before falling back (auto).")
+        0.3,
+        "vLLM gpu_memory_utilization; on CPU the share of RAM vLLM reserves (its 0.92 default fails in Ray).",
+    )
+    vllm_start_timeout_s: float = opt(
+        300.0, "Seconds to wait for a vLLM engine to start before falling back (auto)."
+    )
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,13 @@ class GenerationConfig:
 class CriticConfig:
     """The judge: a language critique ending in a yes/no verdict, sampled k times."""
 
-    model: str = opt("", "Model of the critic; empty = the actor's server (one model plays every role, as in SPaR).")
-    votes: int = opt(5, "Verdicts sampled per response; the node value is the share of yes among parsed votes.")
+    model: str = opt(
+        "",
+        "Model of the critic; empty = the actor's server (one model plays every role, as in SPaR).",
+    )
+    votes: int = opt(
+        5, "Verdicts sampled per response; the node value is the share of yes among parsed votes."
+    )
     temperature: float = opt(0.8, "Sampling temperature of the verdicts.")
     max_tokens: int = opt(256, "Most tokens of one critique.")
 
@@ -82,44 +94,69 @@ class RefinerConfig:
 class SearchConfig:
     """Tree-search refinement of failed answers (level-synchronous across all tasks)."""
 
-    strategy: str = opt("bfs", "bfs: expand the best `keep` nodes of each level; dfs: follow the best child first.",
-                        ("bfs", "dfs"))
+    strategy: str = opt(
+        "bfs",
+        "bfs: expand the best `keep` nodes of each level; dfs: follow the best child first.",
+        ("bfs", "dfs"),
+    )
     children: int = opt(3, "Refinements sampled per expanded node.")
     keep: int = opt(2, "Nodes kept per level (bfs) after ranking by value.")
     max_depth: int = opt(3, "Deepest refinement level.")
-    threshold: float = opt(0.5, "A node whose value is above this is accepted and ends its task's search.")
+    threshold: float = opt(
+        0.5, "A node whose value is above this is accepted and ends its task's search."
+    )
     node_budget: int = opt(12, "Most refinement nodes per task.")
-    value: str = opt("both", "Node value: judge (critic votes), verifier (the environment), or both (mean).",
-                     ("judge", "verifier", "both"))
-    adaptive_stop: bool = opt(False, "Stop a task's search when the best value did not rise over the last level.")
+    value: str = opt(
+        "both",
+        "Node value: judge (critic votes), verifier (the environment), or both (mean).",
+        ("judge", "verifier", "both"),
+    )
+    adaptive_stop: bool = opt(
+        False, "Stop a task's search when the best value did not rise over the last level."
+    )
 
 
 @dataclass(frozen=True)
 class PairsConfig:
     """Preference pairs: chosen = accepted refinement, rejected = original."""
 
-    require_verifier: bool = opt(True, "Keep a pair only if the verifier passes chosen and fails rejected.")
-    max_length_ratio: float = opt(3.0, "Drop pairs whose longer side is more than this many times the shorter.")
+    require_verifier: bool = opt(
+        True, "Keep a pair only if the verifier passes chosen and fails rejected."
+    )
+    max_length_ratio: float = opt(
+        3.0, "Drop pairs whose longer side is more than this many times the shorter."
+    )
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Training of the actor on the round's data (TRL)."""
 
-    algorithm: str = opt("dpo", "dpo on the round's pairs; grpo on environment rewards; sft on chosen answers.",
-                         ("dpo", "grpo", "sft"))
+    algorithm: str = opt(
+        "dpo",
+        "dpo on the round's pairs; grpo on environment rewards; sft on chosen answers.",
+        ("dpo", "grpo", "sft"),
+    )
     learning_rate: float = opt(5e-6, "Optimizer learning rate.")
     epochs: int = opt(1, "Passes over the round's data.")
     batch_size: int = opt(4, "Examples per optimizer step.")
     beta: float = opt(0.1, "DPO beta (SPaR uses 0.1).")
-    sft_weight: float = opt(0.2, "Weight of the SFT (NLL) term on chosen answers added to the DPO loss.")
-    reference: str = opt("round", "DPO reference: round = the round's starting model, original = the first model.",
-                         ("round", "original"))
+    sft_weight: float = opt(
+        0.2, "Weight of the SFT (NLL) term on chosen answers added to the DPO loss."
+    )
+    reference: str = opt(
+        "round",
+        "DPO reference: round = the round's starting model, original = the first model.",
+        ("round", "original"),
+    )
     lora: bool = opt(False, "Train a LoRA adapter (merged before serving) instead of all weights.")
     lora_r: int = opt(16, "LoRA rank.")
     max_length: int = opt(640, "Most tokens of prompt + answer in training.")
-    refiner_data: str = opt("mix", "Refiner SFT data: mix into the actor's training when roles share one model, or off.",
-                            ("mix", "off"))
+    refiner_data: str = opt(
+        "mix",
+        "Refiner SFT data: mix into the actor's training when roles share one model, or off.",
+        ("mix", "off"),
+    )
 
 
 @dataclass(frozen=True)
@@ -127,31 +164,67 @@ class EvalConfig:
     """Held-out evaluation and the promotion gate."""
 
     heldout_tasks: int = opt(200, "Held-out tasks of the main environment per evaluation (greedy).")
-    guard_env: str = opt("arithmetic", "Second environment that must not regress (forgetting guard); empty = none.")
+    guard_env: str = opt(
+        "arithmetic", "Second environment that must not regress (forgetting guard); empty = none."
+    )
     guard_tasks: int = opt(50, "Held-out tasks of the guard environment.")
     max_tokens: int = opt(256, "Most tokens of an evaluation answer.")
-    tolerance: float = opt(0.02, "Keep a round unless its pass rate is worse than the last kept one by more than this.")
-    patience: int = opt(2, "Stop after this many rounds in a row without a gain; 0 = never stop early.")
+    tolerance: float = opt(
+        0.02, "Keep a round unless its pass rate is worse than the last kept one by more than this."
+    )
+    patience: int = opt(
+        2, "Stop after this many rounds in a row without a gain; 0 = never stop early."
+    )
+
+
+@dataclass(frozen=True)
+class PromptsConfig:
+    """Prompt template overrides: paths to plain-text files with the same {placeholders}."""
+
+    critic: str = opt("", "Critic template file ({instruction}, {response}); empty = built-in.")
+    refiner: str = opt(
+        "",
+        "Refiner template file ({instruction}, {response}, {critique}, {feedback}); empty = built-in.",
+    )
 
 
 @dataclass(frozen=True)
 class Config:
     """A self-improvement run."""
 
-    model: str = opt("default", "default (SmolLM2-135M-Instruct), tiny (random 2-layer Llama), or a path "
-                                "to a Hugging Face model directory or a .gguf file.")
-    env: str = opt("instructions", "Environment: a registered name, an entry point, or module:attr.")
+    model: str = opt(
+        "default",
+        "default (SmolLM2-135M-Instruct), tiny (random 2-layer Llama), or a path "
+        "to a Hugging Face model directory or a .gguf file.",
+    )
+    env: str = opt(
+        "instructions", "Environment: a registered name, an entry point, or module:attr."
+    )
     rounds: int = opt(2, "Self-improvement rounds.")
     tasks_per_round: int = opt(64, "Training tasks the actor answers per round.")
     seed: int = opt(0, "Seed of tasks, sampling and training; the same seed reproduces a run.")
-    run_dir: str = opt("", "Run directory; empty = runs/<timestamp>-<env> under the current directory.")
-    backend: str = opt("auto", "Serving engine: vllm, hf (transformers), or auto (vLLM if it starts, else hf).",
-                       ("auto", "vllm", "hf"))
-    ray_address: str = opt("", "Ray cluster to join (e.g. ray://host:10001 or auto); empty = start a local one.")
-    dashboard_host: str = opt("127.0.0.1", "Interface the Ray dashboard of a local cluster binds to.")
-    cache_dir: str = opt("~/.cache/evoforge", "Where converted models are cached (EVOFORGE_CACHE overrides).")
-    curriculum: str = opt("weakness", "Task selection: weakness (weight types by last eval failures) or uniform.",
-                          ("weakness", "uniform"))
+    run_dir: str = opt(
+        "", "Run directory; empty = runs/<timestamp>-<env> under the current directory."
+    )
+    backend: str = opt(
+        "auto",
+        "Serving engine: vllm, hf (transformers), or auto (vLLM if it starts, else hf).",
+        ("auto", "vllm", "hf"),
+    )
+    ray_address: str = opt(
+        "", "Ray cluster to join (e.g. ray://host:10001 or auto); empty = start a local one."
+    )
+    dashboard_host: str = opt(
+        "127.0.0.1", "Interface the Ray dashboard of a local cluster binds to."
+    )
+    cache_dir: str = opt(
+        "~/.cache/evoforge", "Where converted models are cached (EVOFORGE_CACHE overrides)."
+    )
+    curriculum: str = opt(
+        "weakness",
+        "Task selection: weakness (weight types by last eval failures) or uniform.",
+        ("weakness", "uniform"),
+    )
     serving: ServingConfig = sub(ServingConfig)
     generation: GenerationConfig = sub(GenerationConfig)
     critic: CriticConfig = sub(CriticConfig)
@@ -160,6 +233,7 @@ class Config:
     pairs: PairsConfig = sub(PairsConfig)
     train: TrainConfig = sub(TrainConfig)
     eval: EvalConfig = sub(EvalConfig)
+    prompts: PromptsConfig = sub(PromptsConfig)
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,7 +258,9 @@ def all_keys(cls: type = Config, prefix: str = "") -> list[str]:
 
 def _unknown(key: str, valid: list[str]) -> ConfigError:
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(valid[:12])} ..."
+    hint = (
+        f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(valid[:12])} ..."
+    )
     return ConfigError(f"unknown config key '{key}'{hint}")
 
 
@@ -213,7 +289,9 @@ def _coerce(key: str, tp: Any, value: Any, from_text: bool) -> Any:
             if tp is str:
                 return text
         except ValueError:
-            raise ConfigError(f"config key '{key}' expects {_type_name(tp)}, got '{text}'") from None
+            raise ConfigError(
+                f"config key '{key}' expects {_type_name(tp)}, got '{text}'"
+            ) from None
     ok = (
         (tp is bool and isinstance(value, bool))
         or (tp is int and isinstance(value, int) and not isinstance(value, bool))
@@ -222,7 +300,8 @@ def _coerce(key: str, tp: Any, value: Any, from_text: bool) -> Any:
     )
     if not ok:
         raise ConfigError(
-            f"config key '{key}' expects {_type_name(tp)}, got {type(value).__name__} {value!r}")
+            f"config key '{key}' expects {_type_name(tp)}, got {type(value).__name__} {value!r}"
+        )
     return float(value) if tp is float else value
 
 
@@ -237,37 +316,49 @@ def _build(cls: type, data: dict[str, Any], prefix: str, textual: set[str]) -> A
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
-                raise ConfigError(f"config key '{dotted}' is a section; set its fields, e.g. "
-                                  f"{dotted}.{dataclasses.fields(tp)[0].name}=...")
+                raise ConfigError(
+                    f"config key '{dotted}' is a section; set its fields, e.g. "
+                    f"{dotted}.{dataclasses.fields(tp)[0].name}=..."
+                )
             kwargs[key] = _build(tp, value, dotted + ".", textual)
             continue
         value = _coerce(dotted, tp, value, dotted in textual)
         choices = names[key].metadata.get("choices")
         if choices and value not in choices:
-            raise ConfigError(f"config key '{dotted}' must be one of {', '.join(choices)}; got '{value}'")
+            raise ConfigError(
+                f"config key '{dotted}' must be one of {', '.join(choices)}; got '{value}'"
+            )
         kwargs[key] = value
     return cls(**kwargs)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Config:
     """Build a :class:`Config` from an optional YAML file and ``key=value`` overrides."""
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"config file '{p}' not found; pass an existing YAML file or none for the default")
+            raise ConfigError(
+                f"config file '{p}' not found; pass an existing YAML file or none for the default"
+            )
         try:
             loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"config file '{p}' is not valid YAML{where}; fix the syntax") from None
+            raise ConfigError(
+                f"config file '{p}' is not valid YAML{where}; fix the syntax"
+            ) from None
         except UnicodeDecodeError:
             raise ConfigError(f"config file '{p}' is not UTF-8 text") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ConfigError(f"config file '{p}' must hold a mapping of keys, not {type(loaded).__name__}")
+            raise ConfigError(
+                f"config file '{p}' must hold a mapping of keys, not {type(loaded).__name__}"
+            )
         data = loaded
     textual: set[str] = set()
     for item in overrides:
@@ -326,7 +417,9 @@ def help_text() -> str:
             default = f.default
             choices = f.metadata.get("choices")
             kind = "|".join(choices) if choices else _type_name(tp)
-            lines.append(f"  {prefix}{f.name}={default!r:<12} ({kind}) {f.metadata.get('help', '')}")
+            lines.append(
+                f"  {prefix}{f.name}={default!r:<12} ({kind}) {f.metadata.get('help', '')}"
+            )
 
     walk(Config, "")
     return "\n".join(lines)

@@ -32,8 +32,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise EvoforgeError(f"cannot write {path} ({e.strerror or e}); the previous version is intact. "
-                            "Free disk space or fix permissions, then `evoforge resume`") from None
+        raise EvoforgeError(
+            f"cannot write {path} ({e.strerror or e}); the previous version is intact. "
+            "Free disk space or fix permissions, then `evoforge resume`"
+        ) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -95,23 +97,36 @@ class RunDir:
     # lifecycle
     def create(self, config_yaml: str, run_id: str) -> None:
         if self.meta_path.exists():
-            raise EvoforgeError(f"run directory {self.path} already holds a run; "
-                                f"use `evoforge resume {self.path}` or pick another run_dir")
+            raise EvoforgeError(
+                f"run directory {self.path} already holds a run; "
+                f"use `evoforge resume {self.path}` or pick another run_dir"
+            )
         self.path.mkdir(parents=True, exist_ok=True)
         self.lock()
         atomic_write_text(self.config_path, config_yaml)
-        write_json(self.meta_path, {"format_version": FORMAT_VERSION, "run_id": run_id,
-                                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "finished": False})
+        write_json(
+            self.meta_path,
+            {
+                "format_version": FORMAT_VERSION,
+                "run_id": run_id,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "finished": False,
+            },
+        )
 
     def meta(self) -> dict[str, Any]:
         if not self.meta_path.is_file():
-            raise EvoforgeError(f"{self.path} is not an evoforge run directory (no meta.json); "
-                                "pass the directory a run printed at its start")
+            raise EvoforgeError(
+                f"{self.path} is not an evoforge run directory (no meta.json); "
+                "pass the directory a run printed at its start"
+            )
         meta = read_json(self.meta_path)
         if meta.get("format_version") != FORMAT_VERSION:
-            raise EvoforgeError(f"{self.path} was written by an incompatible evoforge (format "
-                                f"{meta.get('format_version')}, this one reads {FORMAT_VERSION}); "
-                                "resume it with the version that made it, or start a new run")
+            raise EvoforgeError(
+                f"{self.path} was written by an incompatible evoforge (format "
+                f"{meta.get('format_version')}, this one reads {FORMAT_VERSION}); "
+                "resume it with the version that made it, or start a new run"
+            )
         return meta
 
     def set_meta(self, **fields: Any) -> None:
@@ -128,8 +143,10 @@ class RunDir:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise EvoforgeError(f"run directory {self.path} is in use by another evoforge process; "
-                                "wait for it to finish or stop it first") from None
+            raise EvoforgeError(
+                f"run directory {self.path} is in use by another evoforge process; "
+                "wait for it to finish or stop it first"
+            ) from None
         self._lock_fd = fd
 
     def unlock(self) -> None:

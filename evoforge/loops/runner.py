@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from evoforge.agents.models import resolve_model
-from evoforge.agents.serving.cluster import connect
-from evoforge.agents.serving.types import GenRequest, Sampling
+from evoforge.agents.serving import cluster
+from evoforge.envs.check import check_env
 from evoforge.envs.registry import get_env
-from evoforge.loops.config import Config, dump_yaml
-from evoforge.loops.rundir import RunDir
+from evoforge.errors import EvoforgeError
+from evoforge.loops.config import Config, dump_yaml, load_config
+from evoforge.loops.graph import build_graph, graph_config, open_checkpointer
+from evoforge.loops.progress import Progress
+from evoforge.loops.rundir import RunDir, read_json
+from evoforge.loops.runtime import Runtime
 from evoforge.loops.servers import model_specs, start_servers
 
 
@@ -21,9 +26,9 @@ class RunResult:
     """What a finished run returns to a script."""
 
     run_dir: str
-    backend: str
-    answered: int
-    passed: int
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    """Per round: round, kept, strict, loose, ci95 (round -1 is the baseline)."""
+    stop_reason: str = ""
 
 
 def default_run_dir(config: Config) -> Path:
@@ -31,40 +36,149 @@ def default_run_dir(config: Config) -> Path:
     return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{env}"
 
 
+def _validate(config: Config):
+    """Everything that can be checked before a run directory is written."""
+    env = get_env(config.env)
+    report = check_env(env, n=4, seed=config.seed)
+    if not report.ok:
+        raise EvoforgeError(
+            report.problems[0] + f" (run `evoforge envs check {config.env}` for all checks)"
+        )
+    guard = (
+        get_env(config.eval.guard_env)
+        if config.eval.guard_env and config.eval.guard_env != config.env
+        else None
+    )
+    for spec in set(model_specs(config).values()):
+        resolve_model(spec, config.cache_dir)
+    return env, guard
+
+
+def _drive(
+    rd: RunDir, config: Config, env, guard, run_id: str, quiet: bool, initial: dict | None
+) -> RunResult:
+    progress = Progress(quiet)
+    info = cluster.connect(config.ray_address, config.dashboard_host)
+    servers = None
+    try:
+        if info.dashboard_url:
+            progress.line(f"ray dashboard: {info.dashboard_url}  ({info.token_hint()})")
+        servers = start_servers(config, run_id)
+        progress.line(
+            f"serving {config.model} with {servers.actor.backend} "
+            f"({len(servers.pools())} pool(s), {config.serving.replicas} replica(s) each)"
+        )
+        rt = Runtime(
+            config=config,
+            rd=rd,
+            env=env,
+            guard=guard,
+            servers=servers,
+            progress=progress,
+            run_id=run_id,
+        )
+        saver = open_checkpointer(str(rd.graph_db))
+        graph = build_graph(rt, saver)
+        gcfg = graph_config(run_id, config.rounds, config.search.max_depth)
+        if initial is None:  # resuming: the servers must hold the weights the run had reached
+            snapshot = graph.get_state(gcfg)
+            serving = (snapshot.values or {}).get("serving", "")
+            if serving:
+                for pool in servers.pools():
+                    if pool is servers.actor:
+                        pool.load_weights(serving)
+        final = graph.invoke(initial, gcfg)
+        rd.set_meta(finished=True, stop_reason=final.get("stop_reason", ""))
+    finally:
+        if servers is not None:
+            servers.shutdown()
+        if info.started_here:
+            cluster.shutdown()
+        progress.close()
+    from evoforge.loops.report import write_report
+
+    write_report(str(rd.path))
+    result = summarize(rd)
+    result.stop_reason = final.get("stop_reason", "")
+    print_summary(result, env.name)
+    return result
+
+
+def summarize(rd: RunDir) -> RunResult:
+    meta = rd.meta()
+    name = None
+    rows = []
+    evals = [rd.baseline / "eval.json"] + sorted((rd.path / "rounds").glob("*/eval.json"))
+    for p in evals:
+        if not p.exists():
+            continue
+        ev = read_json(p)
+        name = name or next(iter(ev["heldout"]))
+        h = ev["heldout"][name]
+        rows.append(
+            {
+                "round": ev["round"],
+                "kept": ev.get("kept"),
+                "strict": h["strict"],
+                "loose": h["loose"],
+                "ci95": h["ci95"],
+                "n": h["n"],
+                "reason": ev.get("reason", ""),
+            }
+        )
+    return RunResult(run_dir=str(rd.path), rounds=rows, stop_reason=meta.get("stop_reason", ""))
+
+
+def print_summary(result: RunResult, env_name: str) -> None:
+    print(f"\nheldout pass rate on {env_name} (greedy):")
+    print(f"{'round':>8} {'strict':>7} {'loose':>7} {'95% CI (strict)':>17} {'n':>5}  kept")
+    for r in result.rounds:
+        label = "baseline" if r["round"] < 0 else str(r["round"])
+        kept = "" if r["round"] < 0 else ("yes" if r["kept"] else f"no ({r['reason']})")
+        print(
+            f"{label:>8} {r['strict']:7.3f} {r['loose']:7.3f} "
+            f"{'[%.3f, %.3f]' % tuple(r['ci95']):>17} {r['n']:>5}  {kept}"
+        )
+    if result.stop_reason:
+        print(f"stopped early: {result.stop_reason}")
+    print(f"run directory: {result.run_dir}")
+
+
 def run(config: Config, quiet: bool = False) -> RunResult:
     """Start a run from a config (the Python API behind ``evoforge run``)."""
-    env = get_env(config.env)
-    for spec in set(model_specs(config).values()):  # fail on a bad model before anything is written
-        resolve_model(spec, config.cache_dir)
+    env, guard = _validate(config)
     rd = RunDir(config.run_dir or default_run_dir(config))
     run_id = rd.path.name
     rd.create(dump_yaml(config), run_id)
     print(f"run directory: {rd.path}")
     try:
-        cluster = connect(config.ray_address, config.dashboard_host)
-        if cluster.dashboard_url:
-            print(f"ray dashboard: {cluster.dashboard_url}  ({cluster.token_hint()})")
-        servers = start_servers(config, run_id)
-        print(f"serving {config.model} with {servers.actor.backend}")
-        tasks = env.tasks("heldout", 4, config.seed)
-        sampling = Sampling(temperature=0.0, max_tokens=config.generation.max_tokens)
-        results = servers.actor.generate([GenRequest(t.messages, sampling, id=t.id) for t in tasks])
-        passed = 0
-        for t, r in zip(tasks, results, strict=True):
-            v = env.verify(t, r.texts[0])
-            passed += v.passed
-            print(f"\n[{t.id}] {t.prompt}\n--- answer ({'pass' if v.passed else 'fail'}) ---\n{r.texts[0]}")
-            if v.feedback:
-                print(f"--- feedback: {v.feedback}")
-        servers.shutdown()
-        print(f"\n{passed}/{len(tasks)} passed\nrun directory: {rd.path}")
-        return RunResult(run_dir=str(rd.path), backend=servers.actor.backend, answered=len(tasks), passed=passed)
+        initial = {
+            "round": 0,
+            "rounds": config.rounds,
+            "last_kept": -1,
+            "no_gain": 0,
+            "serving": "",
+            "stop": False,
+            "stop_reason": "",
+        }
+        return _drive(rd, config, env, guard, run_id, quiet, initial)
     finally:
         rd.unlock()
 
 
 def resume(run_dir: str, quiet: bool = False) -> RunResult:
-    from evoforge.errors import EvoforgeError
-
-    RunDir(run_dir).meta()
-    raise EvoforgeError("resume needs the round graph (issue 3); nothing was changed")
+    """Continue a stopped run from its last checkpoint; completed work is not redone."""
+    rd = RunDir(run_dir)
+    meta = rd.meta()
+    if meta.get("finished"):
+        raise EvoforgeError(
+            f"run {run_dir} already finished; start a new run (or `evoforge report {run_dir}`)"
+        )
+    rd.lock()
+    try:
+        config = load_config(rd.config_path)
+        env, guard = _validate(config)
+        print(f"resuming run directory: {rd.path}")
+        return _drive(rd, config, env, guard, meta["run_id"], quiet, None)
+    finally:
+        rd.unlock()

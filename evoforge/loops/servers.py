@@ -33,8 +33,11 @@ class RoleServers:
 
 def model_specs(config: Config) -> dict[str, str]:
     """The model spec of each role (empty role specs fall back to the actor's model)."""
-    return {"actor": config.model, "critic": config.critic.model or config.model,
-            "refiner": config.refiner.model or config.model}
+    return {
+        "actor": config.model,
+        "critic": config.critic.model or config.model,
+        "refiner": config.refiner.model or config.model,
+    }
 
 
 def start_servers(config: Config, run_id: str, backend: str | None = None) -> RoleServers:
@@ -48,10 +51,19 @@ def start_servers(config: Config, run_id: str, backend: str | None = None) -> Ro
             # A pool shared by several roles is named after the first (the actor: "policy").
             name = "policy" if role == "actor" else role
             s = config.serving
-            spec = ServerSpec(model_path=path, backend=backend or config.backend, max_model_len=s.max_model_len,
-                              hf_batch_size=s.hf_batch_size, threads=s.threads, dtype=s.dtype,
-                              memory_fraction=s.vllm_memory_fraction, seed=config.seed,
-                              start_timeout_s=s.vllm_start_timeout_s)
+            spec = ServerSpec(
+                model_path=path,
+                backend=backend or config.backend,
+                max_model_len=s.max_model_len,
+                hf_batch_size=s.hf_batch_size,
+                threads=s.threads,
+                dtype=s.dtype,
+                memory_fraction=s.vllm_memory_fraction,
+                seed=config.seed,
+                start_timeout_s=s.vllm_start_timeout_s,
+            )
             by_model[path] = ServerPool(run_id, name, spec, replicas=s.replicas)
         pools[role] = by_model[path]
-    return RoleServers(actor=pools["actor"], critic=pools["critic"], refiner=pools["refiner"], models=refs)
+    return RoleServers(
+        actor=pools["actor"], critic=pools["critic"], refiner=pools["refiner"], models=refs
+    )

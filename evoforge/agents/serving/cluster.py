@@ -27,7 +27,10 @@ class ClusterInfo:
 
     def token_hint(self) -> str:
         """Where the dashboard's auth token is, when Ray wrote one (token auth)."""
-        for path in (os.path.join(self.session_dir, "auth_token"), os.path.expanduser("~/.ray/auth_token")):
+        for path in (
+            os.path.join(self.session_dir, "auth_token"),
+            os.path.expanduser("~/.ray/auth_token"),
+        ):
             if os.path.isfile(path):
                 return f"auth token: cat {path}"
         return "auth token: none required by this cluster"
@@ -47,37 +50,55 @@ def _reachable(address: str, timeout: float = 3.0) -> bool:
         return False
 
 
-def connect(address: str = "", dashboard_host: str = "127.0.0.1", num_cpus: int | None = None) -> ClusterInfo:
+def connect(
+    address: str = "", dashboard_host: str = "127.0.0.1", num_cpus: int | None = None
+) -> ClusterInfo:
     """Join ``address`` or start a local cluster; idempotent within a process."""
     import ray
 
     global _CONTEXT
+    started = False
     if not ray.is_initialized():
+        started = not address
         # Ray warns at start that token auth is on; we print the token's location ourselves.
         logging.getLogger("ray").setLevel(logging.ERROR)
         if address:
             if not _reachable(address):
-                raise EvoforgeError(f"cannot reach the Ray cluster at ray_address='{address}'; start it with "
-                                    "`ray start --head` or leave ray_address empty for a local cluster")
+                raise EvoforgeError(
+                    f"cannot reach the Ray cluster at ray_address='{address}'; start it with "
+                    "`ray start --head` or leave ray_address empty for a local cluster"
+                )
             try:
                 _CONTEXT = ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
-                raise EvoforgeError(f"cannot join the Ray cluster at ray_address='{address}' ({e}); "
-                                    "check the address or leave it empty for a local cluster") from None
+                raise EvoforgeError(
+                    f"cannot join the Ray cluster at ray_address='{address}' ({e}); "
+                    "check the address or leave it empty for a local cluster"
+                ) from None
         else:
             # Logical CPU slots: serving actors and the trainer take turns on the cores, so the
             # local cluster offers at least 4 slots even on a 2-core machine.
             cpus = num_cpus or max(os.cpu_count() or 1, 4)
-            _CONTEXT = ray.init(namespace=NAMESPACE, num_cpus=cpus, include_dashboard=True,
-                     dashboard_host=dashboard_host, log_to_driver=False, logging_level=logging.ERROR)
+            _CONTEXT = ray.init(
+                namespace=NAMESPACE,
+                num_cpus=cpus,
+                include_dashboard=True,
+                dashboard_host=dashboard_host,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+            )
     ctx = ray.get_runtime_context()
     dashboard = (getattr(_CONTEXT, "dashboard_url", None) or "") if _CONTEXT is not None else ""
     if dashboard and not dashboard.startswith("http"):
         dashboard = f"http://{dashboard}"
     info = getattr(_CONTEXT, "address_info", {}) or {}
-    return ClusterInfo(address=ctx.gcs_address or address, dashboard_url=dashboard,
-                       started_here=not address, gpus=float(ray.cluster_resources().get("GPU", 0)),
-                       session_dir=info.get("session_dir", ""))
+    return ClusterInfo(
+        address=ctx.gcs_address or address,
+        dashboard_url=dashboard,
+        started_here=started,
+        gpus=float(ray.cluster_resources().get("GPU", 0)),
+        session_dir=info.get("session_dir", ""),
+    )
 
 
 def shutdown() -> None:

@@ -41,15 +41,17 @@ class EngineBase:
 
     def encode(self, request: GenRequest) -> list[int]:
         """Prompt token ids: the chat template with the assistant turn opened."""
-        ids = self.tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True,
-                                                 tokenize=True)
+        ids = self.tokenizer.apply_chat_template(
+            list(request.messages), add_generation_prompt=True, tokenize=True
+        )
         if isinstance(ids, dict) or hasattr(ids, "input_ids"):
             ids = ids["input_ids"]
         ids = list(ids)
         if len(ids) >= self.max_model_len:
             raise PromptTooLongError(
                 f"prompt of request '{request.id}' has {len(ids)} tokens but the context window is "
-                f"{self.max_model_len}; shorten the task or raise serving.max_model_len")
+                f"{self.max_model_len}; shorten the task or raise serving.max_model_len"
+            )
         return ids
 
     def budget(self, prompt_len: int, sampling: Sampling) -> int:

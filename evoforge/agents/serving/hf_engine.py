@@ -17,7 +17,9 @@ def read_safetensors_dir(path: str) -> dict:
 
     files = sorted(Path(path).glob("*.safetensors"))
     if not files:
-        raise ModelError(f"no *.safetensors weights in '{path}'; pass a directory written by save_pretrained")
+        raise ModelError(
+            f"no *.safetensors weights in '{path}'; pass a directory written by save_pretrained"
+        )
     tensors: dict = {}
     for f in files:
         tensors.update(load_file(str(f)))
@@ -29,8 +31,14 @@ class HFEngine(EngineBase):
 
     backend = "hf"
 
-    def __init__(self, model_path: str, max_model_len: int = 2048, batch_size: int = 16,
-                 threads: int = 0, dtype: str = "auto") -> None:
+    def __init__(
+        self,
+        model_path: str,
+        max_model_len: int = 2048,
+        batch_size: int = 16,
+        threads: int = 0,
+        dtype: str = "auto",
+    ) -> None:
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -56,23 +64,35 @@ class HFEngine(EngineBase):
         for idxs in groups.values():
             idxs.sort(key=lambda i: len(encoded[i]))  # similar lengths together: less padding
             for start in range(0, len(idxs), self.batch_size):
-                chunk = idxs[start:start + self.batch_size]
-                for i, res in zip(chunk, self._generate_chunk([requests[i] for i in chunk],
-                                                              [encoded[i] for i in chunk]), strict=True):
+                chunk = idxs[start : start + self.batch_size]
+                for i, res in zip(
+                    chunk,
+                    self._generate_chunk([requests[i] for i in chunk], [encoded[i] for i in chunk]),
+                    strict=True,
+                ):
                     results[i] = res
         return results  # type: ignore[return-value]
 
-    def _generate_chunk(self, requests: list[GenRequest], encoded: list[list[int]]) -> list[GenResult]:
+    def _generate_chunk(
+        self, requests: list[GenRequest], encoded: list[list[int]]
+    ) -> list[GenResult]:
         import torch
 
         s = requests[0].sampling
         width = max(len(e) for e in encoded)
         pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(e)) + e for e in encoded], device=self.device)
-        attention = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded],
-                                 device=self.device)
-        kwargs = dict(max_new_tokens=self.budget(width, s), num_return_sequences=s.n,
-                      pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id)
+        input_ids = torch.tensor(
+            [[pad] * (width - len(e)) + e for e in encoded], device=self.device
+        )
+        attention = torch.tensor(
+            [[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=self.device
+        )
+        kwargs = dict(
+            max_new_tokens=self.budget(width, s),
+            num_return_sequences=s.n,
+            pad_token_id=pad,
+            eos_token_id=self.tokenizer.eos_token_id,
+        )
         if s.temperature > 0:
             kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
             # transformers samples from the global generator: seed it from the requests' seeds so
@@ -94,15 +114,24 @@ class HFEngine(EngineBase):
                 toks = new[j * s.n + k]
                 ended = self.tokenizer.eos_token_id in toks
                 if ended:
-                    toks = toks[:toks.index(self.tokenizer.eos_token_id)]
+                    toks = toks[: toks.index(self.tokenizer.eos_token_id)]
                 while toks and toks[-1] == pad:
                     toks.pop()
-                text, stopped = cut_at_stop(self.tokenizer.decode(toks, skip_special_tokens=True), s.stop)
+                text, stopped = cut_at_stop(
+                    self.tokenizer.decode(toks, skip_special_tokens=True), s.stop
+                )
                 texts.append(text)
                 counts.append(len(toks))
                 reasons.append("stop" if ended or stopped else "length")
-            results.append(GenResult(id=r.id, texts=texts, prompt_tokens=len(encoded[j]),
-                                     completion_tokens=counts, finish_reasons=reasons))
+            results.append(
+                GenResult(
+                    id=r.id,
+                    texts=texts,
+                    prompt_tokens=len(encoded[j]),
+                    completion_tokens=counts,
+                    finish_reasons=reasons,
+                )
+            )
         return results
 
     def load_weights(self, path: str) -> None:
@@ -114,8 +143,10 @@ class HFEngine(EngineBase):
         missing = [n for n in params if n not in tensors and not self._is_tied(n)]
         unknown = [n for n in tensors if n not in params]
         if missing or unknown:
-            raise ModelError(f"weights in '{path}' do not fit the served model (missing {missing[:3]}, "
-                             f"unexpected {unknown[:3]}); sync weights of the same architecture")
+            raise ModelError(
+                f"weights in '{path}' do not fit the served model (missing {missing[:3]}, "
+                f"unexpected {unknown[:3]}); sync weights of the same architecture"
+            )
         with torch.no_grad():
             for name, tensor in tensors.items():
                 params[name].copy_(tensor.to(params[name].dtype))
@@ -123,9 +154,18 @@ class HFEngine(EngineBase):
         self.weights_version += 1
 
     def _is_tied(self, name: str) -> bool:
-        return name == "lm_head.weight" and bool(getattr(self.model.config, "tie_word_embeddings", False))
+        return name == "lm_head.weight" and bool(
+            getattr(self.model.config, "tie_word_embeddings", False)
+        )
 
     def info(self) -> ServerInfo:
-        return ServerInfo(backend=self.backend, model_path=self.model_path, weights_path=self.weights_path,
-                          device=self.device, pid=os.getpid(), engine_id=self.engine_id,
-                          max_model_len=self.max_model_len, weights_version=self.weights_version)
+        return ServerInfo(
+            backend=self.backend,
+            model_path=self.model_path,
+            weights_path=self.weights_path,
+            device=self.device,
+            pid=os.getpid(),
+            engine_id=self.engine_id,
+            max_model_len=self.max_model_len,
+            weights_version=self.weights_version,
+        )

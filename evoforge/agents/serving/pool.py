@@ -37,13 +37,20 @@ class ServerActor:
         if spec.backend == "vllm":
             from evoforge.agents.serving.vllm_engine import VLLMEngine
 
-            self.engine = VLLMEngine(spec.model_path, spec.max_model_len, spec.memory_fraction,
-                                     spec.threads, spec.dtype, spec.seed)
+            self.engine = VLLMEngine(
+                spec.model_path,
+                spec.max_model_len,
+                spec.memory_fraction,
+                spec.threads,
+                spec.dtype,
+                spec.seed,
+            )
         else:
             from evoforge.agents.serving.hf_engine import HFEngine
 
-            self.engine = HFEngine(spec.model_path, spec.max_model_len, spec.hf_batch_size,
-                                   spec.threads, spec.dtype)
+            self.engine = HFEngine(
+                spec.model_path, spec.max_model_len, spec.hf_batch_size, spec.threads, spec.dtype
+            )
 
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
         return self.engine.generate(requests)
@@ -89,7 +96,9 @@ class ServerPool:
 
         name = f"evoforge/{self.run}/{self.role}/{i}"
         cls = ray.remote(ServerActor)
-        return cls.options(name=name, num_cpus=1, num_gpus=self.num_gpus, max_concurrency=1).remote(spec)
+        return cls.options(name=name, num_cpus=1, num_gpus=self.num_gpus, max_concurrency=1).remote(
+            spec
+        )
 
     @staticmethod
     def _wait_ready(actors: list, timeout: float) -> None:
@@ -100,8 +109,10 @@ class ServerPool:
         except ray.exceptions.GetTimeoutError:
             for a in actors:
                 ray.kill(a)
-            raise EvoforgeError(f"model server did not start within {timeout:.0f} s; raise "
-                                "serving.vllm_start_timeout_s or use backend=hf") from None
+            raise EvoforgeError(
+                f"model server did not start within {timeout:.0f} s; raise "
+                "serving.vllm_start_timeout_s or use backend=hf"
+            ) from None
         except ray.exceptions.RayActorError as e:
             for a in actors:
                 ray.kill(a)
@@ -109,7 +120,9 @@ class ServerPool:
             err = unwrap(cause) if isinstance(cause, Exception) else cause
             if isinstance(err, EvoforgeError):
                 raise err from None
-            raise EvoforgeError(f"model server failed to start: {str(err).strip().splitlines()[-1][:300]}") from None
+            raise EvoforgeError(
+                f"model server failed to start: {str(err).strip().splitlines()[-1][:300]}"
+            ) from None
 
     def _pick_backend(self, spec: ServerSpec):
         """auto: vLLM when it imports and starts, else transformers; say which and why.
@@ -138,13 +151,39 @@ class ServerPool:
             return []
         k = len(self.actors)
         size = -(-len(requests) // k)
-        shares = [requests[i:i + size] for i in range(0, len(requests), size)]
+        shares = [requests[i : i + size] for i in range(0, len(requests), size)]
         refs = [a.generate.remote(s) for a, s in zip(self.actors, shares, strict=False)]
         try:
             parts = ray.get(refs)
         except ray.exceptions.RayTaskError as e:
             raise unwrap(e) from None
         return [r for part in parts for r in part]
+
+    def generate_with_progress(
+        self, requests: list[GenRequest], progress, chunk: int = 64
+    ) -> list[GenResult]:
+        """Like generate, in chunks of ``chunk`` requests spread round-robin over the replicas, calling
+        ``progress(n_done_requests)`` as chunks finish (so long batches show a live bar)."""
+        import ray
+
+        if len(requests) <= chunk:
+            out = self.generate(requests)
+            progress(len(out))
+            return out
+        chunks = [requests[i : i + chunk] for i in range(0, len(requests), chunk)]
+        refs = [self.actors[i % len(self.actors)].generate.remote(c) for i, c in enumerate(chunks)]
+        index = {r: i for i, r in enumerate(refs)}
+        parts: list[list[GenResult] | None] = [None] * len(refs)
+        pending = list(refs)
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                for r in ready:
+                    parts[index[r]] = ray.get(r)
+                    progress(len(parts[index[r]]))
+        except ray.exceptions.RayTaskError as e:
+            raise unwrap(e) from None
+        return [r for part in parts for r in part]  # type: ignore[union-attr]
 
     def load_weights(self, path: str) -> None:
         """Every replica loads the same weights in place."""

@@ -20,8 +20,15 @@ class VLLMEngine(EngineBase):
 
     backend = "vllm"
 
-    def __init__(self, model_path: str, max_model_len: int = 2048, memory_fraction: float = 0.3,
-                 threads: int = 0, dtype: str = "auto", seed: int = 0) -> None:
+    def __init__(
+        self,
+        model_path: str,
+        max_model_len: int = 2048,
+        memory_fraction: float = 0.3,
+        threads: int = 0,
+        dtype: str = "auto",
+        seed: int = 0,
+    ) -> None:
         # The engine core in-process: vLLM's own worker processes do not survive inside a Ray actor
         # on CPU, and one process is what we want to hold anyway.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -38,9 +45,15 @@ class VLLMEngine(EngineBase):
             dtype = "bfloat16" if self.device == "cuda" else "float32"
         from vllm import LLM
 
-        self.llm = LLM(model=model_path, dtype=dtype, max_model_len=max_model_len, seed=seed,
-                       enable_prefix_caching=True, enforce_eager=self.device == "cpu",
-                       gpu_memory_utilization=memory_fraction)
+        self.llm = LLM(
+            model=model_path,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            seed=seed,
+            enable_prefix_caching=True,
+            enforce_eager=self.device == "cpu",
+            gpu_memory_utilization=memory_fraction,
+        )
 
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
         from vllm import SamplingParams
@@ -49,11 +62,19 @@ class VLLMEngine(EngineBase):
         params = []
         for r, ids in zip(requests, encoded, strict=True):
             s = r.sampling
-            params.append(SamplingParams(
-                n=s.n, temperature=s.temperature, top_p=s.top_p if s.temperature > 0 else 1.0,
-                max_tokens=self.budget(len(ids), s), seed=s.seed, stop=list(s.stop) or None))
-        outputs = self.llm.generate([{"prompt_token_ids": ids} for ids in encoded], params,
-                                    use_tqdm=False)
+            params.append(
+                SamplingParams(
+                    n=s.n,
+                    temperature=s.temperature,
+                    top_p=s.top_p if s.temperature > 0 else 1.0,
+                    max_tokens=self.budget(len(ids), s),
+                    seed=s.seed,
+                    stop=list(s.stop) or None,
+                )
+            )
+        outputs = self.llm.generate(
+            [{"prompt_token_ids": ids} for ids in encoded], params, use_tqdm=False
+        )
         results = []
         for r, ids, out in zip(requests, encoded, outputs, strict=True):
             texts, counts, reasons = [], [], []
@@ -62,20 +83,36 @@ class VLLMEngine(EngineBase):
                 texts.append(text)
                 counts.append(len(c.token_ids))
                 reasons.append("length" if c.finish_reason == "length" else "stop")
-            results.append(GenResult(id=r.id, texts=texts, prompt_tokens=len(ids),
-                                     completion_tokens=counts, finish_reasons=reasons))
+            results.append(
+                GenResult(
+                    id=r.id,
+                    texts=texts,
+                    prompt_tokens=len(ids),
+                    completion_tokens=counts,
+                    finish_reasons=reasons,
+                )
+            )
         return results
 
     def load_weights(self, path: str) -> None:
         """Reload a safetensors directory into the running engine (no restart)."""
         if not any(f.endswith(".safetensors") for f in os.listdir(path)):
-            raise ModelError(f"no *.safetensors weights in '{path}'; pass a directory written by save_pretrained")
+            raise ModelError(
+                f"no *.safetensors weights in '{path}'; pass a directory written by save_pretrained"
+            )
         self.llm.collective_rpc("reload_weights", kwargs={"weights_path": path})
         self.llm.reset_prefix_cache()
         self.weights_path = path
         self.weights_version += 1
 
     def info(self) -> ServerInfo:
-        return ServerInfo(backend=self.backend, model_path=self.model_path, weights_path=self.weights_path,
-                          device=self.device, pid=os.getpid(), engine_id=self.engine_id,
-                          max_model_len=self.max_model_len, weights_version=self.weights_version)
+        return ServerInfo(
+            backend=self.backend,
+            model_path=self.model_path,
+            weights_path=self.weights_path,
+            device=self.device,
+            pid=os.getpid(),
+            engine_id=self.engine_id,
+            max_model_len=self.max_model_len,
+            weights_version=self.weights_version,
+        )

@@ -18,7 +18,10 @@ NUM_CONSTRAINTS_WEIGHTS = (0.5, 0.35, 0.15)  # 1, 2 or 3 constraints
 
 @cache
 def requests(split: str) -> tuple[str, ...]:
-    lines = [ln.strip() for ln in files(__package__).joinpath("requests.txt").read_text("utf-8").splitlines()]
+    lines = [
+        ln.strip()
+        for ln in files(__package__).joinpath("requests.txt").read_text("utf-8").splitlines()
+    ]
     lines = [ln for ln in lines if ln]
     return tuple(r for i, r in enumerate(lines) if (i % 5 == 0) == (split == "heldout"))
 
@@ -45,8 +48,12 @@ class InstructionsEnv:
                 break
         specs = [{"type": c.id, "params": c.draw(g, request)} for c in chosen]
         text = " ".join([request] + [BY_ID[s["type"]].describe(s["params"]) for s in specs])
-        return Task(id=f"{self.name}/{split}/{seed}/{index}", messages=({"role": "user", "content": text},),
-                    metadata={"request": request, "constraints": specs}, tags=tuple(s["type"] for s in specs))
+        return Task(
+            id=f"{self.name}/{split}/{seed}/{index}",
+            messages=({"role": "user", "content": text},),
+            metadata={"request": request, "constraints": specs},
+            tags=tuple(s["type"] for s in specs),
+        )
 
     def verify(self, task: Task, response: str) -> Verdict:
         strict, loose, feedback = {}, {}, []
@@ -56,6 +63,9 @@ class InstructionsEnv:
             if fb:
                 feedback.append(fb)
         passed = all(strict.values())
-        return Verdict(score=sum(strict.values()) / max(1, len(strict)), passed=passed,
-                       details={"loose": all(loose.values()), "by_type": strict, "by_type_loose": loose},
-                       feedback="; ".join(feedback))
+        return Verdict(
+            score=sum(strict.values()) / max(1, len(strict)),
+            passed=passed,
+            details={"loose": all(loose.values()), "by_type": strict, "by_type_loose": loose},
+            feedback="; ".join(feedback),
+        )

@@ -1,0 +1,131 @@
+"""The three roles as batched operations over a ModelServer: actor, critic (k votes), refiner.
+
+Each role turns many items into one list of requests and makes one server call, so the
+servers see large batches and the critic's prompts, which share long prefixes, hit the cache.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+from evoforge.agents.parsing import parse_refinement, parse_verdict, vote_value
+from evoforge.agents.prompts import FEEDBACK_LINE, load_template
+from evoforge.agents.serving.types import GenRequest, GenResult, ModelServer, Sampling
+from evoforge.envs.base import Task
+
+
+def stable_seed(*parts: object) -> int:
+    """A seed that depends only on ``parts`` (stable across processes, unlike hash())."""
+    return zlib.crc32("/".join(map(str, parts)).encode()) & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """k sampled critiques of one response."""
+
+    critiques: list[str]
+    votes: list[str | None]
+    """'yes', 'no', or None (abstained: no parseable verdict)."""
+
+    @property
+    def value(self) -> float | None:
+        return vote_value(self.votes)
+
+    @property
+    def abstentions(self) -> int:
+        return sum(v is None for v in self.votes)
+
+
+def representative(critiques: list[str], votes: list[str | None]) -> str:
+    """The critique to show the refiner: the first that says no, else the first."""
+    return next(
+        (c for c, v in zip(critiques, votes, strict=True) if v == "no"),
+        critiques[0] if critiques else "",
+    )
+
+
+@dataclass
+class Roles:
+    """Bindings of the roles to servers and sampling settings."""
+
+    actor: ModelServer
+    critic: ModelServer
+    refiner: ModelServer
+    actor_sampling: Sampling
+    critic_sampling: Sampling
+    refiner_sampling: Sampling
+    critic_template: str = ""
+    refiner_template: str = ""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.critic_template = load_template("critic", self.critic_template)
+        self.refiner_template = load_template("refiner", self.refiner_template)
+
+    def _seeded(self, s: Sampling, *key: object) -> Sampling:
+        from dataclasses import replace
+
+        return replace(s, seed=stable_seed(self.seed, *key)) if s.temperature > 0 else s
+
+    # -- actor -------------------------------------------------------------------------------
+    def answer(self, tasks: list[Task], key: str = "answer", progress=None) -> list[GenResult]:
+        reqs = [
+            GenRequest(t.messages, self._seeded(self.actor_sampling, key, t.id), id=t.id)
+            for t in tasks
+        ]
+        return _generate(self.actor, reqs, progress)
+
+    # -- critic ------------------------------------------------------------------------------
+    def critic_prompt(self, task: Task, response: str) -> list[dict[str, str]]:
+        text = self.critic_template.format(instruction=task.prompt, response=response)
+        return [{"role": "user", "content": text}]
+
+    def judge(self, items: list[tuple[str, Task, str]], progress=None) -> list[Judgement]:
+        """Judge (key, task, response) items; one server call for all, k votes each (n=k)."""
+        reqs = [
+            GenRequest(
+                self.critic_prompt(t, r), self._seeded(self.critic_sampling, "judge", key), id=key
+            )
+            for key, t, r in items
+        ]
+        out = _generate(self.critic, reqs, progress)
+        return [
+            Judgement(critiques=res.texts, votes=[parse_verdict(x) for x in res.texts])
+            for res in out
+        ]
+
+    # -- refiner -----------------------------------------------------------------------------
+    def refiner_prompt(
+        self, task: Task, response: str, critique: str, feedback: str
+    ) -> list[dict[str, str]]:
+        fb = FEEDBACK_LINE.format(feedback=feedback) if feedback else ""
+        text = self.refiner_template.format(
+            instruction=task.prompt, response=response, critique=critique, feedback=fb
+        )
+        return [{"role": "user", "content": text}]
+
+    def refine(
+        self, items: list[tuple[str, Task, str, str, str]], children: list[int], progress=None
+    ) -> list[list[str]]:
+        """Refine (key, task, response, critique, feedback) items, ``children[i]`` samples each."""
+        from dataclasses import replace
+
+        reqs = [
+            GenRequest(
+                self.refiner_prompt(t, r, c, f),
+                replace(self._seeded(self.refiner_sampling, "refine", key), n=k),
+                id=key,
+            )
+            for (key, t, r, c, f), k in zip(items, children, strict=True)
+        ]
+        out = _generate(self.refiner, reqs, progress)
+        return [[parse_refinement(x) for x in res.texts] for res in out]
+
+
+def _generate(server: ModelServer, reqs: list[GenRequest], progress) -> list[GenResult]:
+    if not reqs:
+        return []
+    if progress is not None and hasattr(server, "generate_with_progress"):
+        return server.generate_with_progress(reqs, progress)
+    return server.generate(reqs)

@@ -1,0 +1,294 @@
+"""Tree-search refinement (SPaR), level-synchronous across every task of a round.
+
+Where we depart from the SPaR code: it searches one tree at a time with a pool of workers each
+calling a server. Here one ``expand`` sends every frontier node of every task to the refiner as
+one batch, and one ``judge`` sends every new node to the critic as one batch (k votes per node
+as n=k samples of one request). The servers always see large batches, and identical responses
+are never judged twice (a per-task cache).
+
+BFS keeps the best ``keep`` children of each level; DFS follows the best child first and
+backtracks (a stack per task), one node per task per level. A node whose value is above the
+threshold is accepted and ends its task's search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from evoforge.agents.roles import Roles, representative
+from evoforge.envs.base import Environment, Task
+
+
+@dataclass
+class Node:
+    id: str
+    task_id: str
+    parent: str | None
+    depth: int
+    response: str
+    votes: list[str | None] = field(default_factory=list)
+    critiques: list[str] = field(default_factory=list)
+    judge_value: float | None = None
+    verifier_score: float | None = None
+    verifier_passed: bool | None = None
+    feedback: str = ""
+    value: float | None = None
+    status: str = "new"
+    """new (unjudged), judged, expanded, accepted."""
+    cached: bool = False
+    """The judgement was reused from an identical response of the same task."""
+
+    @property
+    def critique(self) -> str:
+        """The critique the refiner reads (the first that says no)."""
+        return representative(self.critiques, self.votes)
+
+
+@dataclass
+class Tree:
+    task_id: str
+    root: str
+    nodes: list[str] = field(default_factory=list)
+    frontier: list[str] = field(default_factory=list)
+    stack: list[str] = field(default_factory=list)
+    accepted: str | None = None
+    done: bool = False
+    reason: str = ""
+    best_value: float = -1.0
+    budget_used: int = 0
+
+
+@dataclass
+class SearchState:
+    """Everything the search needs to continue, JSON-serializable (the graph checkpoints it)."""
+
+    level: int = 0
+    trees: dict[str, Tree] = field(default_factory=dict)
+    nodes: dict[str, Node] = field(default_factory=dict)
+    judge_calls: int = 0
+    expand_calls: int = 0
+    cache_hits: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "judge_calls": self.judge_calls,
+            "expand_calls": self.expand_calls,
+            "cache_hits": self.cache_hits,
+            "trees": [asdict(t) for t in self.trees.values()],
+            "nodes": [asdict(n) for n in self.nodes.values()],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SearchState:
+        s = cls(
+            level=d["level"],
+            judge_calls=d["judge_calls"],
+            expand_calls=d["expand_calls"],
+            cache_hits=d["cache_hits"],
+        )
+        s.trees = {t["task_id"]: Tree(**t) for t in d["trees"]}
+        s.nodes = {n["id"]: Node(**n) for n in d["nodes"]}
+        return s
+
+    def active(self) -> list[Tree]:
+        return [t for t in self.trees.values() if not t.done]
+
+    def pending(self) -> list[Node]:
+        """Nodes created by the last expand and not judged yet."""
+        return [n for n in self.nodes.values() if n.status == "new"]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    strategy: str = "bfs"
+    children: int = 3
+    keep: int = 2
+    max_depth: int = 3
+    threshold: float = 0.5
+    node_budget: int = 12
+    value: str = "both"
+    adaptive_stop: bool = False
+    use_env_feedback: bool = True
+
+
+def combine_value(mode: str, judge: float | None, verifier: float | None) -> float | None:
+    """The node value: judge votes, the verifier's score, or their mean (None: nothing to go on)."""
+    parts = {"judge": [judge], "verifier": [verifier], "both": [judge, verifier]}[mode]
+    known = [p for p in parts if p is not None]
+    return sum(known) / len(known) if known else None
+
+
+def _rank(v: float | None) -> float:
+    return -1.0 if v is None else v
+
+
+class TreeSearch:
+    """Batched tree search over the failed answers of a round."""
+
+    def __init__(
+        self, roles: Roles, env: Environment, tasks: dict[str, Task], settings: SearchSettings
+    ) -> None:
+        self.roles, self.env, self.tasks, self.s = roles, env, tasks, settings
+        self._judged: dict[tuple[str, str], Node] = {}
+
+    # -- scoring shared with the critique step ---------------------------------------------
+    def score(self, nodes: list[Node], progress=None) -> int:
+        """Judge and verify ``nodes`` (one critic call for all uncached ones); returns cache hits."""
+        by_key: dict[tuple[str, str], Node] = {}
+        fresh, hits = [], 0
+        for n in nodes:
+            key = (n.task_id, n.response)
+            if key in self._judged:
+                self._copy_judgement(self._judged[key], n)
+                hits += 1
+            elif key in by_key:  # duplicate within this batch: judge once
+                hits += 1
+            else:
+                by_key[key] = n
+                fresh.append(n)
+        judgements = self.roles.judge(
+            [(n.id, self.tasks[n.task_id], n.response) for n in fresh], progress
+        )
+        for n, j in zip(fresh, judgements, strict=True):
+            n.votes, n.critiques, n.judge_value = j.votes, j.critiques, j.value
+            self._verify(n)
+            self._judged[(n.task_id, n.response)] = n
+        for n in nodes:
+            if n.status == "new" and n.judge_value is None and not n.votes:
+                self._copy_judgement(self._judged[(n.task_id, n.response)], n)
+            n.status = "judged"
+        return hits
+
+    def _verify(self, n: Node) -> None:
+        v = self.env.verify(self.tasks[n.task_id], n.response)
+        n.verifier_score, n.verifier_passed, n.feedback = float(v.score), bool(v.passed), v.feedback
+        n.value = combine_value(self.s.value, n.judge_value, n.verifier_score)
+
+    @staticmethod
+    def _copy_judgement(src: Node, dst: Node) -> None:
+        dst.votes, dst.critiques, dst.judge_value = (
+            list(src.votes),
+            list(src.critiques),
+            src.judge_value,
+        )
+        dst.verifier_score, dst.verifier_passed, dst.feedback = (
+            src.verifier_score,
+            src.verifier_passed,
+            src.feedback,
+        )
+        dst.value, dst.cached = src.value, True
+
+    # -- the search ---------------------------------------------------------------------------
+    def start(self, roots: list[Node]) -> SearchState:
+        """Trees for judged root nodes (the failed originals)."""
+        state = SearchState()
+        for r in roots:
+            state.nodes[r.id] = r
+            t = Tree(task_id=r.task_id, root=r.id, nodes=[r.id], best_value=_rank(r.value))
+            if self.s.strategy == "bfs":
+                t.frontier = [r.id]
+            else:
+                t.stack = [r.id]
+            if self.s.max_depth < 1 or self.s.node_budget < 1:
+                t.done, t.reason = True, "no search budget (max_depth or node_budget is 0)"
+            state.trees[r.task_id] = t
+        return state
+
+    def bind(self, state: SearchState) -> None:
+        """Rebuild the judgement cache from a (resumed) state."""
+        self._judged.update(
+            {
+                (n.task_id, n.response): n
+                for n in state.nodes.values()
+                if n.status != "new" and not n.cached
+            }
+        )
+
+    def expand(self, state: SearchState, progress=None) -> int:
+        """One refiner call for the frontier of every active tree; returns nodes created."""
+        items, counts, parents = [], [], []
+        for t in state.active():
+            if self.s.strategy == "dfs":
+                t.frontier = [t.stack.pop()] if t.stack else []
+            left = self.s.node_budget - t.budget_used
+            for nid in t.frontier:
+                k = min(self.s.children, left)
+                if k <= 0:
+                    break
+                left -= k
+                n = state.nodes[nid]
+                feedback = n.feedback if self.s.use_env_feedback else ""
+                items.append((nid, self.tasks[t.task_id], n.response, n.critique, feedback))
+                counts.append(k)
+                parents.append(n)
+        outputs = self.roles.refine(items, counts, progress)
+        state.expand_calls += 1 if items else 0
+        created = 0
+        for parent, texts in zip(parents, outputs, strict=True):
+            parent.status = "expanded" if parent.status != "accepted" else parent.status
+            tree = state.trees[parent.task_id]
+            for j, text in enumerate(texts):
+                child = Node(
+                    id=f"{parent.id}.{j}",
+                    task_id=parent.task_id,
+                    parent=parent.id,
+                    depth=parent.depth + 1,
+                    response=text,
+                )
+                state.nodes[child.id] = child
+                tree.nodes.append(child.id)
+                tree.budget_used += 1
+                created += 1
+        return created
+
+    def judge(self, state: SearchState, progress=None) -> int:
+        """One critic call for every new node, then accept, prune and pick the next frontier."""
+        new = state.pending()
+        if new:
+            state.judge_calls += 1
+        state.cache_hits += self.score(new, progress)
+        by_tree: dict[str, list[Node]] = {}
+        for n in new:
+            by_tree.setdefault(n.task_id, []).append(n)
+        for t in state.active():
+            self._advance(t, sorted(by_tree.get(t.task_id, []), key=lambda n: -_rank(n.value)))
+        state.level += 1
+        return len(new)
+
+    def _advance(self, t: Tree, children: list[Node]) -> None:
+        best = children[0] if children else None
+        if best is not None and best.value is not None and best.value > self.s.threshold:
+            best.status = "accepted"
+            t.accepted, t.done, t.reason, t.frontier = best.id, True, "accepted", []
+            t.best_value = max(t.best_value, _rank(best.value))
+            return
+        plateau = best is None or _rank(best.value) <= t.best_value
+        if best is not None:
+            t.best_value = max(t.best_value, _rank(best.value))
+        open_children = [c for c in children if c.depth < self.s.max_depth]
+        if self.s.strategy == "bfs":
+            t.frontier = [c.id for c in open_children[: self.s.keep]]
+        else:
+            t.stack.extend(c.id for c in reversed(open_children[: self.s.keep]))  # best on top
+            t.frontier = []
+        if t.budget_used >= self.s.node_budget:
+            t.done, t.reason = True, "node budget spent"
+        elif self.s.adaptive_stop and plateau:
+            t.done, t.reason = True, "adaptive stop: value did not rise"
+        elif self.s.strategy == "bfs" and not t.frontier:
+            t.done, t.reason = True, "max depth reached"
+        elif self.s.strategy == "dfs" and not t.stack:
+            t.done, t.reason = True, "tree exhausted"
+
+    def run(self, roots: list[Node]) -> SearchState:
+        """The whole search in one go (the graph runs the same steps as separate nodes)."""
+        state = self.start(roots)
+        while state.active():
+            if self.expand(state) == 0:
+                for t in state.active():
+                    t.done, t.reason = True, "nothing left to expand"
+                break
+            self.judge(state)
+        return state

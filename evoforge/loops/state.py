@@ -1,0 +1,47 @@
+"""The graph state (small: counters and file references only) and the pure routing functions."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from langgraph.graph import END
+
+
+class RunState(TypedDict, total=False):
+    round: int
+    """The round being run (0-based)."""
+    rounds: int
+    """Rounds planned in total."""
+    level: int
+    """Search level within the round."""
+    failed: int
+    """Tasks whose first answer failed (trees started)."""
+    active: int
+    """Trees still searching."""
+    last_kept: int
+    """Last kept round; -1 = the starting model."""
+    no_gain: int
+    """Rounds in a row without a gain."""
+    serving: str
+    """Weights the servers hold now; empty = the starting model."""
+    stop: bool
+    stop_reason: str
+
+
+def after_critique(state: RunState) -> str:
+    """Refine only when some answer failed."""
+    return "expand" if state.get("failed", 0) > 0 and state.get("active", 0) > 0 else "verify"
+
+
+def after_judge(state: RunState, max_depth: int) -> str:
+    """Keep expanding while some tree searches and the depth allows."""
+    return (
+        "expand" if state.get("active", 0) > 0 and state.get("level", 0) < max_depth else "verify"
+    )
+
+
+def after_promote(state: RunState) -> str:
+    """Next round unless the rounds are done or the run stopped early."""
+    if state.get("stop") or state.get("round", 0) >= state.get("rounds", 0):
+        return END
+    return "plan"

@@ -70,7 +70,7 @@ def build_pairs(
             dropped["length_ratio"] += 1
             continue
         task = tasks[tree.task_id]
-        key = (task.messages, chosen.response, rejected.response)
+        key = (task.id, chosen.response, rejected.response)
         if key in seen:
             dropped["duplicate"] += 1
             continue

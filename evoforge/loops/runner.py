@@ -134,10 +134,11 @@ def print_summary(result: RunResult, env_name: str) -> None:
     print(f"{'round':>8} {'strict':>7} {'loose':>7} {'95% CI (strict)':>17} {'n':>5}  kept")
     for r in result.rounds:
         label = "baseline" if r["round"] < 0 else str(r["round"])
+        ci = f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
         kept = "" if r["round"] < 0 else ("yes" if r["kept"] else f"no ({r['reason']})")
         print(
             f"{label:>8} {r['strict']:7.3f} {r['loose']:7.3f} "
-            f"{'[%.3f, %.3f]' % tuple(r['ci95']):>17} {r['n']:>5}  {kept}"
+            f"{ci:>17} {r['n']:>5}  {kept}"
         )
     if result.stop_reason:
         print(f"stopped early: {result.stop_reason}")

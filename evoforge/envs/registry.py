@@ -43,10 +43,12 @@ def _builtins() -> None:
     if "instructions" in _REGISTRY:
         return
     from evoforge.envs.arithmetic import ArithmeticEnv
+    from evoforge.envs.code import CodeEnv
     from evoforge.envs.instructions import InstructionsEnv
 
     register("instructions", InstructionsEnv)
     register("arithmetic", ArithmeticEnv)
+    register("code", CodeEnv)
 
 
 def _entry_points() -> dict[str, Any]:

@@ -16,6 +16,7 @@ Layers (each stops a different escape; together they hold without root-only tool
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -134,7 +135,5 @@ def run_code(
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -136,7 +136,7 @@ def test_fuzz_hostile_snippets_none_escapes():
         "import threading\nt = threading.Thread(target=lambda: exec({s!r}))\nt.start(); t.join()\nexec({s!r})",
     ]
     parent = os.getppid()
-    for i in range(200):
+    for _i in range(200):
         stmt = rng.choice(HOSTILE)
         code = rng.choice(wrappers).format(s=stmt)
         r = run_code(code, [], SandboxLimits(cpu_seconds=2, wall_seconds=4, memory_mb=256))

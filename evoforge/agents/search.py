@@ -206,6 +206,19 @@ class TreeSearch:
             }
         )
 
+    def planned_expansions(self, state: SearchState) -> int:
+        """How many nodes the next ``expand`` will refine (for progress bars)."""
+        total = 0
+        for t in state.active():
+            frontier = (t.stack[-1:] if t.stack else []) if self.s.strategy == "dfs" else t.frontier
+            left = self.s.node_budget - t.budget_used
+            for _ in frontier:
+                if min(self.s.children, left) <= 0:
+                    break
+                left -= min(self.s.children, left)
+                total += 1
+        return total
+
     def expand(self, state: SearchState, progress=None) -> int:
         """One refiner call for the frontier of every active tree; returns nodes created."""
         items, counts, parents = [], [], []

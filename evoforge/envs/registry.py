@@ -94,9 +94,23 @@ def load_attr(spec: str, what: str = "plugin") -> Any:
     return obj
 
 
-def get_env(spec: str) -> Environment:
-    """An environment by registered name, entry-point name, or ``module:attr``."""
+def get_env(spec: str, data: Any = None) -> Environment:
+    """An environment by registered name, entry-point name, ``module:attr``,
+    ``reasoning-gym:NAME`` or ``file:PATH`` (``data``: the config's data section, for files)."""
     _builtins()
+    from evoforge.envs.adapters import FILE_PREFIX, RG_PREFIX, DataFileEnv, ReasoningGymEnv
+
+    if spec.startswith(RG_PREFIX):
+        return ReasoningGymEnv(spec[len(RG_PREFIX) :])
+    if spec.startswith(FILE_PREFIX):
+        d = data
+        return DataFileEnv(
+            spec[len(FILE_PREFIX) :],
+            reward=getattr(d, "reward", ""),
+            prompt_field=getattr(d, "prompt_field", "prompt"),
+            answer_field=getattr(d, "answer_field", "answer"),
+            pass_threshold=getattr(d, "pass_threshold", 1.0),
+        )
     if spec in _REGISTRY:
         return _instantiate(spec, _REGISTRY[spec].factory)
     eps = _entry_points()

@@ -39,7 +39,7 @@ class ServingConfig:
     """How models are served (Ray actors around vLLM or transformers)."""
 
     replicas: int = opt(1, "Server replicas per distinct model; a batch is split across them.")
-    max_model_len: int = opt(2048, "Context window the servers allow (prompt + completion tokens).")
+    max_model_len: int = opt(1536, "Context window the servers allow (prompt + completion tokens).")
     dtype: str = opt(
         "auto",
         "Weights dtype: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16.",
@@ -52,7 +52,7 @@ class ServingConfig:
         "vLLM gpu_memory_utilization; on CPU the share of RAM vLLM reserves (its 0.92 default fails in Ray).",
     )
     vllm_kv_cache_gib: float = opt(
-        6.0,
+        3.0,
         "vLLM on CPU: GiB of RAM for the KV cache; running sequences are capped so none is ever preempted.",
     )
     vllm_start_timeout_s: float = opt(
@@ -66,7 +66,7 @@ class GenerationConfig:
 
     temperature: float = opt(0.7, "Sampling temperature of the actor's answers (0 = greedy).")
     top_p: float = opt(0.95, "Nucleus sampling threshold.")
-    max_tokens: int = opt(256, "Most tokens of one answer.")
+    max_tokens: int = opt(192, "Most tokens of one answer.")
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,10 @@ class CriticConfig:
         5, "Verdicts sampled per response; the node value is the share of yes among parsed votes."
     )
     temperature: float = opt(0.8, "Sampling temperature of the verdicts.")
-    max_tokens: int = opt(256, "Most tokens of one critique.")
+    max_tokens: int = opt(
+        128,
+        "Most tokens of one critique (the verdict comes last: too short a budget means abstentions).",
+    )
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class RefinerConfig:
 
     model: str = opt("", "Model of the refiner; empty = the actor's server.")
     temperature: float = opt(0.8, "Sampling temperature of refinements.")
-    max_tokens: int = opt(256, "Most tokens of one refinement.")
+    max_tokens: int = opt(192, "Most tokens of one refinement.")
     use_env_feedback: bool = opt(True, "Show the environment's feedback in words to the refiner.")
 
 
@@ -109,7 +112,10 @@ class SearchConfig:
     threshold: float = opt(
         0.5, "A node whose value is above this is accepted and ends its task's search."
     )
-    node_budget: int = opt(12, "Most refinement nodes per task.")
+    node_budget: int = opt(
+        6,
+        "Most refinement nodes per task (bounds the cost of a round: 6 = one full level of 3 children plus half the next).",
+    )
     value: str = opt(
         "both",
         "Node value: judge (critic votes), verifier (the environment), or both (mean).",
@@ -138,11 +144,13 @@ class TrainConfig:
 
     algorithm: str = opt(
         "dpo",
-        "dpo on the round's pairs; grpo on environment rewards; sft on chosen answers.",
-        ("dpo", "grpo", "sft"),
+        "dpo: DPO (+SFT term) on the round's pairs. grpo: TRL GRPO, on-policy, rewards from the environment's "
+        "verifier on the round's tasks, no value model. sft: SFT on chosen answers. ppo: not available "
+        "(TRL 1.16 ships no PPO trainer).",
+        ("dpo", "grpo", "sft", "ppo"),
     )
-    learning_rate: float = opt(5e-6, "Optimizer learning rate.")
-    epochs: int = opt(1, "Passes over the round's data.")
+    learning_rate: float = opt(2e-5, "Optimizer learning rate.")
+    epochs: int = opt(2, "Passes over the round's data.")
     batch_size: int = opt(4, "Examples per optimizer step.")
     beta: float = opt(0.1, "DPO beta (SPaR uses 0.1).")
     sft_weight: float = opt(
@@ -171,14 +179,27 @@ class EvalConfig:
     guard_env: str = opt(
         "arithmetic", "Second environment that must not regress (forgetting guard); empty = none."
     )
-    guard_tasks: int = opt(50, "Held-out tasks of the guard environment.")
-    max_tokens: int = opt(256, "Most tokens of an evaluation answer.")
+    guard_tasks: int = opt(40, "Held-out tasks of the guard environment.")
+    max_tokens: int = opt(192, "Most tokens of an evaluation answer.")
     tolerance: float = opt(
         0.02, "Keep a round unless its pass rate is worse than the last kept one by more than this."
     )
     patience: int = opt(
         2, "Stop after this many rounds in a row without a gain; 0 = never stop early."
     )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """For env=file:PATH (a jsonl, csv or parquet file of tasks)."""
+
+    reward: str = opt(
+        "",
+        "Reward function module:attr, f(task, response) -> float or Verdict; empty = exact match.",
+    )
+    prompt_field: str = opt("prompt", "Column holding the prompt.")
+    answer_field: str = opt("answer", "Column holding the reference answer (for exact match).")
+    pass_threshold: float = opt(1.0, "A reward at or above this counts as passed.")
 
 
 @dataclass(frozen=True)
@@ -205,7 +226,7 @@ class Config:
         "instructions", "Environment: a registered name, an entry point, or module:attr."
     )
     rounds: int = opt(2, "Self-improvement rounds.")
-    tasks_per_round: int = opt(64, "Training tasks the actor answers per round.")
+    tasks_per_round: int = opt(32, "Training tasks the actor answers per round.")
     seed: int = opt(0, "Seed of tasks, sampling and training; the same seed reproduces a run.")
     run_dir: str = opt(
         "", "Run directory; empty = runs/<timestamp>-<env> under the current directory."
@@ -238,6 +259,7 @@ class Config:
     train: TrainConfig = sub(TrainConfig)
     eval: EvalConfig = sub(EvalConfig)
     prompts: PromptsConfig = sub(PromptsConfig)
+    data: DataConfig = sub(DataConfig)
 
 
 # --------------------------------------------------------------------------------------------

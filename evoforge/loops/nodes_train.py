@@ -30,6 +30,14 @@ def start_trainer(rt: Runtime):
     return rt.trainer
 
 
+def stop_trainer(rt: Runtime) -> None:
+    import ray
+
+    if rt.trainer is not None:
+        ray.kill(rt.trainer)
+        rt.trainer = None
+
+
 def train_settings(rt: Runtime) -> TrainSettings:
     t = rt.config.train
     return TrainSettings(
@@ -133,6 +141,7 @@ class TrainNodes:
                             settings,
                         )
                     )
+                stop_trainer(rt)  # its optimizer state and activations (GBs) go back to the machine
                 write_json(td / "metrics.json", metrics)
                 write_json(done, {"skipped": None, "seconds": metrics["seconds"]})
         info = read_json(done)

@@ -38,7 +38,12 @@ def default_run_dir(config: Config) -> Path:
 
 def _validate(config: Config):
     """Everything that can be checked before a run directory is written."""
-    env = get_env(config.env)
+    if config.train.algorithm == "ppo":
+        raise EvoforgeError(
+            "train.algorithm=ppo: TRL 1.16 ships no PPO trainer (it was removed upstream); use "
+            "grpo, which learns on-policy from the environment's rewards without a value model"
+        )
+    env = get_env(config.env, config.data)
     report = check_env(env, n=4, seed=config.seed)
     if not report.ok:
         raise EvoforgeError(

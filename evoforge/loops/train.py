@@ -96,10 +96,14 @@ class LossLog:
         self.callback = _CB()
 
 
-def _save(model, tokenizer, out_dir: str, lora: bool) -> None:
-    """Plain safetensors for the servers: a LoRA adapter is merged first."""
-    if lora:
-        model = model.merge_and_unload()
+def _merged(model):
+    """A LoRA-wrapped model with its adapter merged in (servers and the next stage want plain weights)."""
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+
+def _save(model, tokenizer, out_dir: str) -> None:
+    """Plain safetensors for the servers."""
+    model = _merged(model)
     tmp = out_dir + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
@@ -155,7 +159,7 @@ class Trainer:
         }
         work = out_dir + ".work"
         if sft_data:
-            model = self._sft(model, tok, sft_data, settings, work, log)
+            model = _merged(self._sft(model, tok, sft_data, settings, work, log))
             metrics["sft_examples"] = len(sft_data)
         if algorithm == "dpo":
             model = self._dpo(model, tok, data, settings, work, log, ref_path)
@@ -165,7 +169,7 @@ class Trainer:
             model = self._grpo(model, tok, data, settings, work, log)
         else:
             raise EvoforgeError(f"unknown train.algorithm '{algorithm}'; use dpo, grpo or sft")
-        _save(model, tok, out_dir, settings.lora and algorithm != "grpo")
+        _save(model, tok, out_dir)
         shutil.rmtree(work, ignore_errors=True)
         losses = [r["loss"] for r in log.records if not math.isnan(r["loss"])]
         metrics.update(

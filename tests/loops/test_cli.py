@@ -21,7 +21,7 @@ from evoforge.loops.cli import main
             "tasks('train', 4, 0) raised RuntimeError",
         ),
         (["run", "env=tests.loops.test_cli:NaNVerify"], "score nan"),
-        (["run", "env=tests.loops.test_cli:EmptyTasks"], "returned 0 tasks"),
+        (["run", "env=tests.loops.test_cli:EmptyTasks"], "returned 0 tasks, expected 1 to 4"),
         (["run", "missing.yaml"], "config file 'missing.yaml' not found"),
         (["resume", "/nonexistent/run"], "not an evoforge run directory"),
     ],

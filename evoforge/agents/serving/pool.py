@@ -28,7 +28,7 @@ class ServerSpec:
     memory_fraction: float = 0.3
     seed: int = 0
     start_timeout_s: float = 300.0
-    kv_cache_gib: float = 6.0
+    kv_cache_gib: float = 3.0
 
 
 class ServerActor:

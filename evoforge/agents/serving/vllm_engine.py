@@ -40,7 +40,7 @@ class VLLMEngine(EngineBase):
         threads: int = 0,
         dtype: str = "auto",
         seed: int = 0,
-        kv_cache_gib: float = 6.0,
+        kv_cache_gib: float = 3.0,
     ) -> None:
         # The engine core in-process: vLLM's own worker processes do not survive inside a Ray actor
         # on CPU, and one process is what we want to hold anyway.

@@ -184,7 +184,7 @@ class RefineNodes:
         if phase["phase"] != "expanded":
             search = self._search(state)
             search.bind(s)
-            frontier = sum(len(t.frontier) or bool(t.stack) for t in s.active())
+            frontier = search.planned_expansions(s)
             with self.rt.progress.bar(
                 f"round {state['round']} expand L{s.level + 1}", frontier
             ) as bar:

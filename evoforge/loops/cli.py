@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name")
     bench.add_argument("--model", default="tiny")
     bench.add_argument("--json", dest="json_path", default=None)
+    bench.add_argument("--backend", default="vllm", choices=["vllm", "hf"])
+    bench.add_argument(
+        "--size", default="full", choices=["full", "tiny"], help="tiny: a seconds-long smoke run"
+    )
     models = sub.add_parser("models", help="prepare (convert and cache) models")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     prep = models_sub.add_parser("prepare", help="convert and cache models (default, tiny, a path)")
@@ -138,7 +142,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "models":
             return _cmd_models(args)
         if args.command == "bench":
-            raise EvoforgeError("`evoforge bench` is not built yet (issue 7); nothing was measured")
+            from evoforge.bench import run_bench
+
+            run_bench(
+                args.name,
+                model=args.model,
+                backend=args.backend,
+                json_path=args.json_path,
+                size=args.size,
+            )
+            return 0
     except EvoforgeError as e:
         if debug:
             raise

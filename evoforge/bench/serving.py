@@ -1,0 +1,216 @@
+"""generate: evoforge's server pool against the raw engine; sync: in-place reload against a restart."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from typing import Any
+
+from evoforge.agents.models import resolve_model
+from evoforge.agents.serving import cluster
+from evoforge.agents.serving.pool import ServerPool, ServerSpec
+from evoforge.agents.serving.types import GenRequest, Sampling
+from evoforge.envs import get_env
+
+MAX_LEN = 1536
+
+
+def _prompts(n: int) -> list[GenRequest]:
+    tasks = get_env("instructions").tasks("heldout", n, 0)
+    return [GenRequest(t.messages, Sampling(temperature=0.0, max_tokens=0), id=t.id) for t in tasks]
+
+
+def _with_tokens(reqs: list[GenRequest], max_tokens: int) -> list[GenRequest]:
+    from dataclasses import replace
+
+    return [replace(r, sampling=replace(r.sampling, max_tokens=max_tokens)) for r in reqs]
+
+
+def _raw_vllm(
+    path: str, batches: list[list[list[int]]], max_tokens: int
+) -> tuple[float, list[float]]:
+    """vllm.LLM.generate called directly, same engine arguments as our server."""
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    import torch
+    from vllm import LLM, SamplingParams
+
+    from evoforge.agents.serving.engine_base import configure_threads
+    from evoforge.agents.serving.vllm_engine import engine_kwargs
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        configure_threads(0)
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = "3"
+    start = time.time()
+    llm = LLM(
+        **engine_kwargs(
+            path, MAX_LEN, 0.3, "float32" if device == "cpu" else "bfloat16", 0, 3.0, device
+        )
+    )
+    cold = time.time() - start
+    params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
+    rates = []
+    for ids in batches:
+        llm.generate([{"prompt_token_ids": x} for x in ids[:1]], params, use_tqdm=False)  # warm-up
+        t = time.time()
+        out = llm.generate([{"prompt_token_ids": x} for x in ids], params, use_tqdm=False)
+        rates.append(sum(len(o.outputs[0].token_ids) for o in out) / (time.time() - t))
+    del llm
+    return cold, rates
+
+
+def _raw_hf(
+    path: str, batches: list[list[list[int]]], max_tokens: int
+) -> tuple[float, list[float]]:
+    """transformers generate called directly: left padding, greedy."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from evoforge.agents.serving.engine_base import configure_threads
+
+    configure_threads(0)
+    start = time.time()
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    cold = time.time() - start
+    rates = []
+    for ids in batches:
+        width = max(len(x) for x in ids)
+        pad = tok.pad_token_id
+        inp = torch.tensor([[pad] * (width - len(x)) + x for x in ids])
+        att = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
+        with torch.inference_mode():
+            t = time.time()
+            out = model.generate(
+                input_ids=inp,
+                attention_mask=att,
+                max_new_tokens=max_tokens,
+                do_sample=False,
+                pad_token_id=pad,
+                eos_token_id=tok.eos_token_id,
+            )
+            dt = time.time() - t
+        new = out[:, width:]
+        tokens = sum(int(((row != pad) & (row != tok.eos_token_id)).sum()) for row in new)
+        rates.append(tokens / dt)
+    return cold, rates
+
+
+def bench_generate(model: str, backend: str, size: str) -> dict[str, Any]:
+    """Throughput of the pool (one replica, through Ray) against the engine called directly."""
+    path = resolve_model(model).path
+    sizes = [1, 8, 32] if size == "full" else [1, 4]
+    max_tokens = 64 if size == "full" else 8
+    reqs = _with_tokens(_prompts(max(sizes)), max_tokens)
+    info = cluster.connect()
+    start = time.time()
+    pool = ServerPool("bench", "policy", ServerSpec(path, backend=backend, max_model_len=MAX_LEN))
+    ours_cold = time.time() - start
+    ours = []
+    for b in sizes:
+        pool.generate(reqs[:1])
+        t = time.time()
+        out = pool.generate(reqs[:b])
+        ours.append(sum(r.completion_tokens[0] for r in out) / (time.time() - t))
+    encode = pool.actors[0]
+    import ray
+
+    ids = ray.get(encode.encode_all.remote(reqs))
+    pool.shutdown()
+    if info.started_here:
+        cluster.shutdown()
+    batches = [ids[:b] for b in sizes]
+    raw_cold, raw = (_raw_vllm if pool.backend == "vllm" else _raw_hf)(path, batches, max_tokens)
+    table = [
+        {
+            "batch": b,
+            "evoforge_tok_s": round(o, 1),
+            "raw_tok_s": round(r, 1),
+            "ratio": round(o / r, 3),
+        }
+        for b, o, r in zip(sizes, ours, raw, strict=True)
+    ]
+    return {
+        "model": model,
+        "backend": pool.backend,
+        "max_tokens": max_tokens,
+        "evoforge": {
+            "cold_start_s": round(ours_cold, 2),
+            "tokens_per_s": dict(zip(map(str, sizes), ours, strict=False)),
+        },
+        "baseline": {
+            "name": f"{pool.backend} engine called directly",
+            "cold_start_s": round(raw_cold, 2),
+            "tokens_per_s": dict(zip(map(str, sizes), raw, strict=False)),
+        },
+        "ratio": ours[-1] / raw[-1],
+        "target": 0.95,
+        "table": table,
+    }
+
+
+def bench_sync(model: str, backend: str, size: str) -> dict[str, Any]:
+    """load_weights in place against restarting the engine with the new weights."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    path = resolve_model(model).path
+    tmp = tempfile.mkdtemp(prefix="evoforge-bench-sync-")
+    try:
+        new = os.path.join(tmp, "new")
+        shutil.copytree(path, new)
+        for f in os.listdir(new):
+            if f.endswith(".safetensors"):
+                t = load_file(os.path.join(new, f))
+                save_file(
+                    {k: v + 1e-3 * torch.randn_like(v) for k, v in t.items()},
+                    os.path.join(new, f),
+                    metadata={"format": "pt"},
+                )
+        probe = _with_tokens(_prompts(1), 4)
+        info = cluster.connect()
+        pool = ServerPool(
+            "bench", "policy", ServerSpec(path, backend=backend, max_model_len=MAX_LEN)
+        )
+        reloads = []
+        engine_before = pool.info().engine_id
+        for target in (new, path, new):
+            t = time.time()
+            pool.load_weights(target)
+            pool.generate(probe)
+            reloads.append(time.time() - t)
+        same_engine = pool.info().engine_id == engine_before
+        pool.shutdown()
+        t = time.time()
+        restarted = ServerPool(
+            "bench", "policy", ServerSpec(new, backend=pool.backend, max_model_len=MAX_LEN)
+        )
+        restarted.generate(probe)
+        restart = time.time() - t
+        restarted.shutdown()
+        if info.started_here:
+            cluster.shutdown()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    in_place = sum(reloads) / len(reloads)
+    return {
+        "model": model,
+        "backend": pool.backend,
+        "evoforge": {
+            "load_weights_s": [round(x, 3) for x in reloads],
+            "mean_s": round(in_place, 3),
+            "engine_unchanged": same_engine,
+        },
+        "baseline": {"name": "engine restart with the new weights", "restart_s": round(restart, 2)},
+        "ratio": restart / in_place,
+        "target": 10.0,
+        "table": [
+            {
+                "in_place_s": round(in_place, 3),
+                "restart_s": round(restart, 2),
+                "ratio": round(restart / in_place, 1),
+            }
+        ],
+    }

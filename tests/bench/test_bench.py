@@ -1,0 +1,34 @@
+"""Each bench at a tiny size: both sides measured, the JSON has the agreed fields."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evoforge.bench import run_bench
+
+FIELDS = {"bench", "machine", "evoforge", "baseline", "ratio", "target", "met"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["generate", "sync"])
+def test_bench_hf_tiny(ray_cluster, tmp_path, name):
+    out = tmp_path / f"{name}.json"
+    result = run_bench(name, model="tiny", backend="hf", json_path=str(out), size="tiny")
+    data = json.loads(out.read_text())
+    assert (
+        set(data) >= FIELDS
+        and data["ratio"] == pytest.approx(result["ratio"])
+        and data["ratio"] > 0
+    )
+    assert data["met"] == (data["ratio"] >= data["target"])
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_bench_generate_vllm_tiny(ray_cluster, tmp_path):
+    result = run_bench(
+        "generate", model="tiny", backend="vllm", json_path=str(tmp_path / "g.json"), size="tiny"
+    )
+    assert result["backend"] == "vllm" and set(result) >= FIELDS

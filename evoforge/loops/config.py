@@ -443,9 +443,8 @@ def help_text() -> str:
             default = f.default
             choices = f.metadata.get("choices")
             kind = "|".join(choices) if choices else _type_name(tp)
-            lines.append(
-                f"  {prefix}{f.name}={default!r:<12} ({kind}) {f.metadata.get('help', '')}"
-            )
+            setting = f"{prefix}{f.name}={default!r}"
+            lines.append(f"  {setting:<40} ({kind}) {f.metadata.get('help', '')}")
 
     walk(Config, "")
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 
-from evoforge.agents.serving.types import GenRequest, Sampling
+from evoforge.agents.serving.types import GenRequest, Sampling, ServerInfo
 from evoforge.errors import PromptTooLongError
 
 
@@ -28,6 +28,7 @@ class EngineBase:
     """Tokenizer-side logic, identical for every backend so that results are comparable."""
 
     backend = "base"
+    device = "cpu"
 
     def __init__(self, model_path: str, max_model_len: int) -> None:
         from transformers import AutoTokenizer
@@ -53,6 +54,19 @@ class EngineBase:
                 f"{self.max_model_len}; shorten the task or raise serving.max_model_len"
             )
         return ids
+
+    def info(self) -> ServerInfo:
+        """Engine, model, current weights, and the identity of this engine object and process."""
+        return ServerInfo(
+            backend=self.backend,
+            model_path=self.model_path,
+            weights_path=self.weights_path,
+            device=self.device,
+            pid=os.getpid(),
+            engine_id=self.engine_id,
+            max_model_len=self.max_model_len,
+            weights_version=self.weights_version,
+        )
 
     def budget(self, prompt_len: int, sampling: Sampling) -> int:
         """New tokens allowed: max_tokens clipped to what the context window has left."""

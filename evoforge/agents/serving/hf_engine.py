@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from pathlib import Path
 
 from evoforge.agents.serving.engine_base import EngineBase, configure_threads, cut_at_stop
-from evoforge.agents.serving.types import GenRequest, GenResult, ServerInfo
+from evoforge.agents.serving.types import GenRequest, GenResult
 from evoforge.errors import ModelError
 
 
@@ -156,16 +155,4 @@ class HFEngine(EngineBase):
     def _is_tied(self, name: str) -> bool:
         return name == "lm_head.weight" and bool(
             getattr(self.model.config, "tie_word_embeddings", False)
-        )
-
-    def info(self) -> ServerInfo:
-        return ServerInfo(
-            backend=self.backend,
-            model_path=self.model_path,
-            weights_path=self.weights_path,
-            device=self.device,
-            pid=os.getpid(),
-            engine_id=self.engine_id,
-            max_model_len=self.max_model_len,
-            weights_version=self.weights_version,
         )

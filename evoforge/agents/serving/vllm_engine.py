@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from evoforge.agents.serving.engine_base import EngineBase, configure_threads, cut_at_stop
-from evoforge.agents.serving.types import GenRequest, GenResult, ServerInfo
+from evoforge.agents.serving.types import GenRequest, GenResult
 from evoforge.errors import ModelError
 
 
@@ -147,15 +147,3 @@ class VLLMEngine(EngineBase):
         self.llm.reset_prefix_cache()
         self.weights_path = path
         self.weights_version += 1
-
-    def info(self) -> ServerInfo:
-        return ServerInfo(
-            backend=self.backend,
-            model_path=self.model_path,
-            weights_path=self.weights_path,
-            device=self.device,
-            pid=os.getpid(),
-            engine_id=self.engine_id,
-            max_model_len=self.max_model_len,
-            weights_version=self.weights_version,
-        )

@@ -150,7 +150,7 @@ class TrainConfig:
         ("dpo", "grpo", "sft", "ppo"),
     )
     learning_rate: float = opt(2e-5, "Optimizer learning rate.")
-    epochs: int = opt(2, "Passes over the round's data.")
+    epochs: int = opt(1, "Passes over the round's data.")
     batch_size: int = opt(4, "Examples per optimizer step.")
     beta: float = opt(0.1, "DPO beta (SPaR uses 0.1).")
     sft_weight: float = opt(
@@ -164,6 +164,8 @@ class TrainConfig:
     lora: bool = opt(False, "Train a LoRA adapter (merged before serving) instead of all weights.")
     lora_r: int = opt(16, "LoRA rank.")
     max_length: int = opt(640, "Most tokens of prompt + answer in training.")
+    max_refiner_examples: int = opt(
+        12, "Most refiner examples (refinement chains first, then judgements) mixed into a round's training.")
     refiner_data: str = opt(
         "mix",
         "Refiner SFT data: mix into the actor's training when roles share one model, or off.",

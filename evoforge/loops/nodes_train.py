@@ -100,6 +100,9 @@ class TrainNodes:
             pairs = read_jsonl(d / "pairs.jsonl")
             shared_refiner = rt.servers.refiner is rt.servers.actor
             refiner_rows = read_jsonl(d / "refiner.jsonl")
+            # Successful refinement chains first (SPaR's main refiner signal), then judgements.
+            refiner_rows.sort(key=lambda r: r["kind"] != "refinement")
+            refiner_rows = refiner_rows[: c.train.max_refiner_examples]
             sft_mix = refiner_rows if (c.train.refiner_data == "mix" and shared_refiner) else []
             algo = c.train.algorithm
             if algo == "dpo":

@@ -66,9 +66,13 @@ def run_bench(
     json_path: str | None = None,
     size: str = "full",
 ) -> dict[str, Any]:
-    from evoforge.bench import serving
+    from evoforge.bench import serving, training
 
-    benches = {"generate": serving.bench_generate, "sync": serving.bench_sync}
+    benches = {
+        "generate": serving.bench_generate,
+        "sync": serving.bench_sync,
+        "train": training.bench_train,
+    }
     if name not in benches:
         raise EvoforgeError(f"unknown bench '{name}'; available: {', '.join(benches)}")
     return finish(name, benches[name](model=model, backend=backend, size=size), json_path)

@@ -246,7 +246,7 @@ def write_report(run_dir: str) -> str:
             ax.set_xlabel("round")
             ax.set_ylabel("seconds")
             ax.set_title("Seconds per node")
-            ax.legend(fontsize=7, ncol=2)
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
         lines += ["", f"![seconds]({_plot(out_dir / 'seconds.png', draw_secs)})", ""]
 

@@ -31,6 +31,19 @@ class RunResult:
     stop_reason: str = ""
 
 
+def initial_state(config: Config) -> dict[str, Any]:
+    """The graph state a new run starts from."""
+    return {
+        "round": 0,
+        "rounds": config.rounds,
+        "last_kept": -1,
+        "no_gain": 0,
+        "serving": "",
+        "stop": False,
+        "stop_reason": "",
+    }
+
+
 def default_run_dir(config: Config) -> Path:
     env = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.env).strip("-")
     return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{env}"
@@ -56,6 +69,11 @@ def _validate(config: Config):
     )
     for spec in set(model_specs(config).values()):
         resolve_model(spec, config.cache_dir)
+    if config.ray_address and not cluster.reachable(config.ray_address):
+        raise EvoforgeError(
+            f"cannot reach the Ray cluster at ray_address='{config.ray_address}'; start it with "
+            "`ray start --head` or leave ray_address empty for a local cluster"
+        )
     return env, guard
 
 
@@ -87,6 +105,10 @@ def _drive(
         gcfg = graph_config(run_id, config.rounds, config.search.max_depth)
         if initial is None:  # resuming: the servers must hold the weights the run had reached
             snapshot = graph.get_state(gcfg)
+            if (
+                not snapshot.values
+            ):  # killed before the first checkpoint: start over (outputs are reused)
+                initial = initial_state(config)
             serving = (snapshot.values or {}).get("serving", "")
             if serving:
                 for pool in servers.pools():
@@ -155,16 +177,7 @@ def run(config: Config, quiet: bool = False) -> RunResult:
     rd.create(dump_yaml(config), run_id)
     print(f"run directory: {rd.path}")
     try:
-        initial = {
-            "round": 0,
-            "rounds": config.rounds,
-            "last_kept": -1,
-            "no_gain": 0,
-            "serving": "",
-            "stop": False,
-            "stop_reason": "",
-        }
-        return _drive(rd, config, env, guard, run_id, quiet, initial)
+        return _drive(rd, config, env, guard, run_id, quiet, initial_state(config))
     finally:
         rd.unlock()
 

@@ -24,6 +24,7 @@ from evoforge.loops.cli import main
         (["run", "env=tests.loops.test_cli:EmptyTasks"], "returned 0 tasks, expected 1 to 4"),
         (["run", "missing.yaml"], "config file 'missing.yaml' not found"),
         (["resume", "/nonexistent/run"], "not an evoforge run directory"),
+        (["run", "model=tiny", "ray_address=127.0.0.1:1"], "cannot reach the Ray cluster"),
     ],
 )
 def test_bad_input_one_line(args, message, capsys, tmp_path, monkeypatch):

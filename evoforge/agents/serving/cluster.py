@@ -36,7 +36,7 @@ class ClusterInfo:
         return "auth token: none required by this cluster"
 
 
-def _reachable(address: str, timeout: float = 3.0) -> bool:
+def reachable(address: str, timeout: float = 3.0) -> bool:
     """A quick TCP probe so an unreachable address fails in seconds, not after Ray's retries."""
     if address in ("auto", "local"):
         return True
@@ -63,7 +63,7 @@ def connect(
         # Ray warns at start that token auth is on; we print the token's location ourselves.
         logging.getLogger("ray").setLevel(logging.ERROR)
         if address:
-            if not _reachable(address):
+            if not reachable(address):
                 raise EvoforgeError(
                     f"cannot reach the Ray cluster at ray_address='{address}'; start it with "
                     "`ray start --head` or leave ray_address empty for a local cluster"

@@ -22,7 +22,7 @@ class ServerSpec:
     backend: str = "hf"
     """hf, vllm, or auto (vLLM when it imports and starts, else hf)."""
     max_model_len: int = 2048
-    hf_batch_size: int = 16
+    hf_batch_size: int = 64
     threads: int = 0
     dtype: str = "auto"
     memory_fraction: float = 0.3

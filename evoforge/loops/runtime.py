@@ -20,6 +20,7 @@ from evoforge.loops.progress import Progress
 from evoforge.loops.rundir import RunDir, read_json, read_jsonl, write_json
 from evoforge.loops.servers import RoleServers
 from evoforge.loops.state import RunState
+from evoforge.loops.telemetry import record_node
 
 
 @dataclass
@@ -114,10 +115,16 @@ def node(rt_attr: str = "rt") -> Callable:
             seconds = round(time.time() - start, 3)
             counts = update.pop("_counts", {})
             r = state.get("round", -1)
+            restarts = sum(p.restarts for p in rt.servers.pools())
+            if restarts:  # actors that died and were restarted (the batch was retried)
+                counts["server_restarts"] = restarts
             rt.rd.event(round=r, node=name, seconds=seconds, **counts)
+            record_node(rt.run_id, r, name, seconds, counts)
             if r >= 0 and name != "baseline":
                 key = f"{name}@{state.get('level', 0)}" if name in ("expand", "judge") else name
                 rt.update_metrics(state, seconds={key: seconds})
+                if restarts:
+                    rt.update_metrics(state, server_restarts=restarts)
             shown = ", ".join(
                 f"{k}={v}" for k, v in counts.items() if not isinstance(v, dict | list)
             )

@@ -99,3 +99,29 @@ def test_vllm_and_auto_on_default_model(ray_cluster, default_path):
         assert "paris" in out[0].texts[0].lower()
     finally:
         pool.shutdown()
+
+
+def test_killed_actor_is_restarted_with_its_weights_and_the_batch_retried(
+    ray_cluster, tiny_path, tmp_path
+):
+    import ray
+
+    pool = ServerPool(
+        "t-kill", "policy", ServerSpec(tiny_path, backend="hf", max_model_len=512), replicas=2
+    )
+    try:
+        perturbed = perturbed_copy(tiny_path, tmp_path / "p")
+        pool.load_weights(perturbed)
+        batch = reqs(8, max_tokens=6)
+        want = pool.generate(batch)
+        ray.kill(pool.actors[1])  # dies; the next batch's share for it must be redone
+        got = pool.generate(batch)
+        assert [r.texts for r in got] == [r.texts for r in want]  # same weights after the restart
+        assert pool.restarts == 1 and pool.infos()[1].weights_path == perturbed
+        progressed = []
+        ray.kill(pool.actors[0])
+        again = pool.generate_with_progress(batch, progressed.append, chunk=2)
+        assert [r.texts for r in again] == [r.texts for r in want] and sum(progressed) == 8
+        assert pool.restarts == 2
+    finally:
+        pool.shutdown()

@@ -64,6 +64,45 @@ def test_two_rounds_run_every_node_and_counts_add_up(ray_cluster, tmp_path):
     assert json.loads((run_dir / "rounds/000/train/metrics.json").read_text())["steps"] >= 1
 
 
+def test_stops_early_without_gain(ray_cluster, tmp_path):
+    run_dir = tmp_path / "stop"
+    # greedy answers of the tiny model on the parity env do not change: no round gains
+    result = evoforge.run(
+        evoforge.load_config(
+            None,
+            TINY_RUN
+            + ["rounds=3", f"run_dir={run_dir}", "eval.patience=1", "train.learning_rate=1e-12"],
+        )
+    )
+    assert "without a gain" in result.stop_reason
+    assert not (run_dir / "rounds/001").exists()
+
+
+def test_separate_refiner_model_is_trained_on_its_own(ray_cluster, tmp_path, tiny_path):
+    import shutil
+
+    refiner = tmp_path / "refiner-model"
+    shutil.copytree(tiny_path, refiner)
+    run_dir = tmp_path / "sep"
+    evoforge.run(
+        evoforge.load_config(
+            None, TINY_RUN + ["rounds=1", f"run_dir={run_dir}", f"refiner.model={refiner}"]
+        )
+    )
+    names = {e["node"] for e in events(run_dir)}
+    assert {"train", "sync"} <= names
+    m = read_json(run_dir / "rounds/000/train/metrics.json")
+    assert read_jsonl(run_dir / "rounds/000/refiner.jsonl"), (
+        "the parity env always yields refinement chains"
+    )
+    assert (
+        m["refiner"]["algorithm"] == "sft" and (run_dir / "rounds/000/train/refiner_model").exists()
+    )
+    assert (
+        "sft_examples" not in m
+    )  # not mixed into the actor's data when the refiner has its own weights
+
+
 def test_rollback_restores_kept_weights_exactly(ray_cluster, tmp_path):
     run_dir = tmp_path / "rb"
     # tolerance -1: every round counts as a regression and is rolled back; a large learning rate

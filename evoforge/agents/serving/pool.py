@@ -34,7 +34,8 @@ class ServerSpec:
 class ServerActor:
     """The body of a server actor: one engine, a few large batched operations."""
 
-    def __init__(self, spec: ServerSpec) -> None:
+    def __init__(self, spec: ServerSpec, run: str = "", role: str = "") -> None:
+        self.run, self.role = run, role
         if spec.backend == "vllm":
             from evoforge.agents.serving.vllm_engine import VLLMEngine
 
@@ -54,7 +55,18 @@ class ServerActor:
             )
 
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
-        return self.engine.generate(requests)
+        results = self.engine.generate(requests)
+        if self.run:
+            from evoforge.loops.telemetry import record_generation
+
+            record_generation(
+                self.run,
+                self.role,
+                len(requests),
+                sum(r.sampling.n for r in requests),
+                sum(sum(r.completion_tokens) for r in results),
+            )
+        return results
 
     def load_weights(self, path: str) -> None:
         self.engine.load_weights(path)
@@ -86,6 +98,10 @@ class ServerPool:
         import ray
 
         self.run, self.role = run, role
+        self.restarts = 0
+        """Actors restarted after dying; reported in the round's metrics."""
+        self.max_restarts = 2
+        self.weights_path = spec.model_path
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         self.num_gpus = gpus
         backend, probe = spec.backend, None
@@ -102,7 +118,7 @@ class ServerPool:
         name = f"evoforge/{self.run}/{self.role}/{i}"
         cls = ray.remote(ServerActor)
         return cls.options(name=name, num_cpus=1, num_gpus=self.num_gpus, max_concurrency=1).remote(
-            spec
+            spec, self.run, self.role
         )
 
     @staticmethod
@@ -150,50 +166,79 @@ class ServerPool:
 
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
         """Split the batch into contiguous shares, one per replica; results in request order."""
-        import ray
-
         if not requests:
             return []
-        k = len(self.actors)
-        size = -(-len(requests) // k)
-        shares = [requests[i : i + size] for i in range(0, len(requests), size)]
-        refs = [a.generate.remote(s) for a, s in zip(self.actors, shares, strict=False)]
-        try:
-            parts = ray.get(refs)
-        except ray.exceptions.RayTaskError as e:
-            raise unwrap(e) from None
-        return [r for part in parts for r in part]
+        size = -(-len(requests) // len(self.actors))
+        return self._run([requests[i : i + size] for i in range(0, len(requests), size)], None)
 
     def generate_with_progress(
         self, requests: list[GenRequest], progress, chunk: int = 64
     ) -> list[GenResult]:
         """Like generate, in chunks of ``chunk`` requests spread round-robin over the replicas, calling
         ``progress(n_done_requests)`` as chunks finish (so long batches show a live bar)."""
-        import ray
-
         if len(requests) <= chunk:
             out = self.generate(requests)
             progress(len(out))
             return out
-        chunks = [requests[i : i + chunk] for i in range(0, len(requests), chunk)]
-        refs = [self.actors[i % len(self.actors)].generate.remote(c) for i, c in enumerate(chunks)]
-        index = {r: i for i, r in enumerate(refs)}
-        parts: list[list[GenResult] | None] = [None] * len(refs)
-        pending = list(refs)
-        try:
+        return self._run(
+            [requests[i : i + chunk] for i in range(0, len(requests), chunk)], progress
+        )
+
+    def _run(self, shares: list[list[GenRequest]], progress) -> list[GenResult]:
+        """Run shares round-robin on the replicas. A share whose actor died (killed, OOM) is retried
+        on a restarted actor that first reloads the weights the pool was serving."""
+        import ray
+
+        results: list[list[GenResult] | None] = [None] * len(shares)
+        todo = list(range(len(shares)))
+        for _attempt in range(self.max_restarts + 1):
+            refs = {self.actors[i % len(self.actors)].generate.remote(shares[i]): i for i in todo}
+            pending, failed = list(refs), []
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)
                 for r in ready:
-                    parts[index[r]] = ray.get(r)
-                    progress(len(parts[index[r]]))
-        except ray.exceptions.RayTaskError as e:
-            raise unwrap(e) from None
-        return [r for part in parts for r in part]  # type: ignore[union-attr]
+                    try:
+                        results[refs[r]] = ray.get(r)
+                    except ray.exceptions.RayTaskError as e:
+                        raise unwrap(e) from None
+                    except ray.exceptions.RayActorError:
+                        failed.append(refs[r])
+                        continue
+                    if progress is not None:
+                        progress(len(results[refs[r]]))
+            if not failed:
+                return [r for part in results for r in part]  # type: ignore[union-attr]
+            self._restart_dead()
+            todo = failed
+        raise EvoforgeError(
+            f"model server '{self.role}' kept dying ({self.restarts} restarts); see the Ray "
+            "dashboard's logs of evoforge actors (often out of memory: lower serving.vllm_kv_cache_gib)"
+        )
+
+    def _restart_dead(self) -> None:
+        import ray
+
+        for i, actor in enumerate(self.actors):
+            try:
+                ray.get(actor.info.remote(), timeout=60)
+                continue
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                pass
+            log.warning(
+                "model server evoforge/%s/%s/%d died; restarting it", self.run, self.role, i
+            )
+            ray.kill(actor)
+            self.actors[i] = self._start(i, self.spec)
+            self._wait_ready([self.actors[i]], self.spec.start_timeout_s)
+            if self.weights_path != self.spec.model_path:
+                ray.get(self.actors[i].load_weights.remote(self.weights_path))
+            self.restarts += 1
 
     def load_weights(self, path: str) -> None:
         """Every replica loads the same weights in place."""
         import ray
 
+        self.weights_path = path
         try:
             ray.get([a.load_weights.remote(path) for a in self.actors])
         except ray.exceptions.RayTaskError as e:

@@ -1,0 +1,65 @@
+"""Custom metrics on the Ray dashboard (``ray.util.metrics``), exported by Ray's metrics agent.
+
+- serving, recorded inside each server actor and tagged run/role: requests, generated tokens,
+  batch sizes;
+- the round, recorded by the driver after every node and tagged run/round/node: seconds, and each
+  numeric count the node reports (tree nodes expanded, judge votes and abstentions, accepted
+  refinements, pairs, verifier pass rate, judge-verifier agreement, train loss, ...).
+
+Ray exports them with a ``ray_`` prefix, e.g. ``ray_evoforge_node_seconds``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_METRICS: dict[str, Any] = {}
+BATCH_BOUNDARIES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+
+
+def _metric(kind: str, name: str, description: str, tags: tuple[str, ...]):
+    if name not in _METRICS:
+        from ray.util import metrics
+
+        if kind == "counter":
+            _METRICS[name] = metrics.Counter(name, description=description, tag_keys=tags)
+        elif kind == "gauge":
+            _METRICS[name] = metrics.Gauge(name, description=description, tag_keys=tags)
+        else:
+            _METRICS[name] = metrics.Histogram(
+                name, description=description, boundaries=BATCH_BOUNDARIES, tag_keys=tags
+            )
+    return _METRICS[name]
+
+
+def record_generation(run: str, role: str, requests: int, sequences: int, tokens: int) -> None:
+    """One engine call of a server actor."""
+    tags = {"run": run, "role": role}
+    _metric("counter", "evoforge_requests", "Generation requests served", ("run", "role")).inc(
+        requests, tags
+    )
+    _metric(
+        "counter", "evoforge_tokens_generated", "Completion tokens generated", ("run", "role")
+    ).inc(tokens, tags)
+    _metric(
+        "histogram", "evoforge_batch_size", "Sequences per engine call", ("run", "role")
+    ).observe(sequences, tags)
+
+
+def record_node(run: str, round_: int, node: str, seconds: float, counts: dict[str, Any]) -> None:
+    """A finished graph node: its seconds and every numeric count it reported."""
+    tags = {"run": run, "round": str(round_), "node": node}
+    _metric(
+        "gauge", "evoforge_node_seconds", "Seconds the node took", ("run", "round", "node")
+    ).set(seconds, tags)
+    gauge = _metric(
+        "gauge",
+        "evoforge_node_count",
+        "Counts a node reported (tag name)",
+        ("run", "round", "node", "name"),
+    )
+    for name, value in counts.items():
+        if isinstance(value, bool):
+            value = int(value)
+        if isinstance(value, int | float):
+            gauge.set(float(value), tags | {"name": name})

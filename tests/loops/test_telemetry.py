@@ -1,0 +1,49 @@
+"""A tiny run's metrics come back from Ray's metrics export endpoint, and its named actors from the
+dashboard's REST API (with Ray's auth token when the cluster uses one)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+
+import pytest
+
+import evoforge
+from tests.helpers.runs import TINY_RUN
+
+pytestmark = pytest.mark.slow
+
+
+def _get(url: str) -> str:
+    req = urllib.request.Request(url)
+    token_file = os.path.expanduser("~/.ray/auth_token")
+    if os.path.isfile(token_file):
+        req.add_header("Authorization", f"Bearer {open(token_file).read().strip()}")
+    with urllib.request.urlopen(req, timeout=10) as resp:  # loopback only
+        return resp.read().decode()
+
+
+def test_metrics_and_actors_visible_on_ray(ray_cluster, tmp_path):
+    import ray
+
+    run_dir = tmp_path / "telemetry-run"
+    evoforge.run(evoforge.load_config(None, TINY_RUN + ["rounds=1", f"run_dir={run_dir}"]))
+    run_id = run_dir.name
+    port = next(n["MetricsExportPort"] for n in ray.nodes() if n["Alive"])
+    wanted = {"ray_evoforge_requests", "ray_evoforge_tokens_generated", "ray_evoforge_batch_size",
+              "ray_evoforge_node_seconds", "ray_evoforge_node_count"}
+    deadline, text = time.time() + 60, ""
+    while time.time() < deadline:
+        text = _get(f"http://127.0.0.1:{port}/metrics")
+        found = {name for name in wanted if any(line.startswith(name) and run_id in line for line in text.splitlines())}
+        if found == wanted:
+            break
+        time.sleep(3)
+    assert found == wanted, f"missing {wanted - found}"
+    assert f'node="expand"' in text and 'name="pairs"' in text
+
+    actors = json.loads(_get(f"{ray_cluster.dashboard_url}/api/v0/actors?limit=1000&detail=true"))
+    names = {a.get("name") for a in actors["data"]["result"]["result"]}
+    assert f"evoforge/{run_id}/policy/0" in names and f"evoforge/{run_id}/trainer/0" in names

@@ -14,6 +14,7 @@ demo: setup
 	$(VENV)/bin/evoforge run
 
 test: setup
+	bash scripts/test-deps.sh
 	$(VENV)/bin/python -m pytest -q
 
 lint: setup

@@ -58,6 +58,11 @@ def test_two_rounds_run_every_node_and_counts_add_up(ray_cluster, tmp_path):
             and m["pairs"] == len(read_jsonl(d / "pairs.jsonl"))
         )
     assert [r["round"] for r in result.rounds] == [-1, 0, 1]
+    plots = ("pass_rate", "pass_rate_by_type", "pairs", "agreement", "trees", "seconds")
+    for name in plots:  # every plot of the report, each a real image
+        png = run_dir / "report" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, name
+        assert f"report/{name}.png" in (run_dir / "report.md").read_text()
     # the parity env makes pairs, so round 0 trained and synced a real model
     train0 = read_json(run_dir / "rounds/000/train/done.json")
     assert train0["skipped"] is None

@@ -7,6 +7,7 @@ import json
 import os
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ def _get(url: str) -> str:
     req = urllib.request.Request(url)
     token_file = os.path.expanduser("~/.ray/auth_token")
     if os.path.isfile(token_file):
-        req.add_header("Authorization", f"Bearer {open(token_file).read().strip()}")
+        req.add_header("Authorization", f"Bearer {Path(token_file).read_text().strip()}")
     with urllib.request.urlopen(req, timeout=10) as resp:  # loopback only
         return resp.read().decode()
 
@@ -32,18 +33,49 @@ def test_metrics_and_actors_visible_on_ray(ray_cluster, tmp_path):
     evoforge.run(evoforge.load_config(None, TINY_RUN + ["rounds=1", f"run_dir={run_dir}"]))
     run_id = run_dir.name
     port = next(n["MetricsExportPort"] for n in ray.nodes() if n["Alive"])
-    wanted = {"ray_evoforge_requests", "ray_evoforge_tokens_generated", "ray_evoforge_batch_size",
-              "ray_evoforge_node_seconds", "ray_evoforge_node_count"}
+    wanted = {
+        "ray_evoforge_requests",
+        "ray_evoforge_tokens_generated",
+        "ray_evoforge_batch_size",
+        "ray_evoforge_node_seconds",
+        "ray_evoforge_node_count",
+    }
     deadline, text = time.time() + 60, ""
     while time.time() < deadline:
         text = _get(f"http://127.0.0.1:{port}/metrics")
-        found = {name for name in wanted if any(line.startswith(name) and run_id in line for line in text.splitlines())}
+        found = {
+            name
+            for name in wanted
+            if any(line.startswith(name) and run_id in line for line in text.splitlines())
+        }
         if found == wanted:
             break
         time.sleep(3)
     assert found == wanted, f"missing {wanted - found}"
-    assert f'node="expand"' in text and 'name="pairs"' in text
+    assert 'node="expand"' in text and 'name="pairs"' in text
 
     actors = json.loads(_get(f"{ray_cluster.dashboard_url}/api/v0/actors?limit=1000&detail=true"))
     names = {a.get("name") for a in actors["data"]["result"]["result"]}
     assert f"evoforge/{run_id}/policy/0" in names and f"evoforge/{run_id}/trainer/0" in names
+
+
+def test_joining_a_cluster_prints_its_dashboard(ray_cluster, tmp_path):
+    """`ray_address=` joins the running cluster (here the test session's) instead of starting one."""
+    from tests.helpers.runs import cli
+
+    proc = cli(
+        [
+            "run",
+            *TINY_RUN,
+            "rounds=1",
+            "search.max_depth=1",
+            f"run_dir={tmp_path / 'joined'}",
+            f"ray_address={ray_cluster.address}",
+        ]
+    )
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    assert f"ray dashboard: {ray_cluster.dashboard_url}" in err
+    import ray
+
+    assert ray.is_initialized() and ray.cluster_resources()  # the joined cluster was left running

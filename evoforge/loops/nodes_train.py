@@ -124,7 +124,7 @@ class TrainNodes:
                 )
                 trainer = start_trainer(rt)
                 metrics = _remote(
-                    trainer.train.remote(
+                    trainer.train.options(name=f"round{state['round']}/train").remote(
                         algo,
                         rt.kept_weights(state),
                         str(td / "model"),
@@ -136,7 +136,7 @@ class TrainNodes:
                 )
                 if not shared_refiner and refiner_rows and c.train.refiner_data != "off":
                     metrics["refiner"] = _remote(
-                        trainer.train.remote(
+                        trainer.train.options(name=f"round{state['round']}/train").remote(
                             "sft",
                             rt.servers.refiner.info().weights_path,
                             str(td / "refiner_model"),

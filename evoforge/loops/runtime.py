@@ -110,6 +110,8 @@ def node(rt_attr: str = "rt") -> Callable:
         def wrapper(self, state: RunState) -> dict[str, Any]:
             rt: Runtime = getattr(self, rt_attr)
             start = time.time()
+            for pool in rt.servers.pools():  # the dashboard shows each node's remote work by name
+                pool.task_label = f"round{state.get('round', 0)}/{name}"
             _debug_delay(name)
             update = fn(self, state) or {}
             seconds = round(time.time() - start, 3)

@@ -58,6 +58,19 @@ def test_metrics_and_actors_visible_on_ray(ray_cluster, tmp_path):
     names = {a.get("name") for a in actors["data"]["result"]["result"]}
     assert f"evoforge/{run_id}/policy/0" in names and f"evoforge/{run_id}/trainer/0" in names
 
+    from ray.util.state import list_tasks
+
+    task_names = {t.name for t in list_tasks(limit=10_000, raise_on_missing_output=False)}
+    for wanted_task in (
+        "round0/generate:policy.generate",
+        "round0/expand:policy.generate",
+        "round0/judge:policy.generate",
+        "round0/train",
+    ):
+        assert wanted_task in task_names, sorted(n for n in task_names if n.startswith("round"))[
+            :20
+        ]
+
 
 def test_joining_a_cluster_prints_its_dashboard(ray_cluster, tmp_path):
     """`ray_address=` joins the running cluster (here the test session's) instead of starting one."""

@@ -102,6 +102,8 @@ class ServerPool:
         """Actors restarted after dying; reported in the round's metrics."""
         self.max_restarts = 2
         self.weights_path = spec.model_path
+        self.task_label = ""
+        """Names the Ray tasks of the next calls (the driver sets it to round/node)."""
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         self.num_gpus = gpus
         backend, probe = spec.backend, None
@@ -192,7 +194,15 @@ class ServerPool:
         results: list[list[GenResult] | None] = [None] * len(shares)
         todo = list(range(len(shares)))
         for _attempt in range(self.max_restarts + 1):
-            refs = {self.actors[i % len(self.actors)].generate.remote(shares[i]): i for i in todo}
+            name = (
+                f"{self.task_label}:{self.role}.generate"
+                if self.task_label
+                else f"{self.role}.generate"
+            )
+            refs = {
+                self.actors[i % len(self.actors)].generate.options(name=name).remote(shares[i]): i
+                for i in todo
+            }
             pending, failed = list(refs), []
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)

@@ -1,7 +1,7 @@
 """Custom metrics on the Ray dashboard (``ray.util.metrics``), exported by Ray's metrics agent.
 
-- serving, recorded inside each server actor and tagged run/role: requests, generated tokens,
-  batch sizes;
+- serving, recorded inside each server actor and tagged run/role/round/node: requests, generated
+  tokens, batch sizes;
 - the round, recorded by the driver after every node and tagged run/round/node: seconds, and each
   numeric count the node reports (tree nodes expanded, judge votes and abstentions, accepted
   refinements, pairs, verifier pass rate, judge-verifier agreement, train loss, ...).
@@ -32,18 +32,25 @@ def _metric(kind: str, name: str, description: str, tags: tuple[str, ...]):
     return _METRICS[name]
 
 
-def record_generation(run: str, role: str, requests: int, sequences: int, tokens: int) -> None:
-    """One engine call of a server actor."""
-    tags = {"run": run, "role": role}
-    _metric("counter", "evoforge_requests", "Generation requests served", ("run", "role")).inc(
-        requests, tags
+def record_generation(
+    label: str, run: str, role: str, requests: int, sequences: int, tokens: int
+) -> None:
+    """One engine call of a server actor; ``label`` is "round<N>/<node>" (empty outside a run's graph)."""
+    round_, _, node = label.partition("/")
+    tags = {
+        "run": run,
+        "role": role,
+        "round": round_.removeprefix("round") or "-",
+        "node": node or "-",
+    }
+    keys = ("run", "role", "round", "node")
+    _metric("counter", "evoforge_requests", "Generation requests served", keys).inc(requests, tags)
+    _metric("counter", "evoforge_tokens_generated", "Completion tokens generated", keys).inc(
+        tokens, tags
     )
-    _metric(
-        "counter", "evoforge_tokens_generated", "Completion tokens generated", ("run", "role")
-    ).inc(tokens, tags)
-    _metric(
-        "histogram", "evoforge_batch_size", "Sequences per engine call", ("run", "role")
-    ).observe(sequences, tags)
+    _metric("histogram", "evoforge_batch_size", "Sequences per engine call", keys).observe(
+        sequences, tags
+    )
 
 
 def record_node(run: str, round_: int, node: str, seconds: float, counts: dict[str, Any]) -> None:

@@ -103,6 +103,22 @@ def _merged(model):
     return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
 
 
+def _fit(trainer_cls, model, args, rows: list[dict[str, Any]], tok, log: LossLog, **extra):
+    """Train one TRL trainer on ``rows`` and return the trained model."""
+    from datasets import Dataset
+
+    trainer = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tok,
+        callbacks=[log.callback],
+        **extra,
+    )
+    trainer.train()
+    return trainer.model
+
+
 def _save(model, tokenizer, out_dir: str) -> None:
     """Plain safetensors for the servers."""
     model = _merged(model)
@@ -187,7 +203,6 @@ class Trainer:
     def _dpo(
         self, model, tok, pairs, s: TrainSettings, work: str, log: LossLog, ref_path: str | None
     ):
-        from datasets import Dataset
         from trl import DPOConfig, DPOTrainer
 
         rows = [
@@ -209,20 +224,9 @@ class Trainer:
         ref = None
         if ref_path and not s.lora:
             ref, _ = self._load(ref_path)
-        trainer = DPOTrainer(
-            model=model,
-            ref_model=ref,
-            args=args,
-            train_dataset=Dataset.from_list(rows),
-            processing_class=tok,
-            peft_config=_lora(s),
-            callbacks=[log.callback],
-        )
-        trainer.train()
-        return trainer.model
+        return _fit(DPOTrainer, model, args, rows, tok, log, ref_model=ref, peft_config=_lora(s))
 
     def _sft(self, model, tok, examples, s: TrainSettings, work: str, log: LossLog):
-        from datasets import Dataset
         from trl import SFTConfig, SFTTrainer
 
         rows = [
@@ -235,19 +239,9 @@ class Trainer:
         args = SFTConfig(
             **_common_args(s, work, self.cuda), max_length=s.max_length, completion_only_loss=True
         )
-        trainer = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list(rows),
-            processing_class=tok,
-            peft_config=_lora(s),
-            callbacks=[log.callback],
-        )
-        trainer.train()
-        return trainer.model
+        return _fit(SFTTrainer, model, args, rows, tok, log, peft_config=_lora(s))
 
     def _grpo(self, model, tok, tasks, s: TrainSettings, work: str, log: LossLog):
-        from datasets import Dataset
         from trl import GRPOConfig, GRPOTrainer
 
         from evoforge.rewards import env_reward_function
@@ -261,16 +255,7 @@ class Trainer:
             beta=s.beta,
             generation_batch_size=max(s.grpo_generations, s.batch_size),
         )
-        trainer = GRPOTrainer(
-            model=model,
-            reward_funcs=[reward],
-            args=args,
-            train_dataset=Dataset.from_list(rows),
-            processing_class=tok,
-            callbacks=[log.callback],
-        )
-        trainer.train()
-        return trainer.model
+        return _fit(GRPOTrainer, model, args, rows, tok, log, reward_funcs=[reward])
 
 
 def copy_model_dir(src: str, dest: str) -> None:

@@ -53,6 +53,12 @@ def test_metrics_and_actors_visible_on_ray(ray_cluster, tmp_path):
         time.sleep(3)
     assert found == wanted, f"missing {wanted - found}"
     assert 'node="expand"' in text and 'name="pairs"' in text
+    assert any(
+        line.startswith("ray_evoforge_tokens_generated")
+        and 'node="judge"' in line
+        and 'round="0"' in line
+        for line in text.splitlines()
+    )
 
     actors = json.loads(_get(f"{ray_cluster.dashboard_url}/api/v0/actors?limit=1000&detail=true"))
     names = {a.get("name") for a in actors["data"]["result"]["result"]}

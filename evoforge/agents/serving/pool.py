@@ -54,12 +54,14 @@ class ServerActor:
                 spec.model_path, spec.max_model_len, spec.hf_batch_size, spec.threads, spec.dtype
             )
 
-    def generate(self, requests: list[GenRequest]) -> list[GenResult]:
+    def generate(self, requests: list[GenRequest], label: str = "") -> list[GenResult]:
+        """``label`` is "round<N>/<node>", the driver's node this batch belongs to (for metrics)."""
         results = self.engine.generate(requests)
         if self.run:
             from evoforge.loops.telemetry import record_generation
 
             record_generation(
+                label,
                 self.run,
                 self.role,
                 len(requests),
@@ -200,7 +202,9 @@ class ServerPool:
                 else f"{self.role}.generate"
             )
             refs = {
-                self.actors[i % len(self.actors)].generate.options(name=name).remote(shares[i]): i
+                self.actors[i % len(self.actors)]
+                .generate.options(name=name)
+                .remote(shares[i], self.task_label): i
                 for i in todo
             }
             pending, failed = list(refs), []

@@ -66,12 +66,13 @@ def run_bench(
     json_path: str | None = None,
     size: str = "full",
 ) -> dict[str, Any]:
-    from evoforge.bench import serving, training
+    from evoforge.bench import search, serving, training
 
     benches = {
         "generate": serving.bench_generate,
         "sync": serving.bench_sync,
         "train": training.bench_train,
+        "tree": search.bench_tree,
     }
     if name not in benches:
         raise EvoforgeError(f"unknown bench '{name}'; available: {', '.join(benches)}")

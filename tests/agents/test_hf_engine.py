@@ -49,6 +49,12 @@ def test_sampling_seed_reproduces_and_n(engine):
     assert c.texts != a.texts
 
 
+def test_greedy_with_n_repeats_the_one_greedy_answer(engine):
+    out = engine.generate([req("hi", max_tokens=5, n=3), req("yo", 1, max_tokens=5)])
+    assert len(out[0].texts) == 3 and len(set(out[0].texts)) == 1 and len(out[1].texts) == 1
+    assert out[0].texts[0] == engine.generate([req("hi", max_tokens=5)])[0].texts[0]
+
+
 def test_stop_strings_are_cut(engine):
     out = engine.generate([req("x", max_tokens=30, temperature=1.0, seed=1)])[0].texts[0]
     if len(out) > 3:

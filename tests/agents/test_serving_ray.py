@@ -59,6 +59,8 @@ def test_vllm_server_generates_reloads_in_place(ray_cluster, tiny_path, tmp_path
         assert [r.id for r in out] == [f"r{i}" for i in range(6)] and all(
             r.completion_tokens[0] > 0 for r in out
         )
+        greedy_n = pool.generate(reqs(2, max_tokens=8, n=3))
+        assert [r.texts for r in greedy_n] == [[o.texts[0]] * 3 for o in out[:2]]
         sampled = reqs(3, max_tokens=8, temperature=1.0, n=2, seed=5)
         assert [r.texts for r in pool.generate(sampled)] == [
             r.texts for r in pool.generate(sampled)

@@ -88,7 +88,8 @@ class HFEngine(EngineBase):
         )
         kwargs = dict(
             max_new_tokens=self.budget(width, s),
-            num_return_sequences=s.n,
+            # greedy decoding is deterministic: one sequence per request, repeated n times below
+            num_return_sequences=s.n if s.temperature > 0 else 1,
             pad_token_id=pad,
             eos_token_id=self.tokenizer.eos_token_id,
         )
@@ -109,8 +110,9 @@ class HFEngine(EngineBase):
         results = []
         for j, r in enumerate(requests):
             texts, counts, reasons = [], [], []
+            per_request = s.n if s.temperature > 0 else 1
             for k in range(s.n):
-                toks = new[j * s.n + k]
+                toks = list(new[j * per_request + (k if per_request > 1 else 0)])
                 ended = self.tokenizer.eos_token_id in toks
                 if ended:
                     toks = toks[: toks.index(self.tokenizer.eos_token_id)]

@@ -107,7 +107,9 @@ class VLLMEngine(EngineBase):
             s = r.sampling
             params.append(
                 SamplingParams(
-                    n=s.n,
+                    n=s.n
+                    if s.temperature > 0
+                    else 1,  # greedy: one sequence, repeated n times below
                     temperature=s.temperature,
                     top_p=s.top_p if s.temperature > 0 else 1.0,
                     max_tokens=self.budget(len(ids), s),
@@ -121,7 +123,10 @@ class VLLMEngine(EngineBase):
         results = []
         for r, ids, out in zip(requests, encoded, outputs, strict=True):
             texts, counts, reasons = [], [], []
-            for c in out.outputs:
+            completions = (
+                list(out.outputs) if r.sampling.temperature > 0 else [out.outputs[0]] * r.sampling.n
+            )
+            for c in completions:
                 text, _ = cut_at_stop(c.text, r.sampling.stop)
                 texts.append(text)
                 counts.append(len(c.token_ids))

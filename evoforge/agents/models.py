@@ -216,11 +216,3 @@ def resolve_model(spec: str, cache_dir: str | None = None) -> ModelRef:
     else:
         path = _prepare_path(spec, root)
     return ModelRef(spec=spec, path=str(path))
-
-
-def context_window(path: str) -> int:
-    """The model's own maximum context (max_position_embeddings), read from config.json."""
-    import json
-
-    cfg = json.loads((Path(path) / "config.json").read_text())
-    return int(cfg.get("max_position_embeddings") or 2048)

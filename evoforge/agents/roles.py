@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from evoforge.agents.parsing import parse_refinement, parse_verdict, vote_value
 from evoforge.agents.prompts import FEEDBACK_LINE, load_template
-from evoforge.agents.serving.types import GenRequest, GenResult, ModelServer, Sampling
+from evoforge.agents.serving.types import GenRequest, GenResult, ModelServer, Sampling, generate
 from evoforge.envs.base import Task
 
 
@@ -74,7 +74,7 @@ class Roles:
             GenRequest(t.messages, self._seeded(self.actor_sampling, key, t.id), id=t.id)
             for t in tasks
         ]
-        return _generate(self.actor, reqs, progress)
+        return generate(self.actor, reqs, progress)
 
     # -- critic ------------------------------------------------------------------------------
     def critic_prompt(self, task: Task, response: str) -> list[dict[str, str]]:
@@ -89,7 +89,7 @@ class Roles:
             )
             for key, t, r in items
         ]
-        out = _generate(self.critic, reqs, progress)
+        out = generate(self.critic, reqs, progress)
         return [
             Judgement(critiques=res.texts, votes=[parse_verdict(x) for x in res.texts])
             for res in out
@@ -119,13 +119,5 @@ class Roles:
             )
             for (key, t, r, c, f), k in zip(items, children, strict=True)
         ]
-        out = _generate(self.refiner, reqs, progress)
+        out = generate(self.refiner, reqs, progress)
         return [[parse_refinement(x) for x in res.texts] for res in out]
-
-
-def _generate(server: ModelServer, reqs: list[GenRequest], progress) -> list[GenResult]:
-    if not reqs:
-        return []
-    if progress is not None and hasattr(server, "generate_with_progress"):
-        return server.generate_with_progress(reqs, progress)
-    return server.generate(reqs)

@@ -420,20 +420,6 @@ def dump_yaml(config: Config) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False)
 
 
-def replace(config: Config, **dotted: Any) -> Config:
-    """A copy with dotted keys replaced, e.g. ``replace(cfg, **{"search.children": 2})``."""
-    data = to_dict(config)
-    for key, value in dotted.items():
-        if key not in all_keys():
-            raise _unknown(key, all_keys())
-        node = data
-        *head, last = key.split(".")
-        for part in head:
-            node = node[part]
-        node[last] = value
-    return _build(Config, data, "", set())
-
-
 def help_text() -> str:
     """Every config key with its type, default and documentation."""
     lines = []

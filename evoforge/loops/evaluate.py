@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from evoforge.agents.serving.types import GenRequest, ModelServer, Sampling
+from evoforge.agents.serving.types import GenRequest, ModelServer, Sampling, generate
 from evoforge.envs.base import Environment
 from evoforge.envs.check import validate_verdict
 from evoforge.errors import EvoforgeError
@@ -52,10 +52,7 @@ def evaluate_env(
         GenRequest(t.messages, Sampling(temperature=0.0, max_tokens=max_tokens), id=t.id)
         for t in tasks
     ]
-    if progress is not None and hasattr(server, "generate_with_progress"):
-        results = server.generate_with_progress(reqs, progress)
-    else:
-        results = server.generate(reqs)
+    results = generate(server, reqs, progress)
     strict = loose = 0
     by_type: dict[str, dict[str, int]] = {}
     records = []

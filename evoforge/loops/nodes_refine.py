@@ -88,8 +88,7 @@ class RefineNodes:
         out = rt.rdir(state) / "tasks.jsonl"
         if not out.exists():
             r = state["round"]
-            last = state.get("last_kept", -1)
-            ev_path = rt.rd.round(last) / "eval.json" if last >= 0 else rt.rd.baseline / "eval.json"
+            ev_path = rt.last_eval_path(state)
             fail_rates = None
             if c.curriculum == "weakness" and ev_path.exists():
                 by_type = read_json(ev_path)["heldout"][rt.env.name]["by_type"]
@@ -301,15 +300,10 @@ class RefineNodes:
             tasks = rt.tasks(state)
             _, s = self._load_search(state)
             verdicts = {r["task_id"]: r for r in read_jsonl(d / "verdicts.jsonl")}
-            searched = {tid: v for tid, v in verdicts.items() if tid in s.trees}
+            searched = {tid: _fill(v) for tid, v in verdicts.items() if tid in s.trees}
             rules = PairRules(rt.config.pairs.require_verifier, rt.config.pairs.max_length_ratio)
-            pairs, dropped = build_pairs(
-                tasks, s, {k: _fill(v) for k, v in searched.items()}, rules
-            )
-            write_jsonl(
-                d / "refiner.jsonl",
-                refiner_data(tasks, s, rt.roles, {k: _fill(v) for k, v in searched.items()}),
-            )
+            pairs, dropped = build_pairs(tasks, s, searched, rules)
+            write_jsonl(d / "refiner.jsonl", refiner_data(tasks, s, rt.roles, searched))
             dist = [p["edit_distance"] for p in pairs]
             rt.update_metrics(
                 state,

@@ -222,10 +222,7 @@ class TrainNodes:
         return {"_counts": {"strict": h["strict"], "loose": h["loose"], "n": h["n"]}}
 
     def _last_eval(self, state: RunState) -> dict[str, Any]:
-        k = state.get("last_kept", -1)
-        return read_json(
-            self.rt.rd.round(k) / "eval.json" if k >= 0 else self.rt.rd.baseline / "eval.json"
-        )
+        return read_json(self.rt.last_eval_path(state))
 
     @node()
     def promote(self, state: RunState) -> dict[str, Any]:

@@ -10,8 +10,7 @@ from evoforge.loops.rundir import RunDir, atomic_write_text, read_json, read_jso
 
 
 def _evals(rd: RunDir) -> list[dict[str, Any]]:
-    paths = [rd.baseline / "eval.json"] + sorted((rd.path / "rounds").glob("*/eval.json"))
-    return [read_json(p) for p in paths if p.exists()]
+    return [read_json(p) for p in rd.eval_paths()]
 
 
 def _metrics(rd: RunDir) -> list[dict[str, Any]]:

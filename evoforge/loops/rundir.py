@@ -94,6 +94,11 @@ class RunDir:
     def baseline(self) -> Path:
         return self.path / "baseline"
 
+    def eval_paths(self) -> list[Path]:
+        """The baseline's eval.json, then each round's, those that exist."""
+        paths = [self.baseline / "eval.json"] + sorted((self.path / "rounds").glob("*/eval.json"))
+        return [p for p in paths if p.exists()]
+
     # lifecycle
     def create(self, config_yaml: str, run_id: str) -> None:
         if self.meta_path.exists():

@@ -126,7 +126,6 @@ def _drive(
 
     write_report(str(rd.path))
     result = summarize(rd)
-    result.stop_reason = final.get("stop_reason", "")
     print_summary(result, env.name)
     return result
 
@@ -135,10 +134,7 @@ def summarize(rd: RunDir) -> RunResult:
     meta = rd.meta()
     name = None
     rows = []
-    evals = [rd.baseline / "eval.json"] + sorted((rd.path / "rounds").glob("*/eval.json"))
-    for p in evals:
-        if not p.exists():
-            continue
+    for p in rd.eval_paths():
         ev = read_json(p)
         name = name or next(iter(ev["heldout"]))
         h = ev["heldout"][name]

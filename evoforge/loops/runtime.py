@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from collections.abc import Callable
@@ -89,6 +88,11 @@ class Runtime:
         k = state.get("last_kept", -1)
         return str(self.rd.model(k)) if k >= 0 else self.base_model_path()
 
+    def last_eval_path(self, state: RunState) -> Path:
+        """eval.json of the last kept round, or the baseline's."""
+        k = state.get("last_kept", -1)
+        return self.rd.round(k) / "eval.json" if k >= 0 else self.rd.baseline / "eval.json"
+
     def update_metrics(self, state: RunState, **values: Any) -> None:
         path = self.rdir(state) / "metrics.json"
         current = read_json(path) if path.exists() else {"round": state["round"]}
@@ -145,7 +149,3 @@ def _debug_delay(name: str) -> None:
     node_name, _, secs = spec.partition("=")
     if node_name == name and secs:
         time.sleep(float(secs))
-
-
-def dumps_short(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))

@@ -22,7 +22,6 @@ import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from evoforge.errors import EvoforgeError
@@ -256,15 +255,3 @@ class Trainer:
             generation_batch_size=max(s.grpo_generations, s.batch_size),
         )
         return _fit(GRPOTrainer, model, args, rows, tok, log, reward_funcs=[reward])
-
-
-def copy_model_dir(src: str, dest: str) -> None:
-    """Publish a model directory at ``dest`` atomically (rename on one filesystem)."""
-    d = Path(dest)
-    d.parent.mkdir(parents=True, exist_ok=True)
-    if d.exists():
-        return
-    tmp = d.parent / f".{d.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    os.rename(tmp, d)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 from evoforge.agents.serving.types import GenRequest, Sampling, ServerInfo
-from evoforge.errors import PromptTooLongError
+from evoforge.errors import ModelError, PromptTooLongError
 
 
 def configure_threads(threads: int) -> None:
@@ -16,6 +17,16 @@ def configure_threads(threads: int) -> None:
     n = threads or os.cpu_count() or 1
     torch.set_num_threads(n)
     os.environ["OMP_NUM_THREADS"] = str(n)
+
+
+def safetensors_files(path: str) -> list[Path]:
+    """The weight files of a model directory; a clear error when there are none."""
+    files = sorted(Path(path).glob("*.safetensors"))
+    if not files:
+        raise ModelError(
+            f"no *.safetensors weights in '{path}'; pass a directory written by save_pretrained"
+        )
+    return files
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:

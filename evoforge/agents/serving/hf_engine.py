@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 
-from evoforge.agents.serving.engine_base import EngineBase, configure_threads, cut_at_stop
+from evoforge.agents.serving.engine_base import (
+    EngineBase,
+    configure_threads,
+    cut_at_stop,
+    safetensors_files,
+)
 from evoforge.agents.serving.types import GenRequest, GenResult
 from evoforge.errors import ModelError
 
@@ -14,13 +18,8 @@ def read_safetensors_dir(path: str) -> dict:
     """All tensors of a safetensors model directory (one file or shards)."""
     from safetensors.torch import load_file
 
-    files = sorted(Path(path).glob("*.safetensors"))
-    if not files:
-        raise ModelError(
-            f"no *.safetensors weights in '{path}'; pass a directory written by save_pretrained"
-        )
     tensors: dict = {}
-    for f in files:
+    for f in safetensors_files(path):
         tensors.update(load_file(str(f)))
     return tensors
 

@@ -74,3 +74,12 @@ class ModelServer(Protocol):
     def load_weights(self, path: str) -> None: ...
 
     def info(self) -> ServerInfo: ...
+
+
+def generate(server: ModelServer, requests: list[GenRequest], progress=None) -> list[GenResult]:
+    """``server.generate``, or its chunked form with a progress callback when it has one."""
+    if not requests:
+        return []
+    if progress is not None and hasattr(server, "generate_with_progress"):
+        return server.generate_with_progress(requests, progress)
+    return server.generate(requests)

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import os
 
-from evoforge.agents.serving.engine_base import EngineBase, configure_threads, cut_at_stop
+from evoforge.agents.serving.engine_base import (
+    EngineBase,
+    configure_threads,
+    cut_at_stop,
+    safetensors_files,
+)
 from evoforge.agents.serving.types import GenRequest, GenResult
-from evoforge.errors import ModelError
 
 
 def kv_bytes_per_token(model_path: str, dtype: str) -> int:
@@ -144,10 +148,7 @@ class VLLMEngine(EngineBase):
 
     def load_weights(self, path: str) -> None:
         """Reload a safetensors directory into the running engine (no restart)."""
-        if not any(f.endswith(".safetensors") for f in os.listdir(path)):
-            raise ModelError(
-                f"no *.safetensors weights in '{path}'; pass a directory written by save_pretrained"
-            )
+        safetensors_files(path)  # fail clearly before the engine tries
         self.llm.collective_rpc("reload_weights", kwargs={"weights_path": path})
         self.llm.reset_prefix_cache()
         self.weights_path = path

@@ -7,6 +7,7 @@ import shutil
 import time
 from typing import Any
 
+from evoforge.agents.serving import cluster
 from evoforge.agents.serving.types import GenRequest, Sampling
 from evoforge.loops.evaluate import decide
 from evoforge.loops.nodes_refine import evaluate_all
@@ -22,9 +23,11 @@ def start_trainer(rt: Runtime):
 
     if rt.trainer is None:
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        name = f"evoforge/{rt.run_id}/trainer/0"
+        cluster.claim_name(name)
         rt.trainer = (
             ray.remote(Trainer)
-            .options(name=f"evoforge/{rt.run_id}/trainer/0", num_cpus=1, num_gpus=gpus)
+            .options(name=name, num_cpus=1, num_gpus=gpus)
             .remote(rt.config.serving.threads)
         )
     return rt.trainer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,11 +117,11 @@ def node(rt_attr: str = "rt") -> Callable:
             start = time.time()
             for pool in rt.servers.pools():  # the dashboard shows each node's remote work by name
                 pool.task_label = f"round{state.get('round', 0)}/{name}"
-            _debug_delay(name)
+            r = state.get("round", -1)
+            _debug_delay(name, r, "start")
             update = fn(self, state) or {}
             seconds = round(time.time() - start, 3)
             counts = update.pop("_counts", {})
-            r = state.get("round", -1)
             restarts = sum(p.restarts for p in rt.servers.pools())
             if restarts:  # actors that died and were restarted (the batch was retried)
                 counts["server_restarts"] = restarts
@@ -135,6 +136,7 @@ def node(rt_attr: str = "rt") -> Callable:
                 f"{k}={v}" for k, v in counts.items() if not isinstance(v, dict | list)
             )
             rt.progress.line(f"[round {r}] {name:<9} {seconds:7.1f}s  {shown}")
+            _debug_delay(name, r, "end")
             return update
 
         return wrapper
@@ -142,10 +144,26 @@ def node(rt_attr: str = "rt") -> Callable:
     return deco
 
 
-def _debug_delay(name: str) -> None:
-    """EVOFORGE_DEBUG_DELAY="node=seconds" pauses at the start of that node: a window for crash
-    tests (and for looking at a live dashboard) at a known point of the graph."""
+def _debug_delay(name: str, round_: int, phase: str) -> None:
+    """Fault-injection window for crash tests (and for looking at a live dashboard).
+
+    EVOFORGE_DEBUG_DELAY="NODE[@ROUND][:end]=SECONDS" pauses at the start of that node (or at
+    its end: outputs written, the checkpoint not yet taken) and says so on stderr, so that a test
+    can SIGKILL the run at a known point of the graph.
+    """
     spec = os.environ.get("EVOFORGE_DEBUG_DELAY", "")
-    node_name, _, secs = spec.partition("=")
-    if node_name == name and secs:
+    where, _, secs = spec.partition("=")
+    where, _, at = where.partition(":")
+    node_name, _, at_round = where.partition("@")
+    if (
+        node_name == name
+        and secs
+        and (at or "start") == phase
+        and (not at_round or int(at_round) == round_)
+    ):
+        print(
+            f"evoforge debug: pausing at {phase} of round {round_} {name}",
+            file=sys.stderr,
+            flush=True,
+        )
         time.sleep(float(secs))

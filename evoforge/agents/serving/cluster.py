@@ -71,9 +71,14 @@ def connect(
             try:
                 _CONTEXT = ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
+                hint = "check the address or leave it empty for a local cluster"
+                if "RAY_AUTH_MODE" not in os.environ:
+                    # Ray >= 2.52 clusters use token auth; a client sends the token only when told.
+                    hint = (
+                        "if the cluster uses token auth, export RAY_AUTH_MODE=token; else " + hint
+                    )
                 raise EvoforgeError(
-                    f"cannot join the Ray cluster at ray_address='{address}' ({e}); "
-                    "check the address or leave it empty for a local cluster"
+                    f"cannot join the Ray cluster at ray_address='{address}' ({e}); {hint}"
                 ) from None
         else:
             # Logical CPU slots: serving actors and the trainer take turns on the cores, so the
@@ -99,6 +104,32 @@ def connect(
         gpus=float(ray.cluster_resources().get("GPU", 0)),
         session_dir=info.get("session_dir", ""),
     )
+
+
+def claim_name(name: str, timeout: float = 30.0) -> None:
+    """Free an actor name that a killed driver of the same run left behind.
+
+    On a long-lived cluster a SIGKILLed driver's actors die a moment after it, and a resume
+    started at once would find their names taken. The run directory's lock guarantees that no
+    live driver owns this run, so an actor under the run's name is stale: kill it and wait.
+    """
+    import time
+
+    import ray
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            stale = ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            return  # the name is free
+        if time.time() > deadline:
+            raise EvoforgeError(
+                f"actor name {name} stays taken on the cluster; stop it with `ray kill` or "
+                "the dashboard, then resume"
+            )
+        ray.kill(stale, no_restart=True)
+        time.sleep(0.2)
 
 
 def shutdown() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
+from evoforge.agents.serving import cluster
 from evoforge.agents.serving.types import GenRequest, GenResult, ServerInfo
 from evoforge.errors import EvoforgeError
 
@@ -120,6 +121,7 @@ class ServerPool:
         import ray
 
         name = f"evoforge/{self.run}/{self.role}/{i}"
+        cluster.claim_name(name)
         cls = ray.remote(ServerActor)
         return cls.options(name=name, num_cpus=1, num_gpus=self.num_gpus, max_concurrency=1).remote(
             spec, self.run, self.role

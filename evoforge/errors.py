@@ -4,6 +4,9 @@ Anything raised as :class:`EvoforgeError` is printed by the CLI as ``error: <mes
 non-zero exit and no traceback (unless ``--debug``). Messages name the problem and the fix.
 """
 
+import errno
+import sqlite3
+
 
 class EvoforgeError(Exception):
     """A user-facing error: bad config, bad input, missing model, unreachable cluster, ..."""
@@ -19,3 +22,39 @@ class ModelError(EvoforgeError):
 
 class PromptTooLongError(EvoforgeError):
     """A prompt does not fit in the model's context window."""
+
+
+class StorageError(EvoforgeError):
+    """A write failed (disk full, no permission, read-only filesystem); nothing was half-written."""
+
+
+# errno values that mean "this machine cannot store the write", not a bug in evoforge
+_STORAGE_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.EFBIG,
+}
+_SQLITE_STORAGE = ("disk is full", "readonly database", "unable to open database file")
+
+
+def write_failed(path: object, reason: str) -> StorageError:
+    """The one message for a failed write into a run directory."""
+    return StorageError(
+        f"cannot write {path} ({reason}); the run directory keeps its last good state: "
+        "free disk space or fix permissions, then `evoforge resume RUN_DIR`"
+    )
+
+
+def storage_error(exc: BaseException) -> StorageError | None:
+    """``exc`` as a StorageError when it is a failed write (OSError with a storage errno, or
+    SQLite's "database or disk is full"), else None."""
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+        return write_failed(exc.filename or "a file", exc.strerror or str(exc))
+    if isinstance(exc, sqlite3.OperationalError) and any(s in str(exc) for s in _SQLITE_STORAGE):
+        return write_failed("the run's checkpoint database", str(exc))
+    return None

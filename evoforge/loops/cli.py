@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from evoforge.errors import EvoforgeError
+from evoforge.errors import EvoforgeError, storage_error
 
 
 def _run_help() -> str:
@@ -152,10 +152,12 @@ def main(argv: list[str] | None = None) -> int:
                 size=args.size,
             )
             return 0
-    except EvoforgeError as e:
-        if debug:
+    except Exception as e:
+        # Our errors, and a failed write anywhere (disk full, permissions), print one line.
+        err = e if isinstance(e, EvoforgeError) else storage_error(e)
+        if debug or err is None:
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; `evoforge resume RUN_DIR` continues the run", file=sys.stderr)

@@ -5,6 +5,7 @@ A node re-run after a crash finds its outputs either complete or absent, never h
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from evoforge.errors import EvoforgeError
+from evoforge.errors import EvoforgeError, write_failed
 
 FORMAT_VERSION = 1
 
@@ -22,8 +23,11 @@ FORMAT_VERSION = 1
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise write_failed(path, e.strerror or str(e)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -32,10 +36,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise EvoforgeError(
-            f"cannot write {path} ({e.strerror or e}); the previous version is intact. "
-            "Free disk space or fix permissions, then `evoforge resume`"
-        ) from None
+        raise write_failed(path, e.strerror or str(e)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -163,5 +164,11 @@ class RunDir:
     def event(self, **record: Any) -> None:
         """Append one line to events.jsonl (one per finished node)."""
         record.setdefault("time", round(time.time(), 3))
-        with open(self.events_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        line = (json.dumps(record) + "\n").encode("utf-8")
+        # One O_APPEND write per line: a crash leaves whole lines, never half of one.
+        fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            if os.write(fd, line) != len(line):
+                raise OSError(errno.ENOSPC, "short write", str(self.events_path))
+        finally:
+            os.close(fd)

@@ -69,12 +69,29 @@ def _validate(config: Config):
     )
     for spec in set(model_specs(config).values()):
         resolve_model(spec, config.cache_dir)
+    _check_context(config, env)
     if config.ray_address and not cluster.reachable(config.ray_address):
         raise EvoforgeError(
             f"cannot reach the Ray cluster at ray_address='{config.ray_address}'; start it with "
             "`ray start --head` or leave ray_address empty for a local cluster"
         )
     return env, guard
+
+
+def _check_context(config: Config, env) -> None:
+    """Sample prompts of each split must leave room for an answer in the context window: a task
+    family that does not fit fails here, before a run directory exists, not hours in."""
+    from transformers import AutoTokenizer
+
+    from evoforge.agents.serving.engine_base import prompt_ids, too_long
+
+    tok = AutoTokenizer.from_pretrained(resolve_model(config.model, config.cache_dir).path)
+    window, answer = config.serving.max_model_len, config.generation.max_tokens
+    for split in ("train", "heldout"):
+        for task in env.tasks(split, 4, config.seed):
+            n = len(prompt_ids(tok, task.messages))
+            if n + answer > window:
+                raise too_long(task.id, n, window, answer)
 
 
 def _drive(

@@ -22,6 +22,16 @@ from evoforge.loops.cli import main
         ),
         (["run", "env=tests.loops.test_cli:NaNVerify"], "score nan"),
         (["run", "env=tests.loops.test_cli:EmptyTasks"], "returned 0 tasks, expected 1 to 4"),
+        (
+            ["run", "env=tests.helpers.raising_plugin:Env"],
+            "failed to import: RuntimeError: this plugin is broken at import",
+        ),
+        (["run", "env=tests.loops.test_cli:RaisingVerify"], "verify() raised KeyError"),
+        (["run", "env=tests.loops.test_cli:WrongTypeVerify"], "must return a Verdict"),
+        (
+            ["run", "model=tiny", "env=tests.loops.test_cli:LongPrompts"],
+            "tokens plus 192 answer tokens (generation.max_tokens) but the context window is 1536",
+        ),
         (["run", "missing.yaml"], "config file 'missing.yaml' not found"),
         (["resume", "/nonexistent/run"], "not an evoforge run directory"),
         (["run", "model=tiny", "ray_address=127.0.0.1:1"], "cannot reach the Ray cluster"),
@@ -89,3 +99,24 @@ class NaNVerify(_Base):
 class EmptyTasks(_Base):
     def tasks(self, split, n, seed):
         return []
+
+
+class RaisingVerify(_Base):
+    def verify(self, task, response):
+        raise KeyError("label")
+
+
+class WrongTypeVerify(_Base):
+    def verify(self, task, response):
+        return 1.0
+
+
+class LongPrompts(_Base):
+    def tasks(self, split, n, seed):
+        return [
+            Task(
+                id=f"long{split}{seed}{i}",
+                messages=({"role": "user", "content": f"{split}{seed}{i} " + "word " * 3000},),
+            )
+            for i in range(n)
+        ]

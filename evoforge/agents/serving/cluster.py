@@ -73,7 +73,7 @@ def connect(
             except (ConnectionError, RuntimeError, ValueError) as e:
                 hint = "check the address or leave it empty for a local cluster"
                 if "RAY_AUTH_MODE" not in os.environ:
-                    # Ray >= 2.52 clusters use token auth; a client sends the token only when told.
+                    # Ray 2.60 clusters use token auth; a client sends the token only when told.
                     hint = (
                         "if the cluster uses token auth, export RAY_AUTH_MODE=token; else " + hint
                     )

@@ -35,6 +35,24 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
+def prompt_ids(tokenizer, messages) -> list[int]:
+    """Prompt token ids: the chat template with the assistant turn opened."""
+    ids = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True)
+    if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+        ids = ids["input_ids"]
+    return list(ids)
+
+
+def too_long(
+    task_id: str, n_tokens: int, max_model_len: int, answer_tokens: int = 0
+) -> PromptTooLongError:
+    room = f" plus {answer_tokens} answer tokens (generation.max_tokens)" if answer_tokens else ""
+    return PromptTooLongError(
+        f"prompt of '{task_id}' has {n_tokens} tokens{room} but the context window is "
+        f"{max_model_len}; shorten the task or raise serving.max_model_len"
+    )
+
+
 class EngineBase:
     """Tokenizer-side logic, identical for every backend so that results are comparable."""
 
@@ -53,17 +71,9 @@ class EngineBase:
 
     def encode(self, request: GenRequest) -> list[int]:
         """Prompt token ids: the chat template with the assistant turn opened."""
-        ids = self.tokenizer.apply_chat_template(
-            list(request.messages), add_generation_prompt=True, tokenize=True
-        )
-        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
-            ids = ids["input_ids"]
-        ids = list(ids)
+        ids = prompt_ids(self.tokenizer, request.messages)
         if len(ids) >= self.max_model_len:
-            raise PromptTooLongError(
-                f"prompt of request '{request.id}' has {len(ids)} tokens but the context window is "
-                f"{self.max_model_len}; shorten the task or raise serving.max_model_len"
-            )
+            raise too_long(request.id, len(ids), self.max_model_len)
         return ids
 
     def info(self) -> ServerInfo:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from evoforge.agents.serving import cluster
 from evoforge.agents.serving.types import GenRequest, GenResult, ServerInfo
-from evoforge.errors import EvoforgeError
+from evoforge.errors import EvoforgeError, storage_error
 
 log = logging.getLogger("evoforge")
 
@@ -83,9 +83,12 @@ class ServerActor:
 
 
 def unwrap(error: Exception) -> Exception:
-    """Our own errors raised inside an actor come back as themselves, not as RayTaskError."""
+    """Our own errors raised inside an actor come back as themselves, not as RayTaskError; a
+    failed write (the trainer saving weights to a full disk) comes back as a StorageError."""
     cause = getattr(error, "cause", None)
-    return cause if isinstance(cause, EvoforgeError) else error
+    if isinstance(cause, EvoforgeError):
+        return cause
+    return (storage_error(cause) if isinstance(cause, BaseException) else None) or error
 
 
 def vllm_importable() -> bool:

@@ -1,0 +1,3 @@
+"""A plugin module that fails while being imported (bad-input tests)."""
+
+raise RuntimeError("this plugin is broken at import")

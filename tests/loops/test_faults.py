@@ -1,0 +1,188 @@
+"""Faults injected into real 2-round runs with the tiny model; each must end in the same run.
+
+- SIGKILL at each node kind, at the end of the node (its outputs written, LangGraph's checkpoint
+  not yet taken): the resumed run re-enters that node and must reuse what it finds.
+- A full disk in the middle of a round: a one-line error, the last good state kept, and a resume
+  after space is freed.
+- A model-server actor killed during a round: restarted, the batch retried, the restart counted.
+- A second process on a live run's directory: refused by the lock.
+
+Runs join the test session's Ray cluster, which also checks that a killed driver's actors go away
+with it and that its named actors do not block the resumed run.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from evoforge.loops.graph import NODES
+from evoforge.loops.rundir import read_json, read_jsonl
+from tests.helpers.runs import TINY_RUN, cli
+
+pytestmark = pytest.mark.slow
+
+
+def run_args(run_dir: Path, address: str) -> list[str]:
+    return ["run", *TINY_RUN, "rounds=2", f"run_dir={run_dir}", f"ray_address={address}"]
+
+
+def outcome(run_dir: Path) -> dict:
+    """What must not depend on crashes: pairs, eval numbers and answers, kept models' weights."""
+    out: dict = {"meta_finished": read_json(run_dir / "meta.json")["finished"]}
+    for d in [run_dir / "baseline", *sorted((run_dir / "rounds").iterdir())]:
+        ev = read_json(d / "eval.json")
+        out[d.name] = {
+            "pairs": [(p["id"], p["chosen"], p["rejected"]) for p in read_jsonl(d / "pairs.jsonl")],
+            "heldout": {k: (v["strict"], v["loose"], v["n"]) for k, v in ev["heldout"].items()},
+            "kept": ev.get("kept"),
+            "answers": [r["response"] for r in read_jsonl(d / "eval_responses.jsonl")],
+        }
+    for m in sorted((run_dir / "models").iterdir()):
+        out[m.name] = hashlib.sha256((m / "model.safetensors").read_bytes()).hexdigest()
+    return out
+
+
+def evoforge_actors() -> list[str]:
+    from ray.util.state import list_actors
+
+    alive = list_actors(filters=[("state", "=", "ALIVE")], limit=1000)
+    return [a.name for a in alive if (a.name or "").startswith("evoforge/")]
+
+
+def wait_no_evoforge_actors(timeout: float = 60) -> list[str]:
+    deadline = time.time() + timeout
+    while (left := evoforge_actors()) and time.time() < deadline:
+        time.sleep(1)
+    return left
+
+
+@pytest.fixture(scope="module")
+def reference(ray_cluster, tmp_path_factory) -> dict:
+    run_dir = tmp_path_factory.mktemp("crash") / "reference"
+    proc = cli(run_args(run_dir, ray_cluster.address))
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    return outcome(run_dir)
+
+
+def wait_for_pause(proc) -> None:
+    """Read stderr until the run says it paused at the EVOFORGE_DEBUG_DELAY point."""
+    while True:
+        line = proc.stderr.readline()
+        if not line:
+            raise AssertionError(f"run ended before the pause point: rc={proc.wait()}")
+        if line.startswith("evoforge debug: pausing"):
+            return
+
+
+def pause_and_kill(proc) -> None:
+    wait_for_pause(proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def resume_ok(run_dir: Path) -> None:
+    resumed = cli(["resume", str(run_dir)])
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-3000:]
+
+
+@pytest.mark.parametrize("node", NODES)
+def test_sigkill_at_node_then_resume_equals_uninterrupted(node, reference, ray_cluster, tmp_path):
+    run_dir = tmp_path / "killed"
+    at = node if node == "baseline" else f"{node}@1"  # round 1 also resumes trained weights
+    proc = cli(
+        run_args(run_dir, ray_cluster.address),
+        env={"EVOFORGE_DEBUG_DELAY": f"{at}:end=300"},
+        start_new_session=True,
+    )
+    pause_and_kill(proc)
+    assert read_json(run_dir / "meta.json")["finished"] is False
+    assert wait_no_evoforge_actors() == [], "a killed driver's actors outlived it"
+
+    resume_ok(run_dir)
+    assert outcome(run_dir) == reference
+    assert not list(run_dir.rglob("*.tmp")), "temp files left behind"
+    assert wait_no_evoforge_actors() == []
+
+
+def test_server_actor_killed_in_a_round_is_restarted_counted_and_changes_nothing(
+    reference, ray_cluster, tmp_path
+):
+    import ray
+
+    run_dir = tmp_path / "actor-killed"
+    proc = cli(run_args(run_dir, ray_cluster.address), env={"EVOFORGE_DEBUG_DELAY": "critique@1=3"})
+    wait_for_pause(proc)
+    # While the run is live, a second process on its directory is refused by the lock.
+    second = cli(["resume", str(run_dir)])
+    _, second_err = second.communicate(timeout=120)
+    assert second.returncode == 2
+    assert "is in use by another evoforge process" in second_err.strip().splitlines()[-1]
+
+    ray.kill(ray.get_actor(f"evoforge/{run_dir.name}/policy/0", namespace="evoforge"))
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    assert read_json(run_dir / "rounds/001/metrics.json")["server_restarts"] == 1
+    critique = [e for e in read_jsonl(run_dir / "events.jsonl") if e["node"] == "critique"]
+    assert critique[-1]["server_restarts"] == 1
+    # the restarted actor reloaded round 0's weights, so the retried batch gave the same answers
+    assert outcome(run_dir) == reference
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 128 MiB tmpfs: a disk that can really fill up (needs root to mount)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.decode().strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    chunk = b"\0" * (1 << 20)
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(chunk)
+                f.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+    return filler
+
+
+def test_disk_full_mid_round_keeps_the_last_good_state_and_resumes(
+    reference, ray_cluster, small_disk
+):
+    run_dir = small_disk / "run"
+    proc = cli(run_args(run_dir, ray_cluster.address), env={"EVOFORGE_DEBUG_DELAY": "pairs@1=3"})
+    wait_for_pause(proc)
+    filler = fill(small_disk)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: cannot write") and "No space left on device" in last, last
+    assert "evoforge resume" in last
+    assert not list(run_dir.rglob("*.tmp"))
+    assert not (run_dir / "rounds/001/pairs.jsonl").exists()
+    assert read_json(run_dir / "meta.json")["finished"] is False
+
+    filler.unlink()
+    resume_ok(run_dir)
+    assert outcome(run_dir) == reference

@@ -127,3 +127,32 @@ def test_killed_actor_is_restarted_with_its_weights_and_the_batch_retried(
         assert pool.restarts == 2
     finally:
         pool.shutdown()
+
+
+def test_actor_killed_mid_batch_is_restarted_and_the_batch_retried(ray_cluster, tiny_path):
+    """The kill lands while the actor is generating (a batch of ~5 s), not between batches."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import ray
+    from ray.util.state import list_tasks
+
+    pool = ServerPool("t-mid", "policy", ServerSpec(tiny_path, backend="hf", max_model_len=512))
+    try:
+        batch = reqs(64, max_tokens=256)
+        want = pool.generate(batch)
+        with ThreadPoolExecutor(1) as ex:
+            fut = ex.submit(pool.generate, batch)
+            deadline = time.time() + 60
+            while not list_tasks(
+                filters=[("name", "=", "policy.generate"), ("state", "=", "RUNNING")]
+            ):
+                assert time.time() < deadline, "the batch never started"
+                time.sleep(0.05)
+            time.sleep(0.5)
+            assert not fut.done()
+            ray.kill(pool.actors[0])
+            got = fut.result(timeout=300)
+        assert [r.texts for r in got] == [r.texts for r in want] and pool.restarts == 1
+    finally:
+        pool.shutdown()

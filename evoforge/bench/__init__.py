@@ -66,9 +66,10 @@ def run_bench(
     json_path: str | None = None,
     size: str = "full",
 ) -> dict[str, Any]:
-    from evoforge.bench import search, serving, training
+    from evoforge.bench import loop, search, serving, training
 
     benches = {
+        "round": loop.bench_round,
         "generate": serving.bench_generate,
         "sync": serving.bench_sync,
         "train": training.bench_train,

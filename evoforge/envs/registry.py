@@ -45,10 +45,12 @@ def _builtins() -> None:
     from evoforge.envs.arithmetic import ArithmeticEnv
     from evoforge.envs.code import CodeEnv
     from evoforge.envs.instructions import InstructionsEnv
+    from evoforge.envs.parity import ParityEnv
 
     register("instructions", InstructionsEnv)
     register("arithmetic", ArithmeticEnv)
     register("code", CodeEnv)
+    register("parity", ParityEnv)
 
 
 def _entry_points() -> dict[str, Any]:

@@ -162,11 +162,14 @@ class TrainNodes:
                 "step_seconds": m.get("step_seconds"),
             },
         )
+        # seconds inside the trainer actor's calls (load, train, save), for the round bench
+        inside = (m.get("seconds") or 0.0) + (m.get("refiner", {}).get("seconds") or 0.0)
         return {
             "_counts": {
                 "skipped": bool(info["skipped"]),
                 "steps": m.get("steps"),
                 "loss": m.get("loss_last"),
+                "trainer_seconds": round(inside, 2),
             }
         }
 

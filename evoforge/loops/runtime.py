@@ -115,21 +115,25 @@ def node(rt_attr: str = "rt") -> Callable:
         def wrapper(self, state: RunState) -> dict[str, Any]:
             rt: Runtime = getattr(self, rt_attr)
             start = time.time()
-            for pool in rt.servers.pools():  # the dashboard shows each node's remote work by name
+            pools = rt.servers.pools()
+            for pool in pools:  # the dashboard shows each node's remote work by name
                 pool.task_label = f"round{state.get('round', 0)}/{name}"
+            busy = sum(p.busy_seconds() for p in pools)
             r = state.get("round", -1)
             _debug_delay(name, r, "start")
             update = fn(self, state) or {}
+            # time inside the engines during this node (a restarted replica restarts its clock)
+            engine = round(max(0.0, sum(p.busy_seconds() for p in pools) - busy), 3)
             seconds = round(time.time() - start, 3)
             counts = update.pop("_counts", {})
-            restarts = sum(p.restarts for p in rt.servers.pools())
+            restarts = sum(p.restarts for p in pools)
             if restarts:  # actors that died and were restarted (the batch was retried)
                 counts["server_restarts"] = restarts
-            rt.rd.event(round=r, node=name, seconds=seconds, **counts)
-            record_node(rt.run_id, r, name, seconds, counts)
+            rt.rd.event(round=r, node=name, seconds=seconds, engine_seconds=engine, **counts)
+            record_node(rt.run_id, r, name, seconds, engine, counts)
             if r >= 0 and name != "baseline":
                 key = f"{name}@{state.get('level', 0)}" if name in ("expand", "judge") else name
-                rt.update_metrics(state, seconds={key: seconds})
+                rt.update_metrics(state, seconds={key: seconds}, engine_seconds={key: engine})
                 if restarts:
                     rt.update_metrics(state, server_restarts=restarts)
             shown = ", ".join(

@@ -53,12 +53,20 @@ def record_generation(
     )
 
 
-def record_node(run: str, round_: int, node: str, seconds: float, counts: dict[str, Any]) -> None:
-    """A finished graph node: its seconds and every numeric count it reported."""
+def record_node(
+    run: str, round_: int, node: str, seconds: float, engine_seconds: float, counts: dict[str, Any]
+) -> None:
+    """A finished graph node: its seconds, those inside the engines, every numeric count."""
     tags = {"run": run, "round": str(round_), "node": node}
     _metric(
         "gauge", "evoforge_node_seconds", "Seconds the node took", ("run", "round", "node")
     ).set(seconds, tags)
+    _metric(
+        "gauge",
+        "evoforge_node_engine_seconds",
+        "Seconds of the node spent inside model-server engines",
+        ("run", "round", "node"),
+    ).set(engine_seconds, tags)
     gauge = _metric(
         "gauge",
         "evoforge_node_count",

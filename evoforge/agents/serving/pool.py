@@ -6,6 +6,7 @@ Actors are named ``evoforge/<run>/<role>/<i>`` so the Ray dashboard shows what i
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 
 from evoforge.agents.serving import cluster
@@ -37,6 +38,8 @@ class ServerActor:
 
     def __init__(self, spec: ServerSpec, run: str = "", role: str = "") -> None:
         self.run, self.role = run, role
+        self.busy = 0.0
+        """Seconds spent inside the engine (generate, load_weights) since the actor started."""
         if spec.backend == "vllm":
             from evoforge.agents.serving.vllm_engine import VLLMEngine
 
@@ -57,7 +60,9 @@ class ServerActor:
 
     def generate(self, requests: list[GenRequest], label: str = "") -> list[GenResult]:
         """``label`` is "round<N>/<node>", the driver's node this batch belongs to (for metrics)."""
+        start = time.perf_counter()
         results = self.engine.generate(requests)
+        self.busy += time.perf_counter() - start
         if self.run:
             from evoforge.loops.telemetry import record_generation
 
@@ -72,7 +77,12 @@ class ServerActor:
         return results
 
     def load_weights(self, path: str) -> None:
+        start = time.perf_counter()
         self.engine.load_weights(path)
+        self.busy += time.perf_counter() - start
+
+    def busy_seconds(self) -> float:
+        return self.busy
 
     def encode_all(self, requests: list[GenRequest]) -> list[list[int]]:
         """Prompt token ids as this engine builds them (benchmarks feed them to a raw engine)."""
@@ -265,6 +275,13 @@ class ServerPool:
 
     def info(self) -> ServerInfo:
         return self.infos()[0]
+
+    def busy_seconds(self) -> float:
+        """Seconds the replicas have spent inside their engines, summed (a restarted replica
+        starts again from 0)."""
+        import ray
+
+        return sum(ray.get([a.busy_seconds.remote() for a in self.actors]))
 
     def infos(self) -> list[ServerInfo]:
         import ray

@@ -1,6 +1,8 @@
-"""A test environment a random tiny model passes about half the time, so rounds form pairs.
+"""parity: a toy task family that even a random model passes about half the time.
 
-A response passes when its number of characters is even. Feedback says how to fix it.
+A response passes when its number of characters is even; feedback says how to fix it. With the
+`tiny` model (random weights) every node of a round has work, pairs included, so end-to-end tests
+and the round bench exercise the whole loop in seconds. Not a skill worth learning.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from evoforge.envs import Task, Verdict
 
 
 class ParityEnv:
-    """Responses of even length pass (for end-to-end tests with the tiny random model)."""
+    """Responses of even length pass (smoke tests and benchmarks with the tiny random model)."""
 
     name = "parity"
 

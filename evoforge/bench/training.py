@@ -61,50 +61,38 @@ class _StepTimer:
 
 def _dpo_steps(path: str, pairs, batch: int, ours: bool, work: str) -> tuple[list[float], int]:
     import torch
-    from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
+    from evoforge.loops.train import TrainSettings, build_trainer, dpo_config, dpo_rows
+
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    rows = [
-        {
-            "prompt": p["prompt"],
-            "chosen": [{"role": "assistant", "content": p["chosen"]}],
-            "rejected": [{"role": "assistant", "content": p["rejected"]}],
-        }
-        for p in pairs
-    ]
-    args = dict(
-        output_dir=work,
-        per_device_train_batch_size=batch,
-        num_train_epochs=1,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=not torch.cuda.is_available(),
-        disable_tqdm=True,
-        logging_steps=1,
-    )
-    if ours:
-        from evoforge.loops.train import TrainSettings, _common_args
-
-        args = _common_args(
-            TrainSettings(batch_size=batch), work, torch.cuda.is_available()
-        ) | dict(
-            beta=0.1,
-            max_length=640,
-            precompute_ref_log_probs=True,
-            loss_type=["sigmoid", "sft"],
-            loss_weights=[1.0, 0.2],
-        )
+    rows = dpo_rows(pairs)
     timer = _StepTimer()
-    trainer = DPOTrainer(
-        model=model,
-        args=DPOConfig(**args),
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tok,
-        callbacks=[timer.callback],
-    )
+    if ours:  # exactly what a round's train node builds
+        cfg = dpo_config(TrainSettings(batch_size=batch), work, torch.cuda.is_available())
+        trainer = build_trainer(DPOTrainer, model, cfg, rows, tok, [timer.callback])
+    else:  # TRL as it comes
+        from datasets import Dataset
+
+        cfg = DPOConfig(
+            output_dir=work,
+            per_device_train_batch_size=batch,
+            num_train_epochs=1,
+            report_to=[],
+            save_strategy="no",
+            use_cpu=not torch.cuda.is_available(),
+            disable_tqdm=True,
+            logging_steps=1,
+        )
+        trainer = DPOTrainer(
+            model=model,
+            args=cfg,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tok,
+            callbacks=[timer.callback],
+        )
     batch0 = next(iter(trainer.get_train_dataloader()))
     tokens = int(sum(batch0[k].numel() for k in batch0 if k.endswith("input_ids")))
     trainer.train()

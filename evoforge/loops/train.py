@@ -68,6 +68,32 @@ def _common_args(s: TrainSettings, out: str, cuda: bool) -> dict[str, Any]:
     )
 
 
+def dpo_rows(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Our pairs as TRL's conversational preference rows."""
+    return [
+        {
+            "prompt": p["prompt"],
+            "chosen": [{"role": "assistant", "content": p["chosen"]}],
+            "rejected": [{"role": "assistant", "content": p["rejected"]}],
+        }
+        for p in pairs
+    ]
+
+
+def dpo_config(s: TrainSettings, work: str, cuda: bool):
+    """Sigmoid DPO plus an SFT term on chosen, reference log-probs computed once up front."""
+    from trl import DPOConfig
+
+    return DPOConfig(
+        **_common_args(s, work, cuda),
+        beta=s.beta,
+        max_length=s.max_length,
+        precompute_ref_log_probs=True,
+        loss_type=["sigmoid", "sft"],
+        loss_weights=[1.0, s.sft_weight],
+    )
+
+
 def _lora(s: TrainSettings):
     if not s.lora:
         return None
@@ -102,18 +128,33 @@ def _merged(model):
     return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
 
 
-def _fit(trainer_cls, model, args, rows: list[dict[str, Any]], tok, log: LossLog, **extra):
-    """Train one TRL trainer on ``rows`` and return the trained model."""
+def build_trainer(trainer_cls, model, args, rows: list[dict[str, Any]], tok, callbacks, **extra):
+    """A TRL trainer on ``rows``; on CPU with the dense LM head (see loops/lm_head.py)."""
+    import torch
+    from accelerate.utils import is_peft_model
     from datasets import Dataset
+
+    from evoforge.loops.lm_head import use_dense_lm_head
 
     trainer = trainer_cls(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tok,
-        callbacks=[log.callback],
+        callbacks=callbacks,
         **extra,
     )
+    if not torch.cuda.is_available():
+        temperature = getattr(trainer, "temperature", 1.0)
+        for m in (trainer.model, getattr(trainer, "ref_model", None)):
+            if m is not None:
+                use_dense_lm_head(m.get_base_model() if is_peft_model(m) else m, temperature)
+    return trainer
+
+
+def _fit(trainer_cls, model, args, rows: list[dict[str, Any]], tok, log: LossLog, **extra):
+    """Train one TRL trainer on ``rows`` and return the trained model."""
+    trainer = build_trainer(trainer_cls, model, args, rows, tok, [log.callback], **extra)
     trainer.train()
     return trainer.model
 
@@ -202,28 +243,21 @@ class Trainer:
     def _dpo(
         self, model, tok, pairs, s: TrainSettings, work: str, log: LossLog, ref_path: str | None
     ):
-        from trl import DPOConfig, DPOTrainer
+        from trl import DPOTrainer
 
-        rows = [
-            {
-                "prompt": p["prompt"],
-                "chosen": [{"role": "assistant", "content": p["chosen"]}],
-                "rejected": [{"role": "assistant", "content": p["rejected"]}],
-            }
-            for p in pairs
-        ]
-        args = DPOConfig(
-            **_common_args(s, work, self.cuda),
-            beta=s.beta,
-            max_length=s.max_length,
-            precompute_ref_log_probs=True,
-            loss_type=["sigmoid", "sft"],
-            loss_weights=[1.0, s.sft_weight],
-        )
         ref = None
         if ref_path and not s.lora:
             ref, _ = self._load(ref_path)
-        return _fit(DPOTrainer, model, args, rows, tok, log, ref_model=ref, peft_config=_lora(s))
+        return _fit(
+            DPOTrainer,
+            model,
+            dpo_config(s, work, self.cuda),
+            dpo_rows(pairs),
+            tok,
+            log,
+            ref_model=ref,
+            peft_config=_lora(s),
+        )
 
     def _sft(self, model, tok, examples, s: TrainSettings, work: str, log: LossLog):
         from trl import SFTConfig, SFTTrainer

@@ -8,7 +8,7 @@ import pytest
 
 from evoforge.agents.serving.hf_engine import HFEngine
 from evoforge.agents.serving.types import GenRequest, Sampling
-from evoforge.errors import PromptTooLongError
+from evoforge.errors import ModelError, PromptTooLongError
 
 
 def req(text, i=0, **s):
@@ -82,6 +82,33 @@ def test_load_weights_in_place(engine, tiny_path, tmp_path):
     assert changed != before and restored == before
     assert engine.info().engine_id == ident and id(engine.model) == model_obj
     assert engine.info().weights_version == 2
+
+
+def test_load_weights_reads_every_tensor_exactly_and_converts_dtypes(engine, tiny_path, tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    want = load_file(perturbed_copy(tiny_path, tmp_path / "p") + "/model.safetensors")
+    engine.load_weights(str(tmp_path / "p"))
+    params = dict(engine.model.named_parameters())
+    assert all(torch.equal(params[k], v) for k, v in want.items())  # byte-exact in place
+    half = tmp_path / "bf16"
+    shutil.copytree(tiny_path, half)
+    save_file(
+        {k: v.to(torch.bfloat16) for k, v in want.items()},
+        f"{half}/model.safetensors",
+        metadata={"format": "pt"},
+    )
+    engine.load_weights(str(half))  # bf16 file into float32 parameters: converted on the way
+    assert all(torch.equal(params[k], v.to(torch.bfloat16).float()) for k, v in want.items())
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_path, broken)
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="ends early"):
+        engine.load_weights(str(broken))
+    assert all(torch.equal(params[k], v.to(torch.bfloat16).float()) for k, v in want.items())
+    engine.load_weights(tiny_path)
 
 
 @pytest.mark.slow

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import struct
 from collections import defaultdict
+from pathlib import Path
 
 from evoforge.agents.serving.engine_base import (
     EngineBase,
@@ -13,15 +16,59 @@ from evoforge.agents.serving.engine_base import (
 from evoforge.agents.serving.types import GenRequest, GenResult
 from evoforge.errors import ModelError
 
+_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
 
-def read_safetensors_dir(path: str) -> dict:
-    """All tensors of a safetensors model directory (one file or shards)."""
-    from safetensors.torch import load_file
 
-    tensors: dict = {}
+def safetensors_index(path: str) -> dict[str, tuple[Path, int, dict]]:
+    """name -> (file, offset of the data section, header entry) for a safetensors directory.
+
+    The format is an 8-byte little-endian header length, a JSON header with each tensor's dtype,
+    shape and byte range, then the data; reading the header ourselves lets load_weights read each
+    tensor straight into the live parameter."""
+    index: dict[str, tuple[Path, int, dict]] = {}
     for f in safetensors_files(path):
-        tensors.update(load_file(str(f)))
-    return tensors
+        with open(f, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n))
+        header.pop("__metadata__", None)
+        # a truncated file is refused before any parameter is touched
+        need = 8 + n + max((e["data_offsets"][1] for e in header.values()), default=0)
+        if f.stat().st_size < need:
+            raise ModelError(f"{f} ends early (truncated weights); re-save the model")
+        for name, entry in header.items():
+            index[name] = (f, 8 + n, entry)
+    return index
+
+
+def read_into(param, file: Path, base: int, entry: dict, fh) -> None:
+    """Read one tensor from an open safetensors file into ``param`` in place.
+
+    Same dtype and shape: one read from the page cache into the parameter's memory, no temporary
+    tensor (a 135M model loads in about a third of the time of load_file + copy_). Otherwise the
+    bytes go through a temporary tensor and a dtype-converting copy."""
+    import torch
+
+    begin, end = entry["data_offsets"]
+    dtype = getattr(torch, _DTYPES.get(entry["dtype"], ""), None)
+    if dtype is None:
+        raise ModelError(f"{file}: tensor dtype {entry['dtype']} is not supported for sync")
+    fh.seek(base + begin)
+    direct = (
+        param.device.type == "cpu"
+        and param.dtype == dtype
+        and list(param.shape) == entry["shape"]
+        and param.is_contiguous()
+    )
+    target = param.data if direct else torch.empty(entry["shape"], dtype=dtype)
+    view = memoryview(target.view(-1).view(torch.uint8).numpy())
+    done = 0
+    while done < end - begin:  # a large read may come back short
+        got = fh.readinto(view[done:])
+        if not got:
+            raise ModelError(f"{file} ends early (truncated weights); re-save the model")
+        done += got
+    if not direct:
+        param.data.copy_(target.reshape(param.shape).to(param.dtype))
 
 
 class HFEngine(EngineBase):
@@ -138,18 +185,23 @@ class HFEngine(EngineBase):
         """Copy a safetensors directory into the live parameters (same model object, no restart)."""
         import torch
 
-        tensors = read_safetensors_dir(path)
+        index = safetensors_index(path)
         params = dict(self.model.named_parameters())
-        missing = [n for n in params if n not in tensors and not self._is_tied(n)]
-        unknown = [n for n in tensors if n not in params]
-        if missing or unknown:
+        missing = [n for n in params if n not in index and not self._is_tied(n)]
+        unknown = [n for n in index if n not in params]
+        shapes = [n for n in index if n in params and list(params[n].shape) != index[n][2]["shape"]]
+        if missing or unknown or shapes:
             raise ModelError(
                 f"weights in '{path}' do not fit the served model (missing {missing[:3]}, "
-                f"unexpected {unknown[:3]}); sync weights of the same architecture"
+                f"unexpected {unknown[:3]}, other shapes {shapes[:3]}); sync weights of the "
+                "same architecture"
             )
         with torch.no_grad():
-            for name, tensor in tensors.items():
-                params[name].copy_(tensor.to(params[name].dtype))
+            for file in {f for f, _, _ in index.values()}:
+                with open(file, "rb", buffering=0) as fh:
+                    for name, (f, base, entry) in index.items():
+                        if f == file:
+                            read_into(params[name], f, base, entry, fh)
         self.weights_path = path
         self.weights_version += 1
 

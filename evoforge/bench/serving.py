@@ -13,6 +13,7 @@ from evoforge.agents.serving import cluster
 from evoforge.agents.serving.pool import ServerPool, ServerSpec
 from evoforge.agents.serving.types import GenRequest, Sampling
 from evoforge.envs import get_env
+from evoforge.errors import EvoforgeError
 
 MAX_LEN = 1536
 
@@ -152,7 +153,12 @@ def bench_generate(model: str, backend: str, size: str) -> dict[str, Any]:
 
 
 def bench_sync(model: str, backend: str, size: str) -> dict[str, Any]:
-    """load_weights in place against restarting the engine with the new weights."""
+    """load_weights in place against restarting the engine with the new weights.
+
+    Each side is timed until the server is ready on the new weights (the load returned; the new
+    actor answered ``info``). A greedy probe after each, outside the timing, checks that both
+    serve the same new weights: its answer must equal between them and differ from the old
+    weights'. Its time is reported too (time to the first answer)."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -174,43 +180,61 @@ def bench_sync(model: str, backend: str, size: str) -> dict[str, Any]:
         pool = ServerPool(
             "bench", "policy", ServerSpec(path, backend=backend, max_model_len=MAX_LEN)
         )
-        reloads = []
+        reloads, probes, answers = [], [], []
         engine_before = pool.info().engine_id
+        old_answer = pool.generate(probe)[0].texts
         for target in (new, path, new):
             t = time.time()
             pool.load_weights(target)
-            pool.generate(probe)
             reloads.append(time.time() - t)
+            t = time.time()
+            answers.append(pool.generate(probe)[0].texts)
+            probes.append(time.time() - t)
         same_engine = pool.info().engine_id == engine_before
         pool.shutdown()
         t = time.time()
         restarted = ServerPool(
             "bench", "policy", ServerSpec(new, backend=pool.backend, max_model_len=MAX_LEN)
         )
-        restarted.generate(probe)
         restart = time.time() - t
+        t = time.time()
+        restarted_answer = restarted.generate(probe)[0].texts
+        restart_probe = time.time() - t
         restarted.shutdown()
         if info.started_here:
             cluster.shutdown()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     in_place = sum(reloads) / len(reloads)
+    probe_s = sum(probes) / len(probes)
+    if not (answers[0] == answers[2] == restarted_answer and answers[1] == old_answer):
+        raise EvoforgeError("sync bench: in-place weights answer unlike a fresh engine on them")
+    first_answer = (restart + restart_probe) / (in_place + probe_s)
     return {
         "model": model,
         "backend": pool.backend,
         "evoforge": {
             "load_weights_s": [round(x, 3) for x in reloads],
             "mean_s": round(in_place, 3),
+            "probe_s": round(probe_s, 3),
             "engine_unchanged": same_engine,
+            "same_answer_as_restart": True,
+            "weights_changed_answer": answers[0] != old_answer,
         },
-        "baseline": {"name": "engine restart with the new weights", "restart_s": round(restart, 2)},
+        "baseline": {
+            "name": "engine restart with the new weights",
+            "restart_s": round(restart, 2),
+            "probe_s": round(restart_probe, 3),
+        },
         "ratio": restart / in_place,
+        "ratio_to_first_answer": first_answer,
         "target": 10.0,
         "table": [
             {
                 "in_place_s": round(in_place, 3),
                 "restart_s": round(restart, 2),
                 "ratio": round(restart / in_place, 1),
+                "to_first_answer": round(first_answer, 1),
             }
         ],
     }

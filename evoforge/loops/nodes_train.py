@@ -198,7 +198,8 @@ class TrainNodes:
             sync_load_seconds=secs,
             probe_changed=sum(a != b for a, b in zip(kept, candidate, strict=True)),
         )
-        return {"serving": str(dest), "_counts": {"load_seconds": secs}}
+        # relative to the run directory: a moved or copied run directory still resumes
+        return {"serving": str(dest.relative_to(rt.rd.path)), "_counts": {"load_seconds": secs}}
 
     @node()
     def evaluate(self, state: RunState) -> dict[str, Any]:
@@ -254,7 +255,10 @@ class TrainNodes:
             kept = rt.kept_weights(state)
             rt.servers.actor.load_weights(kept)
             shutil.rmtree(rt.rd.model(r), ignore_errors=True)
-            update["serving"] = "" if state.get("last_kept", -1) < 0 else kept
+            last_kept = state.get("last_kept", -1)
+            update["serving"] = (
+                "" if last_kept < 0 else str(rt.rd.model(last_kept).relative_to(rt.rd.path))
+            )
             # The rollback must restore the kept model exactly: same greedy answers as before sync.
             before = read_json(rt.rdir(state) / "probe_kept.json")
             after = self._probe()

@@ -130,7 +130,7 @@ def _drive(
             if serving:
                 for pool in servers.pools():
                     if pool is servers.actor:
-                        pool.load_weights(serving)
+                        pool.load_weights(str(rd.path / serving))
         final = graph.invoke(initial, gcfg)
         rd.set_meta(finished=True, stop_reason=final.get("stop_reason", ""))
     finally:

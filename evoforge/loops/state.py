@@ -23,7 +23,7 @@ class RunState(TypedDict, total=False):
     no_gain: int
     """Rounds in a row without a gain."""
     serving: str
-    """Weights the servers hold now; empty = the starting model."""
+    """Weights the servers hold now, relative to the run directory; empty = the starting model."""
     stop: bool
     stop_reason: str
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -95,15 +96,36 @@ def resume_ok(run_dir: Path) -> None:
     assert resumed.returncode == 0, err[-3000:]
 
 
-@pytest.mark.parametrize("node", NODES)
-def test_sigkill_at_node_then_resume_equals_uninterrupted(node, reference, ray_cluster, tmp_path):
-    run_dir = tmp_path / "killed"
-    at = node if node == "baseline" else f"{node}@1"  # round 1 also resumes trained weights
+@pytest.fixture(scope="module")
+def round1_start(ray_cluster, tmp_path_factory) -> Path:
+    """A run killed at the start of round 1, then moved: every copy of it starts with round 0
+    done and trained weights to resume onto (and no path inside may point to where it was)."""
+    base = tmp_path_factory.mktemp("prefix")
     proc = cli(
-        run_args(run_dir, ray_cluster.address),
-        env={"EVOFORGE_DEBUG_DELAY": f"{at}:end=300"},
+        run_args(base / "run", ray_cluster.address),
+        env={"EVOFORGE_DEBUG_DELAY": "plan@1=300"},
         start_new_session=True,
     )
+    pause_and_kill(proc)
+    assert wait_no_evoforge_actors() == []
+    moved = base / "moved"
+    os.rename(base / "run", moved)
+    return moved
+
+
+@pytest.mark.parametrize("node", NODES)
+def test_sigkill_at_node_then_resume_equals_uninterrupted(
+    node, reference, round1_start, ray_cluster, tmp_path
+):
+    run_dir = tmp_path / "killed"
+    if node == "baseline":  # only in round 0
+        cmd = run_args(run_dir, ray_cluster.address)
+        at = "baseline"
+    else:  # round 1: the resume also restores round 0's trained weights into the servers
+        shutil.copytree(round1_start, run_dir)
+        cmd = ["resume", str(run_dir)]
+        at = f"{node}@1"
+    proc = cli(cmd, env={"EVOFORGE_DEBUG_DELAY": f"{at}:end=300"}, start_new_session=True)
     pause_and_kill(proc)
     assert read_json(run_dir / "meta.json")["finished"] is False
     assert wait_no_evoforge_actors() == [], "a killed driver's actors outlived it"
@@ -112,6 +134,26 @@ def test_sigkill_at_node_then_resume_equals_uninterrupted(node, reference, ray_c
     assert outcome(run_dir) == reference
     assert not list(run_dir.rglob("*.tmp")), "temp files left behind"
     assert wait_no_evoforge_actors() == []
+
+
+def test_sigkill_inside_a_node_on_the_runs_own_cluster(reference, tmp_path):
+    """A run that started its own Ray cluster, its whole process group killed inside expand
+    (before the node wrote anything): resumed, it ends as the uninterrupted run did; a finished
+    run then refuses to resume."""
+    run_dir = tmp_path / "own"
+    proc = cli(
+        ["run", *TINY_RUN, "rounds=2", f"run_dir={run_dir}"],
+        env={"EVOFORGE_DEBUG_DELAY": "expand@0=300"},
+        start_new_session=True,
+    )
+    pause_and_kill(proc)
+    assert not (run_dir / "rounds/000/pairs.jsonl").exists()
+    assert not any(e["node"] == "expand" for e in read_jsonl(run_dir / "events.jsonl"))
+    resume_ok(run_dir)
+    assert outcome(run_dir) == reference
+    again = cli(["resume", str(run_dir)])
+    _, err = again.communicate(timeout=120)
+    assert again.returncode == 2 and "already finished" in err.strip().splitlines()[-1]
 
 
 def test_server_actor_killed_in_a_round_is_restarted_counted_and_changes_nothing(

@@ -125,6 +125,9 @@ def test_killed_actor_is_restarted_with_its_weights_and_the_batch_retried(
         again = pool.generate_with_progress(batch, progressed.append, chunk=2)
         assert [r.texts for r in again] == [r.texts for r in want] and sum(progressed) == 8
         assert pool.restarts == 2
+        ray.kill(pool.actors[1])  # dies while idle: the next node's engine-time read restarts it
+        assert pool.busy_seconds() >= 0 and pool.restarts == 3
+        assert pool.infos()[1].weights_path == perturbed
     finally:
         pool.shutdown()
 

@@ -278,10 +278,14 @@ class ServerPool:
 
     def busy_seconds(self) -> float:
         """Seconds the replicas have spent inside their engines, summed (a restarted replica
-        starts again from 0)."""
+        starts again from 0). A replica found dead here is restarted, as in a batch."""
         import ray
 
-        return sum(ray.get([a.busy_seconds.remote() for a in self.actors]))
+        try:
+            return sum(ray.get([a.busy_seconds.remote() for a in self.actors]))
+        except ray.exceptions.RayActorError:
+            self._restart_dead()
+            return sum(ray.get([a.busy_seconds.remote() for a in self.actors]))
 
     def infos(self) -> list[ServerInfo]:
         import ray

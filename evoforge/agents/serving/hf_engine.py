@@ -19,13 +19,14 @@ from evoforge.errors import ModelError
 _DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
 
 
-def safetensors_index(path: str) -> dict[str, tuple[Path, int, dict]]:
-    """name -> (file, offset of the data section, header entry) for a safetensors directory.
+def safetensors_index(path: str) -> dict[Path, tuple[int, dict[str, dict]]]:
+    """file -> (offset of its data section, {tensor name: header entry}) for a safetensors
+    directory (one file or shards).
 
     The format is an 8-byte little-endian header length, a JSON header with each tensor's dtype,
     shape and byte range, then the data; reading the header ourselves lets load_weights read each
     tensor straight into the live parameter."""
-    index: dict[str, tuple[Path, int, dict]] = {}
+    index: dict[Path, tuple[int, dict[str, dict]]] = {}
     for f in safetensors_files(path):
         with open(f, "rb") as fh:
             (n,) = struct.unpack("<Q", fh.read(8))
@@ -35,8 +36,7 @@ def safetensors_index(path: str) -> dict[str, tuple[Path, int, dict]]:
         need = 8 + n + max((e["data_offsets"][1] for e in header.values()), default=0)
         if f.stat().st_size < need:
             raise ModelError(f"{f} ends early (truncated weights); re-save the model")
-        for name, entry in header.items():
-            index[name] = (f, 8 + n, entry)
+        index[f] = (8 + n, header)
     return index
 
 
@@ -194,10 +194,13 @@ class HFEngine(EngineBase):
         import torch
 
         index = safetensors_index(path)
+        entries = {name: e for _, header in index.values() for name, e in header.items()}
         params = dict(self.model.named_parameters())
-        missing = [n for n in params if n not in index and not self._is_tied(n)]
-        unknown = [n for n in index if n not in params]
-        shapes = [n for n in index if n in params and list(params[n].shape) != index[n][2]["shape"]]
+        missing = [n for n in params if n not in entries and not self._is_tied(n)]
+        unknown = [n for n in entries if n not in params]
+        shapes = [
+            n for n in entries if n in params and list(params[n].shape) != entries[n]["shape"]
+        ]
         if missing or unknown or shapes:
             raise ModelError(
                 f"weights in '{path}' do not fit the served model (missing {missing[:3]}, "
@@ -205,11 +208,10 @@ class HFEngine(EngineBase):
                 "same architecture"
             )
         with torch.no_grad():
-            for file in {f for f, _, _ in index.values()}:
+            for file, (base, header) in index.items():
                 with open(file, "rb", buffering=0) as fh:
-                    for name, (f, base, entry) in index.items():
-                        if f == file:
-                            read_into(params[name], f, base, entry, fh)
+                    for name, entry in header.items():
+                        read_into(params[name], file, base, entry, fh)
         self.weights_path = path
         self.weights_version += 1
 

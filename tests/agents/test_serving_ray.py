@@ -126,6 +126,9 @@ def test_killed_actor_is_restarted_with_its_weights_and_the_batch_retried(
         assert [r.texts for r in again] == [r.texts for r in want] and sum(progressed) == 8
         assert pool.restarts == 2
         ray.kill(pool.actors[1])  # dies while idle: the next node's engine-time read restarts it
+        with pytest.raises(ray.exceptions.RayActorError):  # ray.kill is asynchronous: wait
+            while True:
+                ray.get(pool.actors[1].info.remote(), timeout=60)
         assert pool.busy_seconds() >= 0 and pool.restarts == 3
         assert pool.infos()[1].weights_path == perturbed
     finally:

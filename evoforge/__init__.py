@@ -3,28 +3,29 @@
     import evoforge
     result = evoforge.run(evoforge.load_config(None, ["model=tiny", "rounds=2"]))
 
-See README.md for the command line and how to plug in an environment.
+The public API: :func:`run`, :func:`resume`, :func:`load_config`, and for environments
+:class:`Environment`, :class:`Task`, :class:`Verdict` and :func:`register`. README.md shows the
+command line; docs/architecture.md the design.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from evoforge.config import load_config
+from evoforge.envs.base import Environment, Task, Verdict
+from evoforge.envs.registry import register
+
 __version__ = "0.1.0"
-__all__ = ["Config", "RunResult", "load_config", "resume", "run"]
+__all__ = ["Environment", "Task", "Verdict", "load_config", "register", "resume", "run"]
 
 if TYPE_CHECKING:
-    from evoforge.loops.config import Config, load_config
-    from evoforge.loops.runner import RunResult, resume, run
+    from evoforge.loops.runner import resume, run
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: `import evoforge` stays light; the runner pulls in Ray, LangGraph and TRL.
-    if name in ("Config", "load_config"):
-        from evoforge.loops import config
-
-        return getattr(config, name)
-    if name in ("RunResult", "resume", "run"):
+    # Lazy: `import evoforge` stays light; the runner pulls in Ray, LangGraph and transformers.
+    if name in ("resume", "run"):
         from evoforge.loops import runner
 
         return getattr(runner, name)

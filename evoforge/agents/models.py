@@ -49,8 +49,9 @@ class ModelRef:
 
 
 def cache_root(cache_dir: str | None = None) -> Path:
-    """The model cache: ``EVOFORGE_CACHE``, else the config's ``cache_dir``, else ~/.cache/evoforge."""
-    root = os.environ.get("EVOFORGE_CACHE") or cache_dir or "~/.cache/evoforge"
+    """The model cache: an explicit ``cache_dir`` (config), else ``EVOFORGE_CACHE``, else
+    ~/.cache/evoforge. An explicit value always wins over the environment variable."""
+    root = cache_dir or os.environ.get("EVOFORGE_CACHE") or "~/.cache/evoforge"
     return Path(root).expanduser() / "models"
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from evoforge.agents.parsing import parse_refinement, parse_verdict, vote_value
 from evoforge.agents.prompts import FEEDBACK_LINE, load_template
 from evoforge.agents.serving.types import GenRequest, GenResult, ModelServer, Sampling, generate
+from evoforge.config import Config
 from evoforge.envs.base import Task
 
 
@@ -62,6 +63,26 @@ class Roles:
     def __post_init__(self) -> None:
         self.critic_template = load_template("critic", self.critic_template)
         self.refiner_template = load_template("refiner", self.refiner_template)
+
+    @classmethod
+    def from_config(
+        cls, config: Config, actor: ModelServer, critic: ModelServer, refiner: ModelServer
+    ) -> Roles:
+        """The roles on their servers, each sampling as its config section says."""
+        g, c, r = config.generation, config.critic, config.refiner
+        return cls(
+            actor=actor,
+            critic=critic,
+            refiner=refiner,
+            actor_sampling=Sampling(
+                temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_tokens
+            ),
+            critic_sampling=Sampling(temperature=c.temperature, max_tokens=c.max_tokens, n=c.votes),
+            refiner_sampling=Sampling(temperature=r.temperature, max_tokens=r.max_tokens),
+            critic_template=config.prompts.critic,
+            refiner_template=config.prompts.refiner,
+            seed=config.seed,
+        )
 
     def _seeded(self, s: Sampling, *key: object) -> Sampling:
         from dataclasses import replace

@@ -17,7 +17,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from evoforge.agents.roles import Roles, representative
+from evoforge.config import Config
 from evoforge.envs.base import Environment, Task
+from evoforge.envs.verify import safe_verify
 
 
 @dataclass
@@ -32,6 +34,8 @@ class Node:
     judge_value: float | None = None
     verifier_score: float | None = None
     verifier_passed: bool | None = None
+    verifier_loose: bool | None = None
+    """The environment's loose check (IFEval's), when it has one; else equal to passed."""
     feedback: str = ""
     value: float | None = None
     status: str = "new"
@@ -102,15 +106,32 @@ class SearchState:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    strategy: str = "bfs"
-    children: int = 3
-    keep: int = 2
-    max_depth: int = 3
-    threshold: float = 0.5
-    node_budget: int = 12
-    value: str = "both"
-    adaptive_stop: bool = False
-    use_env_feedback: bool = True
+    """How the search runs; see SearchConfig for what each field means (its defaults live there)."""
+
+    strategy: str
+    children: int
+    keep: int
+    max_depth: int
+    threshold: float
+    node_budget: int
+    value: str
+    adaptive_stop: bool
+    use_env_feedback: bool
+
+    @classmethod
+    def from_config(cls, config: Config) -> SearchSettings:
+        s = config.search
+        return cls(
+            strategy=s.strategy,
+            children=s.children,
+            keep=s.keep,
+            max_depth=s.max_depth,
+            threshold=s.threshold,
+            node_budget=s.node_budget,
+            value=s.value,
+            adaptive_stop=s.adaptive_stop,
+            use_env_feedback=config.refiner.use_env_feedback,
+        )
 
 
 def combine_value(mode: str, judge: float | None, verifier: float | None) -> float | None:
@@ -162,8 +183,9 @@ class TreeSearch:
         return hits
 
     def _verify(self, n: Node) -> None:
-        v = self.env.verify(self.tasks[n.task_id], n.response)
-        n.verifier_score, n.verifier_passed, n.feedback = float(v.score), bool(v.passed), v.feedback
+        v = safe_verify(self.env, self.tasks[n.task_id], n.response)
+        n.verifier_score, n.verifier_passed, n.feedback = float(v.score), v.passed, v.feedback
+        n.verifier_loose = bool(v.details.get("loose", v.passed))
         n.value = combine_value(self.s.value, n.judge_value, n.verifier_score)
 
     @staticmethod
@@ -173,9 +195,10 @@ class TreeSearch:
             list(src.critiques),
             src.judge_value,
         )
-        dst.verifier_score, dst.verifier_passed, dst.feedback = (
+        dst.verifier_score, dst.verifier_passed, dst.verifier_loose, dst.feedback = (
             src.verifier_score,
             src.verifier_passed,
+            src.verifier_loose,
             src.feedback,
         )
         dst.value, dst.cached = src.value, True

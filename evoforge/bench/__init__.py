@@ -14,7 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evoforge.agents.serving.pool import ServerSpec
+from evoforge.config import Config
 from evoforge.errors import EvoforgeError
+
+
+def server_spec(model_path: str, backend: str) -> ServerSpec:
+    """A replica as a run with the default config would start it."""
+    return ServerSpec.from_config(Config(), model_path, backend)
 
 
 def machine() -> dict[str, Any]:

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from evoforge.loops.config import load_config
+from evoforge.config import load_config
 from evoforge.loops.rundir import read_jsonl
 
 

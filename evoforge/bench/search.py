@@ -10,9 +10,10 @@ from evoforge.agents.models import resolve_model
 from evoforge.agents.roles import Roles
 from evoforge.agents.search import Node, SearchSettings, SearchState, TreeSearch
 from evoforge.agents.serving import cluster
-from evoforge.agents.serving.pool import ServerPool, ServerSpec
+from evoforge.agents.serving.pool import ServerPool
 from evoforge.agents.serving.types import Sampling
-from evoforge.envs import get_env
+from evoforge.bench import server_spec
+from evoforge.envs.registry import get_env
 
 
 def _trees(state: SearchState) -> dict[str, list[str]]:
@@ -27,10 +28,10 @@ def bench_tree(model: str, backend: str, size: str) -> dict[str, Any]:
     pool = ServerPool(
         "bench",
         "policy",
-        ServerSpec(resolve_model(model).path, backend=backend, max_model_len=1536),
+        server_spec(resolve_model(model).path, backend),
     )
     try:
-        greedy = Sampling(temperature=0.0, max_tokens=tokens)
+        greedy = Sampling.greedy(tokens)
         roles = Roles(
             actor=pool,
             critic=pool,
@@ -42,7 +43,15 @@ def bench_tree(model: str, backend: str, size: str) -> dict[str, Any]:
         answers = roles.answer(list(tasks.values()))
         # a high threshold: no early acceptance, every tree grows to the node budget on both sides
         settings = SearchSettings(
-            children=2, keep=2, max_depth=2, threshold=1.01, node_budget=6, value="both"
+            strategy="bfs",
+            children=2,
+            keep=2,
+            max_depth=2,
+            threshold=1.01,
+            node_budget=6,
+            value="both",
+            adaptive_stop=False,
+            use_env_feedback=True,
         )
 
         def roots(ids) -> list[Node]:

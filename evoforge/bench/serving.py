@@ -10,17 +10,16 @@ from typing import Any
 
 from evoforge.agents.models import resolve_model
 from evoforge.agents.serving import cluster
-from evoforge.agents.serving.pool import ServerPool, ServerSpec
+from evoforge.agents.serving.pool import ServerPool
 from evoforge.agents.serving.types import GenRequest, Sampling
-from evoforge.envs import get_env
+from evoforge.bench import server_spec
+from evoforge.envs.registry import get_env
 from evoforge.errors import EvoforgeError
-
-MAX_LEN = 1536
 
 
 def _prompts(n: int) -> list[GenRequest]:
     tasks = get_env("instructions").tasks("heldout", n, 0)
-    return [GenRequest(t.messages, Sampling(temperature=0.0, max_tokens=0), id=t.id) for t in tasks]
+    return [GenRequest(t.messages, Sampling.greedy(0), id=t.id) for t in tasks]
 
 
 def _with_tokens(reqs: list[GenRequest], max_tokens: int) -> list[GenRequest]:
@@ -41,13 +40,20 @@ def _raw_vllm(
     from evoforge.agents.serving.vllm_engine import engine_kwargs
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    spec = server_spec(path, "vllm")
     if device == "cpu":
-        configure_threads(0)
-        os.environ["VLLM_CPU_KVCACHE_SPACE"] = "3"
+        configure_threads(spec.threads)
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(max(1, int(spec.kv_cache_gib)))
     start = time.time()
     llm = LLM(
         **engine_kwargs(
-            path, MAX_LEN, 0.3, "float32" if device == "cpu" else "bfloat16", 0, 3.0, device
+            path,
+            max_model_len=spec.max_model_len,
+            memory_fraction=spec.memory_fraction,
+            dtype="float32" if device == "cpu" else "bfloat16",
+            seed=spec.seed,
+            kv_cache_gib=spec.kv_cache_gib,
+            device=device,
         )
     )
     cold = time.time() - start
@@ -107,7 +113,7 @@ def bench_generate(model: str, backend: str, size: str) -> dict[str, Any]:
     reqs = _with_tokens(_prompts(max(sizes)), max_tokens)
     info = cluster.connect()
     start = time.time()
-    pool = ServerPool("bench", "policy", ServerSpec(path, backend=backend, max_model_len=MAX_LEN))
+    pool = ServerPool("bench", "policy", server_spec(path, backend))
     ours_cold = time.time() - start
     ours = []
     for b in sizes:
@@ -177,9 +183,7 @@ def bench_sync(model: str, backend: str, size: str) -> dict[str, Any]:
                 )
         probe = _with_tokens(_prompts(1), 4)
         info = cluster.connect()
-        pool = ServerPool(
-            "bench", "policy", ServerSpec(path, backend=backend, max_model_len=MAX_LEN)
-        )
+        pool = ServerPool("bench", "policy", server_spec(path, backend))
         reloads, probes, answers = [], [], []
         engine_before = pool.info().engine_id
         old_answer = pool.generate(probe)[0].texts
@@ -193,9 +197,7 @@ def bench_sync(model: str, backend: str, size: str) -> dict[str, Any]:
         same_engine = pool.info().engine_id == engine_before
         pool.shutdown()
         t = time.time()
-        restarted = ServerPool(
-            "bench", "policy", ServerSpec(new, backend=pool.backend, max_model_len=MAX_LEN)
-        )
+        restarted = ServerPool("bench", "policy", server_spec(new, pool.backend))
         restart = time.time() - t
         t = time.time()
         restarted_answer = restarted.generate(probe)[0].texts

@@ -9,7 +9,10 @@ import time
 from typing import Any
 
 from evoforge.agents.models import resolve_model
-from evoforge.envs import get_env
+from evoforge.config import load_config
+from evoforge.envs.registry import get_env
+from evoforge.training.settings import TrainSettings
+from evoforge.training.trl_adapters import build_trainer, dpo_config, dpo_rows
 
 
 def _pairs(n: int, words: int) -> list[dict[str, Any]]:
@@ -64,14 +67,16 @@ def _dpo_steps(path: str, pairs, batch: int, ours: bool, work: str) -> tuple[lis
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
-    from evoforge.loops.train import TrainSettings, build_trainer, dpo_config, dpo_rows
-
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     rows = dpo_rows(pairs)
     timer = _StepTimer()
     if ours:  # exactly what a round's train node builds
-        cfg = dpo_config(TrainSettings(batch_size=batch), work, torch.cuda.is_available())
+        cfg = dpo_config(
+            TrainSettings.from_config(load_config(None, [f"train.batch_size={batch}"])),
+            work,
+            torch.cuda.is_available(),
+        )
         trainer = build_trainer(DPOTrainer, model, cfg, rows, tok, [timer.callback])
     else:  # TRL as it comes
         from datasets import Dataset

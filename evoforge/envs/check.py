@@ -7,10 +7,10 @@ Each problem is reported as one line naming the environment and what is wrong.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-from evoforge.envs.base import Environment, Task, Verdict
+from evoforge.envs.base import Environment, Task
+from evoforge.envs.verify import validate_verdict
 
 
 @dataclass
@@ -55,27 +55,6 @@ def _call_tasks(
             report.fail(f"task '{t.id}' needs messages as a list of {{'role', 'content'}} dicts")
             return None
     return tasks
-
-
-def validate_verdict(env_name: str, v: object) -> Verdict:
-    """Raise ValueError with a precise message when ``v`` is not a well-formed Verdict."""
-    if not isinstance(v, Verdict):
-        raise ValueError(
-            f"environment '{env_name}': verify() must return a Verdict, got {type(v).__name__}"
-        )
-    if not isinstance(v.score, int | float) or isinstance(v.score, bool) or math.isnan(v.score):
-        raise ValueError(
-            f"environment '{env_name}': verify() returned score {v.score!r}; it must be a number in [0, 1]"
-        )
-    if not 0.0 <= v.score <= 1.0:
-        raise ValueError(
-            f"environment '{env_name}': verify() returned score {v.score}; it must be in [0, 1]"
-        )
-    if not isinstance(v.passed, bool):
-        raise ValueError(
-            f"environment '{env_name}': verify() returned passed={v.passed!r}; it must be a bool"
-        )
-    return v
 
 
 def check_env(env: Environment, n: int = 16, seed: int = 0) -> CheckReport:

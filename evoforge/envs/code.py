@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from evoforge.envs.base import Task, Verdict, check_split, item_rng
-from evoforge.rewards.sandbox import SandboxLimits, run_code
+from evoforge.sandbox import SandboxLimits, run_code
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ and the round bench exercise the whole loop in seconds. Not a skill worth learni
 
 from __future__ import annotations
 
-from evoforge.envs import Task, Verdict
+from evoforge.envs.base import Task, Verdict
 
 
 class ParityEnv:

@@ -5,15 +5,20 @@ Config can name code only through an explicit ``module:attr`` or an installed en
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
+from evoforge.envs import data_file, reasoning_gym
+from evoforge.envs.arithmetic import ArithmeticEnv
 from evoforge.envs.base import Environment
+from evoforge.envs.code import CodeEnv
+from evoforge.envs.instructions import InstructionsEnv
+from evoforge.envs.parity import ParityEnv
 from evoforge.errors import EvoforgeError
+from evoforge.plugins import load_attr
 
 GROUP = "evoforge.envs"
 
@@ -42,11 +47,6 @@ def _doc_line(obj: Any) -> str:
 def _builtins() -> None:
     if "instructions" in _REGISTRY:
         return
-    from evoforge.envs.arithmetic import ArithmeticEnv
-    from evoforge.envs.code import CodeEnv
-    from evoforge.envs.instructions import InstructionsEnv
-    from evoforge.envs.parity import ParityEnv
-
     register("instructions", InstructionsEnv)
     register("arithmetic", ArithmeticEnv)
     register("code", CodeEnv)
@@ -77,37 +77,16 @@ def _looks_like_env(obj: Any) -> bool:
     return hasattr(obj, "tasks") and hasattr(obj, "verify")
 
 
-def load_attr(spec: str, what: str = "plugin") -> Any:
-    """Import ``module:attr`` with a one-line error for each way it can fail."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise EvoforgeError(f"{what} '{spec}' must be written module:attr")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as e:
-        raise EvoforgeError(f"{what} '{spec}' failed to import: {type(e).__name__}: {e}") from e
-    obj = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise EvoforgeError(
-                f"{what} '{spec}': module '{module_name}' has no attribute '{attr}'"
-            )
-        obj = getattr(obj, part)
-    return obj
-
-
 def get_env(spec: str, data: Any = None) -> Environment:
     """An environment by registered name, entry-point name, ``module:attr``,
     ``reasoning-gym:NAME`` or ``file:PATH`` (``data``: the config's data section, for files)."""
     _builtins()
-    from evoforge.envs.adapters import FILE_PREFIX, RG_PREFIX, DataFileEnv, ReasoningGymEnv
-
-    if spec.startswith(RG_PREFIX):
-        return ReasoningGymEnv(spec[len(RG_PREFIX) :])
-    if spec.startswith(FILE_PREFIX):
+    if spec.startswith(reasoning_gym.PREFIX):
+        return reasoning_gym.ReasoningGymEnv(spec[len(reasoning_gym.PREFIX) :])
+    if spec.startswith(data_file.PREFIX):
         d = data
-        return DataFileEnv(
-            spec[len(FILE_PREFIX) :],
+        return data_file.DataFileEnv(
+            spec[len(data_file.PREFIX) :],
             reward=getattr(d, "reward", ""),
             prompt_field=getattr(d, "prompt_field", "prompt"),
             answer_field=getattr(d, "answer_field", "answer"),

@@ -4,8 +4,8 @@
       --(trees left and depth < max?)--> expand ... -> verify -> pairs -> train -> sync
       -> evaluate -> promote --(rounds left and not stopped)--> plan ... -> END
 
-One departure from DESIGN.md's picture: a ``baseline`` node evaluates the starting model once,
-before the first plan, so that the weakness curriculum and the promotion gate have a reference.
+``baseline`` evaluates the starting model once, before the first plan, so that the weakness
+curriculum and the promotion gate have a reference. Each node is one stage of stages/.
 """
 
 from __future__ import annotations
@@ -16,34 +16,42 @@ from functools import partial
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 
-from evoforge.loops.nodes_refine import RefineNodes
-from evoforge.loops.nodes_train import TrainNodes
+from evoforge.loops.nodes import Stage, as_node
 from evoforge.loops.runtime import Runtime
+from evoforge.loops.stages.critique import critique
+from evoforge.loops.stages.evaluate import baseline, evaluate
+from evoforge.loops.stages.generate import generate
+from evoforge.loops.stages.pairs import pairs
+from evoforge.loops.stages.plan import plan
+from evoforge.loops.stages.promote import promote
+from evoforge.loops.stages.sync import sync
+from evoforge.loops.stages.train import train
+from evoforge.loops.stages.tree_search import expand, judge
+from evoforge.loops.stages.verify import verify
 from evoforge.loops.state import RunState, after_critique, after_judge, after_promote
 
-NODES = (
-    "baseline",
-    "plan",
-    "generate",
-    "critique",
-    "expand",
-    "judge",
-    "verify",
-    "pairs",
-    "train",
-    "sync",
-    "evaluate",
-    "promote",
-)
+STAGES: dict[str, Stage] = {
+    "baseline": baseline,
+    "plan": plan,
+    "generate": generate,
+    "critique": critique,
+    "expand": expand,
+    "judge": judge,
+    "verify": verify,
+    "pairs": pairs,
+    "train": train,
+    "sync": sync,
+    "evaluate": evaluate,
+    "promote": promote,
+}
+NODES = tuple(STAGES)
 
 
 def build_graph(rt: Runtime, checkpointer=None):
     """Compile the run graph over the runtime's servers and run directory."""
-    refine, train = RefineNodes(rt), TrainNodes(rt)
     g = StateGraph(RunState)
-    for name in NODES:
-        owner = refine if hasattr(refine, name) else train
-        g.add_node(name, getattr(owner, name))
+    for name, stage in STAGES.items():
+        g.add_node(name, as_node(rt, name, stage))
     g.add_edge(START, "baseline")
     g.add_edge("baseline", "plan")
     g.add_edge("plan", "generate")
@@ -55,9 +63,8 @@ def build_graph(rt: Runtime, checkpointer=None):
         partial(after_judge, max_depth=rt.config.search.max_depth),
         {"expand": "expand", "verify": "verify"},
     )
-    g.add_edge("verify", "pairs")
-    g.add_edge("pairs", "train")
-    g.add_edge("train", "sync")
+    for a, b in (("verify", "pairs"), ("pairs", "train"), ("train", "sync")):
+        g.add_edge(a, b)
     g.add_edge("sync", "evaluate")
     g.add_edge("evaluate", "promote")
     g.add_conditional_edges("promote", after_promote, {"plan": "plan", END: END})

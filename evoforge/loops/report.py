@@ -45,16 +45,9 @@ def _plot(path: Path, draw) -> str:
     return f"report/{path.name}"
 
 
-def write_report(run_dir: str) -> str:
-    """Write RUN_DIR/report.md and its plots; return the report's path."""
-    rd = RunDir(run_dir)
-    rd.meta()
-    out_dir = rd.path / "report"
-    out_dir.mkdir(exist_ok=True)
-    evals, metrics = _evals(rd), _metrics(rd)
-    lines = [f"# evoforge run {rd.path.name}", ""]
-
-    # heldout pass rate per round, overall
+def _pass_rate_section(evals: list[dict[str, Any]], out_dir: Path) -> list[str]:
+    """Held-out pass rate per round and environment, with its plot."""
+    lines: list[str] = []
     lines += [
         "## Heldout pass rate (greedy)",
         "",
@@ -94,7 +87,12 @@ def write_report(run_dir: str) -> str:
 
         lines += ["", f"![pass rate]({_plot(out_dir / 'pass_rate.png', draw_pass)})", ""]
 
-    # per type
+    return lines
+
+
+def _type_section(evals: list[dict[str, Any]], out_dir: Path) -> list[str]:
+    """Pass rate per task type (main environment), by round."""
+    lines: list[str] = []
     main_env = next(iter(evals[0]["heldout"])) if evals else None
     if main_env:
         types = sorted({t for ev in evals for t in ev["heldout"][main_env]["by_type"]})
@@ -137,118 +135,151 @@ def write_report(run_dir: str) -> str:
                 "",
             ]
 
-    if metrics:
-        rounds = [m["round"] for m in metrics]
-        keys = (
-            "tasks",
-            "failed",
-            "trees",
-            "nodes_expanded",
-            "accepted",
-            "pairs",
-            "judge_verifier_agreement",
-            "max_tree_depth",
-            "mean_edit_distance",
-        )
-        lines += [
-            "## Rounds",
-            "",
-            "| round | " + " | ".join(keys) + " |",
-            "|---|" + "---|" * len(keys),
-        ]
-        for m in metrics:
-            lines.append(f"| {m['round']} | " + " | ".join(str(m.get(k, "")) for k in keys) + " |")
+    return lines
 
-        def draw_counts(ax):
-            for k in ("failed", "accepted", "pairs"):
-                ax.plot(rounds, [m.get(k) or 0 for m in metrics], marker="o", label=k)
-            ax.set_xticks(rounds)
-            ax.set_xlabel("round")
-            ax.set_title("Failed answers, accepted refinements, pairs")
-            ax.legend(fontsize=8)
 
-        lines += ["", f"![counts]({_plot(out_dir / 'pairs.png', draw_counts)})", ""]
+def _rounds_section(metrics: list[dict[str, Any]], out_dir: Path) -> list[str]:
+    """Counts of each round (tasks, trees, pairs, agreement) and their plots."""
+    rounds = [m["round"] for m in metrics]
+    lines: list[str] = []
+    keys = (
+        "tasks",
+        "failed",
+        "trees",
+        "nodes_expanded",
+        "accepted",
+        "pairs",
+        "judge_verifier_agreement",
+        "max_tree_depth",
+        "mean_edit_distance",
+    )
+    lines += [
+        "## Rounds",
+        "",
+        "| round | " + " | ".join(keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    for m in metrics:
+        lines.append(f"| {m['round']} | " + " | ".join(str(m.get(k, "")) for k in keys) + " |")
 
-        def draw_agreement(ax):
-            ax.plot(rounds, [m.get("judge_verifier_agreement") or 0 for m in metrics], marker="o")
-            ax.set_ylim(0, 1)
-            ax.set_xticks(rounds)
-            ax.set_xlabel("round")
-            ax.set_title("Judge-verifier agreement")
+    def draw_counts(ax):
+        for k in ("failed", "accepted", "pairs"):
+            ax.plot(rounds, [m.get(k) or 0 for m in metrics], marker="o", label=k)
+        ax.set_xticks(rounds)
+        ax.set_xlabel("round")
+        ax.set_title("Failed answers, accepted refinements, pairs")
+        ax.legend(fontsize=8)
 
-        lines += [f"![agreement]({_plot(out_dir / 'agreement.png', draw_agreement)})", ""]
+    lines += ["", f"![counts]({_plot(out_dir / 'pairs.png', draw_counts)})", ""]
 
-        # tree depth and width from tree.jsonl
-        widths: dict[int, dict[int, int]] = {}
-        for m in metrics:
-            counts: dict[int, int] = defaultdict(int)
-            for tree in read_jsonl(rd.round(m["round"]) / "tree.jsonl"):
-                for n in tree["nodes"]:
-                    counts[n["depth"]] += 1
-            widths[m["round"]] = dict(counts)
-        depths = sorted({d for c in widths.values() for d in c})
-        lines += [
-            "## Tree shape (nodes per depth)",
-            "",
-            "| round | " + " | ".join(f"depth {d}" for d in depths) + " |",
-            "|---|" + "---|" * len(depths),
-        ]
+    def draw_agreement(ax):
+        ax.plot(rounds, [m.get("judge_verifier_agreement") or 0 for m in metrics], marker="o")
+        ax.set_ylim(0, 1)
+        ax.set_xticks(rounds)
+        ax.set_xlabel("round")
+        ax.set_title("Judge-verifier agreement")
+
+    lines += [f"![agreement]({_plot(out_dir / 'agreement.png', draw_agreement)})", ""]
+
+    return lines
+
+
+def _tree_section(rd: RunDir, metrics: list[dict[str, Any]], out_dir: Path) -> list[str]:
+    """Tree width per depth, from each round's tree.jsonl."""
+    lines: list[str] = []
+    widths: dict[int, dict[int, int]] = {}
+    for m in metrics:
+        counts: dict[int, int] = defaultdict(int)
+        for tree in read_jsonl(rd.round(m["round"]) / "tree.jsonl"):
+            for n in tree["nodes"]:
+                counts[n["depth"]] += 1
+        widths[m["round"]] = dict(counts)
+    depths = sorted({d for c in widths.values() for d in c})
+    lines += [
+        "## Tree shape (nodes per depth)",
+        "",
+        "| round | " + " | ".join(f"depth {d}" for d in depths) + " |",
+        "|---|" + "---|" * len(depths),
+    ]
+    for r, c in widths.items():
+        lines.append(f"| {r} | " + " | ".join(str(c.get(d, 0)) for d in depths) + " |")
+
+    def draw_trees(ax):
         for r, c in widths.items():
-            lines.append(f"| {r} | " + " | ".join(str(c.get(d, 0)) for d in depths) + " |")
+            ax.plot(depths, [c.get(d, 0) for d in depths], marker="o", label=f"round {r}")
+        ax.set_xlabel("depth (0 = original answer)")
+        ax.set_ylabel("nodes")
+        ax.set_title("Tree width per depth")
+        ax.legend(fontsize=8)
 
-        def draw_trees(ax):
-            for r, c in widths.items():
-                ax.plot(depths, [c.get(d, 0) for d in depths], marker="o", label=f"round {r}")
-            ax.set_xlabel("depth (0 = original answer)")
-            ax.set_ylabel("nodes")
-            ax.set_title("Tree width per depth")
-            ax.legend(fontsize=8)
+    if depths:
+        lines += ["", f"![trees]({_plot(out_dir / 'trees.png', draw_trees)})", ""]
 
-        if depths:
-            lines += ["", f"![trees]({_plot(out_dir / 'trees.png', draw_trees)})", ""]
+    return lines
 
-        # seconds per node, stacked per round
-        node_names = []
-        for m in metrics:
-            for k in m.get("seconds", {}):
-                base = k.split("@")[0]
-                if base not in node_names:
-                    node_names.append(base)
-        secs = {
-            m["round"]: {
-                n: sum(v for k, v in m.get("seconds", {}).items() if k.split("@")[0] == n)
-                for n in node_names
-            }
-            for m in metrics
+
+def _seconds_section(metrics: list[dict[str, Any]], out_dir: Path) -> list[str]:
+    """Seconds per node, stacked per round."""
+    rounds = [m["round"] for m in metrics]
+    lines: list[str] = []
+    node_names = []
+    for m in metrics:
+        for k in m.get("seconds", {}):
+            base = k.split("@")[0]
+            if base not in node_names:
+                node_names.append(base)
+    secs = {
+        m["round"]: {
+            n: sum(v for k, v in m.get("seconds", {}).items() if k.split("@")[0] == n)
+            for n in node_names
         }
-        lines += [
-            "## Seconds per node",
-            "",
-            "| round | " + " | ".join(node_names) + " | total |",
-            "|---|" + "---|" * (len(node_names) + 1),
-        ]
-        for r, s in secs.items():
-            lines.append(
-                f"| {r} | "
-                + " | ".join(f"{s[n]:.1f}" for n in node_names)
-                + f" | {sum(s.values()):.1f} |"
-            )
+        for m in metrics
+    }
+    lines += [
+        "## Seconds per node",
+        "",
+        "| round | " + " | ".join(node_names) + " | total |",
+        "|---|" + "---|" * (len(node_names) + 1),
+    ]
+    for r, s in secs.items():
+        lines.append(
+            f"| {r} | "
+            + " | ".join(f"{s[n]:.1f}" for n in node_names)
+            + f" | {sum(s.values()):.1f} |"
+        )
 
-        def draw_secs(ax):
-            bottom = [0.0] * len(rounds)
-            colors = matplotlib_colors(len(node_names))
-            for n, color in zip(node_names, colors, strict=True):
-                vals = [secs[r][n] for r in rounds]
-                ax.bar(rounds, vals, bottom=bottom, label=n, color=color, width=0.6)
-                bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
-            ax.set_xticks(rounds)
-            ax.set_xlabel("round")
-            ax.set_ylabel("seconds")
-            ax.set_title("Seconds per node")
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    def draw_secs(ax):
+        bottom = [0.0] * len(rounds)
+        colors = matplotlib_colors(len(node_names))
+        for n, color in zip(node_names, colors, strict=True):
+            vals = [secs[r][n] for r in rounds]
+            ax.bar(rounds, vals, bottom=bottom, label=n, color=color, width=0.6)
+            bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+        ax.set_xticks(rounds)
+        ax.set_xlabel("round")
+        ax.set_ylabel("seconds")
+        ax.set_title("Seconds per node")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
-        lines += ["", f"![seconds]({_plot(out_dir / 'seconds.png', draw_secs)})", ""]
+    lines += ["", f"![seconds]({_plot(out_dir / 'seconds.png', draw_secs)})", ""]
 
+    return lines
+
+
+def write_report(run_dir: str) -> str:
+    """Write RUN_DIR/report.md and its plots; return the report's path."""
+    rd = RunDir(run_dir)
+    rd.meta()
+    out_dir = rd.path / "report"
+    out_dir.mkdir(exist_ok=True)
+    evals, metrics = _evals(rd), _metrics(rd)
+    lines = [f"# evoforge run {rd.path.name}", ""]
+    lines += _pass_rate_section(evals, out_dir)
+    lines += _type_section(evals, out_dir)
+    if metrics:
+        lines += _rounds_section(metrics, out_dir)
+        lines += _tree_section(rd, metrics, out_dir)
+        lines += _seconds_section(metrics, out_dir)
     out = rd.path / "report.md"
     atomic_write_text(out, "\n".join(lines) + "\n")
     return str(out)

@@ -62,7 +62,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 class RunDir:
-    """Paths and small helpers of one run directory (see DESIGN.md for the layout)."""
+    """Paths and small helpers of one run directory (docs/architecture.md shows the layout)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

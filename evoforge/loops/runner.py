@@ -10,12 +10,15 @@ from typing import Any
 
 from evoforge.agents.models import resolve_model
 from evoforge.agents.serving import cluster
+from evoforge.agents.serving.engine_base import prompt_ids, too_long
+from evoforge.config import Config, load_config
+from evoforge.config_loader import dump_yaml
 from evoforge.envs.check import check_env
 from evoforge.envs.registry import get_env
 from evoforge.errors import EvoforgeError
-from evoforge.loops.config import Config, dump_yaml, load_config
 from evoforge.loops.graph import build_graph, graph_config, open_checkpointer
 from evoforge.loops.progress import Progress
+from evoforge.loops.report import write_report
 from evoforge.loops.rundir import RunDir, read_json
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.servers import model_specs, start_servers
@@ -83,8 +86,6 @@ def _check_context(config: Config, env) -> None:
     family that does not fit fails here, before a run directory exists, not hours in."""
     from transformers import AutoTokenizer
 
-    from evoforge.agents.serving.engine_base import prompt_ids, too_long
-
     tok = AutoTokenizer.from_pretrained(resolve_model(config.model, config.cache_dir).path)
     window, answer = config.serving.max_model_len, config.generation.max_tokens
     for split in ("train", "heldout"):
@@ -139,8 +140,6 @@ def _drive(
         if info.started_here:
             cluster.shutdown()
         progress.close()
-    from evoforge.loops.report import write_report
-
     write_report(str(rd.path))
     result = summarize(rd)
     print_summary(result, env.name)

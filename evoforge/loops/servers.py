@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from evoforge.agents.models import ModelRef, resolve_model
 from evoforge.agents.serving.pool import ServerPool, ServerSpec
-from evoforge.loops.config import Config
+from evoforge.config import Config
 
 ROLES = ("actor", "critic", "refiner")
 
@@ -41,6 +41,7 @@ def model_specs(config: Config) -> dict[str, str]:
 
 
 def start_servers(config: Config, run_id: str, backend: str | None = None) -> RoleServers:
+    """One pool per distinct model of the roles, each as ``config.serving`` says."""
     specs = model_specs(config)
     refs = {role: resolve_model(spec, config.cache_dir) for role, spec in specs.items()}
     pools: dict[str, ServerPool] = {}
@@ -50,20 +51,8 @@ def start_servers(config: Config, run_id: str, backend: str | None = None) -> Ro
         if path not in by_model:
             # A pool shared by several roles is named after the first (the actor: "policy").
             name = "policy" if role == "actor" else role
-            s = config.serving
-            spec = ServerSpec(
-                model_path=path,
-                backend=backend or config.backend,
-                max_model_len=s.max_model_len,
-                hf_batch_size=s.hf_batch_size,
-                threads=s.threads,
-                dtype=s.dtype,
-                memory_fraction=s.vllm_memory_fraction,
-                seed=config.seed,
-                start_timeout_s=s.vllm_start_timeout_s,
-                kv_cache_gib=s.vllm_kv_cache_gib,
-            )
-            by_model[path] = ServerPool(run_id, name, spec, replicas=s.replicas)
+            spec = ServerSpec.from_config(config, path, backend or "")
+            by_model[path] = ServerPool(run_id, name, spec, replicas=config.serving.replicas)
         pools[role] = by_model[path]
     return RoleServers(
         actor=pools["actor"], critic=pools["critic"], refiner=pools["refiner"], models=refs

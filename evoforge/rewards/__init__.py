@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from evoforge.envs.base import Environment, Task
+from evoforge.envs.registry import get_env
+from evoforge.envs.verify import safe_verify
 from evoforge.errors import EvoforgeError
 
 RewardFn = Callable[[Task, str], float]
@@ -22,8 +24,6 @@ def verdict_reward(env: Environment, mode: str = "score") -> RewardFn:
     """Reward from the environment's verdict: its score (partial credit) or 1/0 for passed."""
 
     def reward(task: Task, response: str) -> float:
-        from evoforge.loops.evaluate import safe_verify
-
         v = safe_verify(env, task, response)
         return float(v.score) if mode == "score" else float(v.passed)
 
@@ -77,8 +77,9 @@ def as_trl(fn: RewardFn) -> Callable[..., list[float]]:
     return trl_reward
 
 
-def env_reward_function(env_spec: str) -> Callable[..., list[float]]:
-    """The verifier of ``env_spec`` as a TRL reward function (used by GRPO)."""
-    from evoforge.envs.registry import get_env
+def env_reward_function(env_spec: str, data: object = None) -> Callable[..., list[float]]:
+    """The verifier of ``env_spec`` as a TRL reward function (used by GRPO and RLOO).
 
-    return as_trl(verdict_reward(get_env(env_spec)))
+    ``data`` is the config's data section: a ``file:`` environment needs its reward function and
+    columns, so the whole spec travels, not the name alone."""
+    return as_trl(verdict_reward(get_env(env_spec, data)))

@@ -9,27 +9,20 @@ import pytest
 from evoforge.agents.serving.hf_engine import HFEngine
 from evoforge.agents.serving.types import GenRequest, Sampling
 from evoforge.errors import ModelError, PromptTooLongError
+from tests.helpers.models import perturbed_copy
 
 
 def req(text, i=0, **s):
-    return GenRequest(({"role": "user", "content": text},), Sampling(**s), id=str(i))
-
-
-def perturbed_copy(src: str, dest) -> str:
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    shutil.copytree(src, dest)
-    tensors = load_file(f"{dest}/model.safetensors")
-    g = torch.Generator().manual_seed(0)
-    tensors = {k: v + 0.5 * torch.randn(v.shape, generator=g) for k, v in tensors.items()}
-    save_file(tensors, f"{dest}/model.safetensors", metadata={"format": "pt"})
-    return str(dest)
+    return GenRequest(
+        ({"role": "user", "content": text},),
+        Sampling(**({"temperature": 0.0, "max_tokens": 16} | s)),
+        id=str(i),
+    )
 
 
 @pytest.fixture(scope="module")
 def engine(tiny_path):
-    return HFEngine(tiny_path, max_model_len=256, batch_size=4)
+    return HFEngine(tiny_path, max_model_len=256, batch_size=4, threads=0, dtype="auto")
 
 
 def test_generates_text_in_request_order(engine):
@@ -113,6 +106,6 @@ def test_load_weights_reads_every_tensor_exactly_and_converts_dtypes(engine, tin
 
 @pytest.mark.slow
 def test_default_model_answers(default_path):
-    e = HFEngine(default_path, max_model_len=1024)
+    e = HFEngine(default_path, max_model_len=1024, batch_size=64, threads=0, dtype="auto")
     out = e.generate([req("What is the capital of France? Answer in one word.", max_tokens=8)])[0]
     assert "paris" in out.texts[0].lower()

@@ -76,6 +76,22 @@ class ScoreEnv:
         return Verdict(score=s, passed=s > 0.5, feedback="" if s > 0.5 else "too low")
 
 
+def search_settings(**kw) -> SearchSettings:
+    """The settings these tests were written for, with ``kw`` changed."""
+    base = dict(
+        strategy="bfs",
+        children=3,
+        keep=2,
+        max_depth=3,
+        threshold=0.5,
+        node_budget=12,
+        value="both",
+        adaptive_stop=False,
+        use_env_feedback=True,
+    )
+    return SearchSettings(**(base | kw))
+
+
 def make(settings: SearchSettings, server=None, n_tasks=2):
     server = server or ScriptedServer()
     env = ScoreEnv()
@@ -84,9 +100,9 @@ def make(settings: SearchSettings, server=None, n_tasks=2):
         actor=server,
         critic=server,
         refiner=server,
-        actor_sampling=Sampling(),
-        critic_sampling=Sampling(n=3),
-        refiner_sampling=Sampling(),
+        actor_sampling=Sampling(temperature=0.7, max_tokens=32),
+        critic_sampling=Sampling(temperature=0.8, max_tokens=32, n=3),
+        refiner_sampling=Sampling(temperature=0.8, max_tokens=32),
     )
     return TreeSearch(roles, env, tasks, settings), server, tasks
 
@@ -102,7 +118,7 @@ def roots(search, tasks, score=0.1):
 
 def test_bfs_levels_are_one_batched_call_each_for_all_tasks():
     search, server, tasks = make(
-        SearchSettings(
+        search_settings(
             children=3, keep=2, max_depth=3, threshold=0.5, node_budget=99, value="judge"
         ),
         n_tasks=4,
@@ -124,7 +140,7 @@ def test_bfs_levels_are_one_batched_call_each_for_all_tasks():
 def test_bfs_keeps_best_and_accepts_above_threshold():
     # scores: root 0.1; children 0.2, 0.4, 0.15 -> keep 0.4 and 0.2; grandchildren of 0.4: 0.5, 0.7 -> accept 0.7
     search, _, tasks = make(
-        SearchSettings(
+        search_settings(
             children=3, keep=2, max_depth=3, threshold=0.5, node_budget=99, value="verifier"
         ),
         n_tasks=1,
@@ -142,7 +158,7 @@ def test_bfs_keeps_best_and_accepts_above_threshold():
 
 def test_threshold_stops_at_first_level_when_met():
     search, _, tasks = make(
-        SearchSettings(children=3, keep=2, max_depth=3, threshold=0.5, value="verifier"), n_tasks=1
+        search_settings(children=3, keep=2, max_depth=3, threshold=0.5, value="verifier"), n_tasks=1
     )
     state = search.run(roots(search, tasks, score=0.3))  # child .1 gets 0.6
     assert state.trees["t0"].accepted == "t0#0.1" and state.level == 1
@@ -151,7 +167,7 @@ def test_threshold_stops_at_first_level_when_met():
 def test_dfs_follows_best_child_first_and_backtracks():
     server = ScriptedServer(steps=(0.01, 0.02, 0.0))
     search, server, tasks = make(
-        SearchSettings(
+        search_settings(
             strategy="dfs",
             children=2,
             keep=2,
@@ -174,7 +190,7 @@ def test_dfs_follows_best_child_first_and_backtracks():
 
 def test_node_budget_limits_children():
     search, _, tasks = make(
-        SearchSettings(
+        search_settings(
             children=3, keep=2, max_depth=5, threshold=0.99, node_budget=5, value="verifier"
         ),
         n_tasks=2,
@@ -187,7 +203,7 @@ def test_node_budget_limits_children():
 def test_identical_responses_are_judged_once():
     server = ScriptedServer(repeat=True)
     search, server, tasks = make(
-        SearchSettings(
+        search_settings(
             children=3, keep=1, max_depth=2, threshold=0.9, node_budget=99, value="judge"
         ),
         server=server,
@@ -207,7 +223,7 @@ def test_identical_responses_are_judged_once():
 
 def test_abstentions_are_not_read_as_no():
     server = ScriptedServer()
-    search, _, tasks = make(SearchSettings(value="both"), server=server, n_tasks=1)
+    search, _, tasks = make(search_settings(value="both"), server=server, n_tasks=1)
     n = Node(id="t0#0", task_id="t0", parent=None, depth=0, response="??? s=0.9")
     search.score([n])
     assert n.votes == [None, None, None] and n.judge_value is None
@@ -217,7 +233,7 @@ def test_abstentions_are_not_read_as_no():
 def test_adaptive_stop_on_plateau():
     server = ScriptedServer(steps=(0.0, -0.05, 0.0))
     search, _, tasks = make(
-        SearchSettings(
+        search_settings(
             children=3, keep=2, max_depth=3, threshold=0.9, value="verifier", adaptive_stop=True
         ),
         server=server,
@@ -228,7 +244,7 @@ def test_adaptive_stop_on_plateau():
 
 
 def test_state_roundtrips_through_json():
-    search, _, tasks = make(SearchSettings(children=2, max_depth=2, value="verifier"), n_tasks=2)
+    search, _, tasks = make(search_settings(children=2, max_depth=2, value="verifier"), n_tasks=2)
     s = search.start(roots(search, tasks))
     search.expand(s)
     again = SearchState.from_json(s.to_json())

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from evoforge.agents.serving.pool import ServerPool, ServerSpec
+from evoforge.agents.serving.pool import ServerActor, ServerPool, ServerSpec
 from evoforge.agents.serving.types import GenRequest, Sampling
+from evoforge.config import Config, load_config
 from evoforge.errors import PromptTooLongError
-from tests.agents.test_hf_engine import perturbed_copy
+from tests.helpers.models import perturbed_copy
+
+
+def spec(path: str, backend: str, max_model_len: int) -> ServerSpec:
+    return replace(ServerSpec.from_config(Config(), path, backend), max_model_len=max_model_len)
 
 
 def reqs(count, **s):
     return [
         GenRequest(
             ({"role": "user", "content": f"request {i} " + "x " * (i % 5)},),
-            Sampling(**s),
+            Sampling(**({"temperature": 0.0, "max_tokens": 16} | s)),
             id=f"r{i}",
         )
         for i in range(count)
@@ -24,9 +31,7 @@ def reqs(count, **s):
 def test_hf_pool_two_replicas_keeps_order_and_names(ray_cluster, tiny_path):
     import ray
 
-    pool = ServerPool(
-        "t-hf", "policy", ServerSpec(tiny_path, backend="hf", max_model_len=512), replicas=2
-    )
+    pool = ServerPool("t-hf", "policy", spec(tiny_path, "hf", 512), replicas=2)
     try:
         out = pool.generate(reqs(9, max_tokens=4))
         assert [r.id for r in out] == [f"r{i}" for i in range(9)]
@@ -41,7 +46,13 @@ def test_hf_pool_two_replicas_keeps_order_and_names(ray_cluster, tiny_path):
         again = pool.generate_with_progress(reqs(9, max_tokens=4), progressed.append, chunk=2)
         assert [r.texts for r in again] == [r.texts for r in out] and sum(progressed) == 9
         with pytest.raises(PromptTooLongError):
-            pool.generate([GenRequest(({"role": "user", "content": "w " * 600},), id="long")])
+            pool.generate(
+                [
+                    GenRequest(
+                        ({"role": "user", "content": "w " * 600},), Sampling.greedy(4), id="long"
+                    )
+                ]
+            )
     finally:
         pool.shutdown()
 
@@ -49,9 +60,7 @@ def test_hf_pool_two_replicas_keeps_order_and_names(ray_cluster, tiny_path):
 @pytest.mark.vllm
 @pytest.mark.slow
 def test_vllm_server_generates_reloads_in_place(ray_cluster, tiny_path, tmp_path):
-    pool = ServerPool(
-        "t-vllm", "policy", ServerSpec(tiny_path, backend="vllm", max_model_len=512), replicas=1
-    )
+    pool = ServerPool("t-vllm", "policy", spec(tiny_path, "vllm", 512), replicas=1)
     try:
         assert pool.backend == "vllm"
         batch = reqs(6, max_tokens=8)
@@ -84,16 +93,14 @@ def test_vllm_server_generates_reloads_in_place(ray_cluster, tiny_path, tmp_path
 @pytest.mark.vllm
 @pytest.mark.slow
 def test_vllm_and_auto_on_default_model(ray_cluster, default_path):
-    pool = ServerPool(
-        "t-auto", "policy", ServerSpec(default_path, backend="auto", max_model_len=1024)
-    )
+    pool = ServerPool("t-auto", "policy", spec(default_path, "auto", 1024))
     try:
         assert pool.backend == "vllm"
         out = pool.generate(
             [
                 GenRequest(
                     ({"role": "user", "content": "What is the capital of France?"},),
-                    Sampling(max_tokens=12),
+                    Sampling(temperature=0.0, max_tokens=12),
                     id="q",
                 )
             ]
@@ -108,9 +115,7 @@ def test_killed_actor_is_restarted_with_its_weights_and_the_batch_retried(
 ):
     import ray
 
-    pool = ServerPool(
-        "t-kill", "policy", ServerSpec(tiny_path, backend="hf", max_model_len=512), replicas=2
-    )
+    pool = ServerPool("t-kill", "policy", spec(tiny_path, "hf", 512), replicas=2)
     try:
         perturbed = perturbed_copy(tiny_path, tmp_path / "p")
         pool.load_weights(perturbed)
@@ -143,7 +148,7 @@ def test_actor_killed_mid_batch_is_restarted_and_the_batch_retried(ray_cluster, 
     import ray
     from ray.util.state import list_tasks
 
-    pool = ServerPool("t-mid", "policy", ServerSpec(tiny_path, backend="hf", max_model_len=512))
+    pool = ServerPool("t-mid", "policy", spec(tiny_path, "hf", 512))
     try:
         batch = reqs(64, max_tokens=256)
         want = pool.generate(batch)
@@ -162,3 +167,40 @@ def test_actor_killed_mid_batch_is_restarted_and_the_batch_retried(ray_cluster, 
         assert [r.texts for r in got] == [r.texts for r in want] and pool.restarts == 1
     finally:
         pool.shutdown()
+
+
+def test_server_settings_reach_the_engine(monkeypatch):
+    """Every serving setting of the config reaches the engine's constructor, by keyword (the KV
+    cache size was once dropped on the way to vLLM)."""
+    import evoforge.agents.serving.pool as pool_module
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, model_path, **kwargs):
+            seen.update(kwargs, model_path=model_path)
+
+    monkeypatch.setattr(pool_module, "engine_class", lambda backend: Recorder)
+    cfg = load_config(
+        None,
+        [
+            "serving.vllm_kv_cache_gib=1.5",
+            "serving.vllm_memory_fraction=0.4",
+            "serving.max_model_len=777",
+            "serving.threads=3",
+            "seed=9",
+        ],
+    )
+    ServerActor(ServerSpec.from_config(cfg, "/m", "vllm"))
+    assert seen == {
+        "model_path": "/m",
+        "max_model_len": 777,
+        "threads": 3,
+        "dtype": "auto",
+        "memory_fraction": 0.4,
+        "seed": 9,
+        "kv_cache_gib": 1.5,
+    }
+    seen.clear()
+    ServerActor(ServerSpec.from_config(load_config(None, ["serving.hf_batch_size=5"]), "/m", "hf"))
+    assert seen["batch_size"] == 5 and "kv_cache_gib" not in seen

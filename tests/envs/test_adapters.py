@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from evoforge.envs import Task, Verdict, get_env
+from evoforge.envs import Verdict, get_env
 from evoforge.envs.check import check_env
 from evoforge.errors import EvoforgeError
 
@@ -16,10 +16,6 @@ def test_reasoning_gym_adapter():
     assert not env.verify(t, "<answer>nonsense</answer>").passed
     with pytest.raises(EvoforgeError, match="no dataset 'nope'"):
         get_env("reasoning-gym:nope")
-
-
-def reward_len(task: Task, response: str) -> float:
-    return 1.0 if len(response) <= int(task.metadata["limit"]) else 0.0
 
 
 def test_data_file_jsonl_csv_parquet(tmp_path):
@@ -42,7 +38,7 @@ def test_data_file_jsonl_csv_parquet(tmp_path):
         "D",
         (),
         {
-            "reward": "tests.envs.test_adapters:reward_len",
+            "reward": "tests.helpers.plugins:reward_len",
             "prompt_field": "prompt",
             "answer_field": "answer",
             "pass_threshold": 1.0,

@@ -32,10 +32,10 @@ TINY_RUN = [
 
 
 def cli(args: list[str], env: dict | None = None, **kw) -> subprocess.Popen:
-    """Start `python -m evoforge.loops.cli ...` in the repo, with tests importable."""
+    """Start `python -m evoforge.cli ...` in the repo, with tests importable."""
     full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
     return subprocess.Popen(
-        [sys.executable, "-m", "evoforge.loops.cli", "--quiet", *args],
+        [sys.executable, "-m", "evoforge.cli", "--quiet", *args],
         cwd=REPO,
         env=full_env,
         stdout=subprocess.PIPE,

@@ -9,9 +9,9 @@ import sqlite3
 
 import pytest
 
+from evoforge.cli import main
 from evoforge.errors import StorageError, storage_error
 from evoforge.loops import rundir
-from evoforge.loops.cli import main
 from evoforge.loops.rundir import RunDir, atomic_write_text, read_json, read_jsonl, write_json
 
 

@@ -8,7 +8,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from evoforge.errors import EvoforgeError
+from evoforge.errors import EvoforgeError, storage_error
 
 NAMESPACE = "evoforge"
 log = logging.getLogger("evoforge")
@@ -137,3 +137,22 @@ def shutdown() -> None:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+def unwrap(error: Exception) -> Exception:
+    """Our own errors raised inside an actor come back as themselves, not as RayTaskError; a
+    failed write (the trainer saving weights to a full disk) comes back as a StorageError."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, EvoforgeError):
+        return cause
+    return (storage_error(cause) if isinstance(cause, BaseException) else None) or error
+
+
+def get(ref):
+    """``ray.get`` that raises our own errors from inside an actor as themselves."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        raise unwrap(e) from None

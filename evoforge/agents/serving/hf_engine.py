@@ -77,12 +77,7 @@ class HFEngine(EngineBase):
     backend = "hf"
 
     def __init__(
-        self,
-        model_path: str,
-        max_model_len: int = 2048,
-        batch_size: int = 16,
-        threads: int = 0,
-        dtype: str = "auto",
+        self, model_path: str, *, max_model_len: int, batch_size: int, threads: int, dtype: str
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM

@@ -8,29 +8,75 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 from evoforge.agents.serving import cluster
+from evoforge.agents.serving.cluster import unwrap
 from evoforge.agents.serving.types import GenRequest, GenResult, ServerInfo
-from evoforge.errors import EvoforgeError, storage_error
+from evoforge.config import Config
+from evoforge.errors import EvoforgeError
+from evoforge.telemetry import record_generation
 
 log = logging.getLogger("evoforge")
 
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """Everything needed to start one replica."""
+    """Everything needed to start one replica; built from a Config (its defaults live there)."""
 
     model_path: str
-    backend: str = "hf"
+    backend: str
     """hf, vllm, or auto (vLLM when it imports and starts, else hf)."""
-    max_model_len: int = 2048
-    hf_batch_size: int = 64
-    threads: int = 0
-    dtype: str = "auto"
-    memory_fraction: float = 0.3
-    seed: int = 0
-    start_timeout_s: float = 300.0
-    kv_cache_gib: float = 3.0
+    max_model_len: int
+    hf_batch_size: int
+    threads: int
+    dtype: str
+    memory_fraction: float
+    kv_cache_gib: float
+    seed: int
+    start_timeout_s: float
+
+    @classmethod
+    def from_config(cls, config: Config, model_path: str, backend: str = "") -> ServerSpec:
+        """The spec of a replica serving ``model_path`` as ``config.serving`` says."""
+        s = config.serving
+        return cls(
+            model_path=model_path,
+            backend=backend or config.backend,
+            max_model_len=s.max_model_len,
+            hf_batch_size=s.hf_batch_size,
+            threads=s.threads,
+            dtype=s.dtype,
+            memory_fraction=s.vllm_memory_fraction,
+            kv_cache_gib=s.vllm_kv_cache_gib,
+            seed=config.seed,
+            start_timeout_s=s.vllm_start_timeout_s,
+        )
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of this backend's engine constructor."""
+        common = dict(
+            model_path=self.model_path,
+            max_model_len=self.max_model_len,
+            threads=self.threads,
+            dtype=self.dtype,
+        )
+        if self.backend == "vllm":
+            return common | dict(
+                memory_fraction=self.memory_fraction, seed=self.seed, kv_cache_gib=self.kv_cache_gib
+            )
+        return common | dict(batch_size=self.hf_batch_size)
+
+
+def engine_class(backend: str) -> type:
+    """The engine of a backend (imported here: vLLM and torch are heavy)."""
+    if backend == "vllm":
+        from evoforge.agents.serving.vllm_engine import VLLMEngine
+
+        return VLLMEngine
+    from evoforge.agents.serving.hf_engine import HFEngine
+
+    return HFEngine
 
 
 class ServerActor:
@@ -40,23 +86,7 @@ class ServerActor:
         self.run, self.role = run, role
         self.busy = 0.0
         """Seconds spent inside the engine (generate, load_weights) since the actor started."""
-        if spec.backend == "vllm":
-            from evoforge.agents.serving.vllm_engine import VLLMEngine
-
-            self.engine = VLLMEngine(
-                spec.model_path,
-                spec.max_model_len,
-                spec.memory_fraction,
-                spec.threads,
-                spec.dtype,
-                spec.seed,
-            )
-        else:
-            from evoforge.agents.serving.hf_engine import HFEngine
-
-            self.engine = HFEngine(
-                spec.model_path, spec.max_model_len, spec.hf_batch_size, spec.threads, spec.dtype
-            )
+        self.engine = engine_class(spec.backend)(**spec.engine_kwargs())
 
     def generate(self, requests: list[GenRequest], label: str = "") -> list[GenResult]:
         """``label`` is "round<N>/<node>", the driver's node this batch belongs to (for metrics)."""
@@ -64,8 +94,6 @@ class ServerActor:
         results = self.engine.generate(requests)
         self.busy += time.perf_counter() - start
         if self.run:
-            from evoforge.loops.telemetry import record_generation
-
             record_generation(
                 label,
                 self.run,
@@ -90,15 +118,6 @@ class ServerActor:
 
     def info(self) -> ServerInfo:
         return self.engine.info()
-
-
-def unwrap(error: Exception) -> Exception:
-    """Our own errors raised inside an actor come back as themselves, not as RayTaskError; a
-    failed write (the trainer saving weights to a full disk) comes back as a StorageError."""
-    cause = getattr(error, "cause", None)
-    if isinstance(cause, EvoforgeError):
-        return cause
-    return (storage_error(cause) if isinstance(cause, BaseException) else None) or error
 
 
 def vllm_importable() -> bool:

@@ -1,8 +1,8 @@
-"""The data that crosses the server boundary, and the ModelServer protocol of DESIGN.md."""
+"""The data that crosses the server boundary, and the ModelServer protocol."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 Message = dict[str, str]
@@ -10,19 +10,28 @@ Message = dict[str, str]
 
 @dataclass(frozen=True)
 class Sampling:
-    """Sampling parameters of one request (the subset both engines honour identically)."""
+    """Sampling parameters of one request (the subset both engines honour identically).
 
-    temperature: float = 0.0
+    ``temperature`` and ``max_tokens`` have no default: they are settings of a role, taken from
+    the config where their defaults live."""
+
+    temperature: float
     """0 means greedy decoding."""
-    top_p: float = 1.0
-    max_tokens: int = 256
+    max_tokens: int
     """Most new tokens; clipped to what is left of the context window."""
+    top_p: float = 1.0
+    """1.0 = no nucleus truncation."""
     n: int = 1
     """Completions per request."""
     seed: int | None = None
     """Fixes the sampling; the same request with the same seed gives the same text."""
     stop: tuple[str, ...] = ()
     """Generation ends before the first of these strings (not included in the text)."""
+
+    @classmethod
+    def greedy(cls, max_tokens: int) -> Sampling:
+        """Greedy decoding (evaluation, probes)."""
+        return cls(temperature=0.0, max_tokens=max_tokens)
 
     def batch_key(self) -> tuple:
         """Requests that share this key can run in one engine call."""
@@ -34,7 +43,7 @@ class GenRequest:
     """One prompt, as chat messages; ``id`` is the caller's key and comes back in the result."""
 
     messages: tuple[Message, ...] | list[Message]
-    sampling: Sampling = field(default_factory=Sampling)
+    sampling: Sampling
     id: str = ""
 
 

@@ -33,6 +33,7 @@ def kv_bytes_per_token(model_path: str, dtype: str) -> int:
 
 def engine_kwargs(
     model_path: str,
+    *,
     max_model_len: int,
     memory_fraction: float,
     dtype: str,
@@ -73,12 +74,13 @@ class VLLMEngine(EngineBase):
     def __init__(
         self,
         model_path: str,
-        max_model_len: int = 2048,
-        memory_fraction: float = 0.3,
-        threads: int = 0,
-        dtype: str = "auto",
-        seed: int = 0,
-        kv_cache_gib: float = 3.0,
+        *,
+        max_model_len: int,
+        memory_fraction: float,
+        threads: int,
+        dtype: str,
+        seed: int,
+        kv_cache_gib: float,
     ) -> None:
         # The engine core in-process: vLLM's own worker processes do not survive inside a Ray actor
         # on CPU, and one process is what we want to hold anyway.
@@ -96,11 +98,17 @@ class VLLMEngine(EngineBase):
             dtype = "bfloat16" if self.device == "cuda" else "float32"
         from vllm import LLM
 
-        self.llm = LLM(
-            **engine_kwargs(
-                model_path, max_model_len, memory_fraction, dtype, seed, kv_cache_gib, self.device
-            )
+        self.llm_kwargs = engine_kwargs(
+            model_path,
+            max_model_len=max_model_len,
+            memory_fraction=memory_fraction,
+            dtype=dtype,
+            seed=seed,
+            kv_cache_gib=kv_cache_gib,
+            device=self.device,
         )
+        """The arguments vllm.LLM was started with (the KV-cache size shows in max_num_seqs)."""
+        self.llm = LLM(**self.llm_kwargs)
 
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
         from vllm import SamplingParams

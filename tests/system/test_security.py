@@ -12,9 +12,9 @@ from urllib.parse import urlparse
 import psutil
 import pytest
 
+from evoforge.cli import main
 from evoforge.envs.registry import get_env
 from evoforge.errors import EvoforgeError
-from evoforge.loops.cli import main
 
 
 def test_dashboard_listens_on_loopback_only_and_wants_the_token(ray_cluster):

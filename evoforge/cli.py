@@ -11,9 +11,10 @@ from evoforge.errors import EvoforgeError, storage_error
 
 
 def _run_help() -> str:
-    from evoforge.loops.config import help_text
+    from evoforge.config import Config
+    from evoforge.config_loader import help_text
 
-    return "config keys (set as key=value, or in a YAML file):\n" + help_text()
+    return "config keys (set as key=value, or in a YAML file):\n" + help_text(Config)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         if args.command == "run":
-            from evoforge.loops.config import load_config
+            from evoforge.config import load_config
             from evoforge.loops.runner import run
 
             config_path, overrides = _split_items(args.items)

@@ -1,6 +1,7 @@
 import pytest
 
-from evoforge.loops.evaluate import decide, wilson
+from evoforge.loops.stages.promote import decide
+from evoforge.stats import wilson
 
 
 def test_wilson_interval():

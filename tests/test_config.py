@@ -2,8 +2,9 @@ import dataclasses
 
 import pytest
 
+from evoforge.config import Config, load_config
+from evoforge.config_loader import all_keys, dump_yaml, help_text
 from evoforge.errors import ConfigError
-from evoforge.loops.config import Config, all_keys, dump_yaml, help_text, load_config
 
 
 def test_defaults_and_overrides():
@@ -64,8 +65,8 @@ def test_yaml_file_types_and_errors(tmp_path):
 
 
 def test_every_field_documented_and_in_help():
-    text = help_text()
-    for key in all_keys():
+    text = help_text(Config)
+    for key in all_keys(Config):
         assert key.split(".")[-1] in text
 
     def walk(cls):

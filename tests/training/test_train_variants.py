@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import evoforge
-from evoforge.loops.cli import main
+from evoforge.cli import main
 from evoforge.loops.rundir import read_json
 from tests.helpers.runs import TINY_RUN
 

@@ -1,106 +1,24 @@
-"""Environments from elsewhere: reasoning-gym generators, and local data files.
+"""``env=file:PATH``: tasks from a local jsonl, csv or parquet file (read through ``datasets``).
 
-- ``env=reasoning-gym:NAME`` wraps a reasoning-gym dataset (optional extra; its generators run
-  offline). Item i of a split depends only on (split, seed, i), as reasoning-gym's own items do.
-- ``env=file:PATH`` reads a jsonl, csv or parquet file through ``datasets``; the reward is a
-  function named ``module:attr`` in config (``data.reward``), or exact match on the answer column.
-  Every fifth row (by a stable hash of its position) is heldout, so the splits never overlap.
+The reward is a function named ``module:attr`` in config (``data.reward``), or exact match on the
+answer column. Every fifth row (by a stable hash of its position) is heldout, so the splits never
+overlap.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import re
 import zlib
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from evoforge.envs.base import Task, Verdict, check_split
+from evoforge.envs.reasoning_gym import extract_tagged
 from evoforge.errors import EvoforgeError
+from evoforge.plugins import load_attr
 
-RG_PREFIX = "reasoning-gym:"
-FILE_PREFIX = "file:"
-ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
-
-
-def extract_tagged(response: str) -> str:
-    """The text inside the last <answer> tag, else the last non-empty line."""
-    found = ANSWER_TAG.findall(response or "")
-    if found:
-        return found[-1].strip()
-    lines = [ln.strip() for ln in (response or "").strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
-
-
-class ReasoningGymEnv:
-    """A reasoning-gym dataset as an environment (answers in <answer> tags)."""
-
-    def __init__(self, dataset: str) -> None:
-        try:
-            import reasoning_gym
-        except ImportError:
-            raise EvoforgeError(
-                "env=reasoning-gym:... needs the package reasoning-gym; install it with "
-                "`.venv/bin/pip install reasoning-gym`"
-            ) from None
-        if dataset not in reasoning_gym.factory.DATASETS:
-            raise EvoforgeError(
-                f"reasoning-gym has no dataset '{dataset}'; see reasoning_gym.factory.DATASETS"
-            )
-        self._rg = reasoning_gym
-        self.dataset = dataset
-        self.name = f"{RG_PREFIX}{dataset}"
-
-    def _seed(self, split: str, seed: int) -> int:
-        # train and heldout use different generator seeds; check_env verifies they do not collide
-        return zlib.crc32(f"{self.dataset}/{split}/{seed}".encode()) & 0x7FFFFFFF
-
-    @lru_cache(maxsize=8)  # noqa: B019 - a few datasets per process, kept for verify()
-    def _data(self, split: str, seed: int, size: int):
-        return self._rg.create_dataset(self.dataset, size=size, seed=self._seed(split, seed))
-
-    def tasks(self, split: str, n: int, seed: int) -> list[Task]:
-        check_split(self.name, split)
-        ds = self._data(split, seed, max(n, 1))
-        out = []
-        for i in range(n):
-            entry = ds[i]
-            q = f"{entry['question']}\nPut your final answer between <answer> and </answer>."
-            out.append(
-                Task(
-                    id=f"{self.name}/{split}/{seed}/{i}",
-                    messages=({"role": "user", "content": q},),
-                    metadata={
-                        "split": split,
-                        "seed": seed,
-                        "index": i,
-                        "size": max(n, 1),
-                        "answer": str(entry["answer"]),
-                    },
-                    tags=(self.dataset,),
-                )
-            )
-        return out
-
-    def verify(self, task: Task, response: str) -> Verdict:
-        m = task.metadata
-        entry = self._data(m["split"], m["seed"], m["size"])[m["index"]]
-        answer = extract_tagged(response)
-        score = float(
-            self._data(m["split"], m["seed"], m["size"]).score_answer(answer=answer, entry=entry)
-        )
-        ok = score >= 1.0
-        return Verdict(
-            score=score,
-            passed=ok,
-            details={"loose": ok, "by_type": {self.dataset: ok}},
-            feedback=""
-            if ok
-            else f"the answer '{answer[:80]}' is not correct; check the reasoning "
-            "and give the final answer between <answer> and </answer>",
-        )
+PREFIX = "file:"
 
 
 class DataFileEnv:
@@ -115,7 +33,7 @@ class DataFileEnv:
         pass_threshold: float = 1.0,
     ) -> None:
         p = Path(path).expanduser()
-        self.name = f"{FILE_PREFIX}{p.name}"
+        self.name = f"{PREFIX}{p.name}"
         kinds = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
         if not p.is_file():
             raise EvoforgeError(
@@ -154,8 +72,6 @@ class DataFileEnv:
         self.pass_threshold = pass_threshold
         self.reward = None
         if reward:
-            from evoforge.envs.registry import load_attr
-
             self.reward = load_attr(reward, "reward function")
         elif answer_field not in rows[0]:
             raise EvoforgeError(

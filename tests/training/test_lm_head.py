@@ -10,7 +10,7 @@ def _patched(tiny_path, dense: bool, temperature: float = 1.0):
     from transformers import AutoModelForCausalLM
     from trl.trainer.utils import add_fused_lm_head
 
-    from evoforge.loops.lm_head import use_dense_lm_head
+    from evoforge.training.lm_head import use_dense_lm_head
 
     model = AutoModelForCausalLM.from_pretrained(tiny_path, dtype=torch.float32)
     add_fused_lm_head(

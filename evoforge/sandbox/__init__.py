@@ -8,7 +8,7 @@ Layers (each stops a different escape; together they hold without root-only tool
 - resource limits: CPU seconds, address space, file size, open files, no core dumps;
 - no network: a fresh network namespace when the process may create one (root), and in any case
   an audit hook that denies sockets;
-- the audit hook (sandbox_runner.py) denies process creation (fork, exec, spawn, subprocess,
+- the audit hook (runner.py) denies process creation (fork, exec, spawn, subprocess,
   system), writes outside the working directory, reading other processes' /proc entries, and
   imports that reach native code (ctypes). Fork bombs are stopped by the hook, not by
   RLIMIT_NPROC, which Linux does not enforce for root.
@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RUNNER = Path(__file__).with_name("sandbox_runner.py")
+RUNNER = Path(__file__).with_name("runner.py")
 MARKER = "@@SANDBOX_RESULT@@"
 CLONE_NEWNET = 0x40000000
 

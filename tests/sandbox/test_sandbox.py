@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from evoforge.rewards.sandbox import SandboxLimits, run_code
+from evoforge.sandbox import SandboxLimits, run_code
 
 LIMITS = SandboxLimits(cpu_seconds=2, wall_seconds=5, memory_mb=256)
 

@@ -1,4 +1,4 @@
-"""Preference pairs (refined vs original) and the refiner's training data.
+"""pairs: preference pairs (refined vs original) and the refiner's training data.
 
 SPaR's point: chosen and rejected come from the same answer, the chosen one refined only where
 the instruction was missed, so the pair isolates the mistake. We record the word-level edit
@@ -7,11 +7,16 @@ distance between the two to show how close they are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
 from typing import Any
 
+from evoforge.agents.roles import Roles
 from evoforge.agents.search import Node, SearchState
+from evoforge.config import PairsConfig
 from evoforge.envs.base import Task
+from evoforge.loops.nodes import StageResult
+from evoforge.loops.runtime import Runtime
+from evoforge.loops.state import RunState
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -26,17 +31,11 @@ def edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
-@dataclass(frozen=True)
-class PairRules:
-    require_verifier: bool = True
-    max_length_ratio: float = 3.0
-
-
 def build_pairs(
     tasks: dict[str, Task],
     state: SearchState,
     verdicts: dict[str, dict[str, Any]],
-    rules: PairRules,
+    rules: PairsConfig,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Pairs from accepted refinements; returns (pairs, counts of why candidates were dropped)."""
     pairs, seen = [], set()
@@ -93,7 +92,7 @@ def build_pairs(
 
 
 def refiner_data(
-    tasks: dict[str, Task], state: SearchState, roles, verdicts: dict[str, dict[str, Any]]
+    tasks: dict[str, Task], state: SearchState, roles: Roles, verdicts: dict[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """SPaR trains the refiner on successful refinement chains and on judgements.
 
@@ -137,3 +136,36 @@ def refiner_data(
                 }
             )
     return out
+
+
+def _fill(v: dict[str, Any]) -> dict[str, Any]:
+    """A verdict row with a failing placeholder where no refinement was accepted."""
+    return v if v["refined"] is not None else v | {"refined": {"score": 0.0, "passed": False}}
+
+
+def pairs(rt: Runtime, state: RunState) -> StageResult:
+    store = rt.store(state)
+    if not store.pairs.exists():
+        tasks = store.tasks()
+        _, s = store.search()
+        verdicts = {r["task_id"]: r for r in store.verdicts.read()}
+        searched = {tid: _fill(v) for tid, v in verdicts.items() if tid in s.trees}
+        built, dropped = build_pairs(tasks, s, searched, rt.config.pairs)
+        store.refiner.write(refiner_data(tasks, s, rt.roles, searched))
+        dist = [p["edit_distance"] for p in built]
+        store.update_metrics(
+            state["round"],
+            pairs_dropped=dropped,
+            mean_edit_distance=round(sum(dist) / len(dist), 2) if dist else None,
+        )
+        store.pairs.write(built)
+    n = len(store.pairs.read())
+    refiner = Counter(r["kind"] for r in store.refiner.read())
+    store.update_metrics(state["round"], pairs=n, refiner_examples=dict(refiner))
+    return StageResult(
+        counts={
+            "pairs": n,
+            "refinements": refiner.get("refinement", 0),
+            "judgements": refiner.get("judgement", 0),
+        }
+    )

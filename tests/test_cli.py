@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evoforge.loops.cli import main
+from evoforge.cli import main
 
 
 @pytest.mark.parametrize(
@@ -17,19 +17,19 @@ from evoforge.loops.cli import main
         (["run", "env=nosuchmodule:Env"], "failed to import"),
         (["run", "env=evoforge.envs:Nope"], "has no attribute 'Nope'"),
         (
-            ["run", "env=tests.loops.test_cli:RaisingTasks"],
+            ["run", "env=tests.helpers.plugins:RaisingTasks"],
             "tasks('train', 4, 0) raised RuntimeError",
         ),
-        (["run", "env=tests.loops.test_cli:NaNVerify"], "score nan"),
-        (["run", "env=tests.loops.test_cli:EmptyTasks"], "returned 0 tasks, expected 1 to 4"),
+        (["run", "env=tests.helpers.plugins:NaNVerify"], "score nan"),
+        (["run", "env=tests.helpers.plugins:EmptyTasks"], "returned 0 tasks, expected 1 to 4"),
         (
             ["run", "env=tests.helpers.raising_plugin:Env"],
             "failed to import: RuntimeError: this plugin is broken at import",
         ),
-        (["run", "env=tests.loops.test_cli:RaisingVerify"], "verify() raised KeyError"),
-        (["run", "env=tests.loops.test_cli:WrongTypeVerify"], "must return a Verdict"),
+        (["run", "env=tests.helpers.plugins:RaisingVerify"], "verify() raised KeyError"),
+        (["run", "env=tests.helpers.plugins:WrongTypeVerify"], "must return a Verdict"),
         (
-            ["run", "model=tiny", "env=tests.loops.test_cli:LongPrompts"],
+            ["run", "model=tiny", "env=tests.helpers.plugins:LongPrompts"],
             "tokens plus 192 answer tokens (generation.max_tokens) but the context window is 1536",
         ),
         (["run", "missing.yaml"], "config file 'missing.yaml' not found"),
@@ -57,7 +57,7 @@ def test_envs_list_and_check(capsys):
     out = capsys.readouterr().out
     assert "instructions" in out and "arithmetic" in out
     assert main(["envs", "check", "instructions"]) == 0
-    assert main(["envs", "check", "tests.loops.test_cli:NaNVerify"]) == 1
+    assert main(["envs", "check", "tests.helpers.plugins:NaNVerify"]) == 1
     assert "FAIL" in capsys.readouterr().out
 
 
@@ -66,57 +66,3 @@ def test_run_help_lists_config_keys(capsys):
         main(["run", "--help"])
     out = capsys.readouterr().out
     assert "search.children" in out and "train.beta" in out
-
-
-from evoforge.envs import Task, Verdict  # noqa: E402
-
-
-class _Base:
-    name = "bad"
-
-    def tasks(self, split, n, seed):
-        return [
-            Task(
-                id=f"{split}{seed}{i}", messages=({"role": "user", "content": f"{split}{seed}{i}"},)
-            )
-            for i in range(n)
-        ]
-
-    def verify(self, task, response):
-        return Verdict(score=1.0, passed=True)
-
-
-class RaisingTasks(_Base):
-    def tasks(self, split, n, seed):
-        raise RuntimeError("boom")
-
-
-class NaNVerify(_Base):
-    def verify(self, task, response):
-        return Verdict(score=float("nan"), passed=False)
-
-
-class EmptyTasks(_Base):
-    def tasks(self, split, n, seed):
-        return []
-
-
-class RaisingVerify(_Base):
-    def verify(self, task, response):
-        raise KeyError("label")
-
-
-class WrongTypeVerify(_Base):
-    def verify(self, task, response):
-        return 1.0
-
-
-class LongPrompts(_Base):
-    def tasks(self, split, n, seed):
-        return [
-            Task(
-                id=f"long{split}{seed}{i}",
-                messages=({"role": "user", "content": f"{split}{seed}{i} " + "word " * 3000},),
-            )
-            for i in range(n)
-        ]

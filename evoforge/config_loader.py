@@ -1,0 +1,237 @@
+"""Reading a config: YAML plus dotted ``key=value`` overrides, checked against the dataclasses.
+
+Every check runs before any work: unknown keys (with the closest valid one), wrong types, strings
+outside their choices, numbers outside the range their field declares, nan and inf, and duplicate
+keys in a YAML file. Each is a one-line ConfigError naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evoforge.errors import ConfigError
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def all_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every dotted key of a config class, sections excluded."""
+    keys = []
+    for f in dataclasses.fields(cls):
+        tp = _hints(cls)[f.name]
+        if dataclasses.is_dataclass(tp):
+            keys.extend(all_keys(tp, f"{prefix}{f.name}."))
+        else:
+            keys.append(prefix + f.name)
+    return keys
+
+
+def _unknown(key: str, valid: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = (
+        f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(valid[:12])} ..."
+    )
+    return ConfigError(f"unknown config key '{key}'{hint}")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _from_text(key: str, tp: Any, text: str) -> Any:
+    try:
+        if tp is bool:
+            low = text.strip().lower()
+            if low in ("true", "yes", "1", "on"):
+                return True
+            if low in ("false", "no", "0", "off"):
+                return False
+            raise ValueError
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+        return text
+    except ValueError:
+        raise ConfigError(f"config key '{key}' expects {_type_name(tp)}, got '{text}'") from None
+
+
+def _coerce(key: str, tp: Any, value: Any, from_text: bool) -> Any:
+    """Check (YAML) or convert (command-line text) one value against its field type."""
+    if isinstance(tp, types.UnionType):  # not used by the schema; keep the error clear
+        raise ConfigError(f"config key '{key}' has an unsupported type {tp}")
+    if from_text:
+        value = _from_text(key, tp, str(value))
+    ok = (
+        (tp is bool and isinstance(value, bool))
+        or (tp is int and isinstance(value, int) and not isinstance(value, bool))
+        or (tp is float and isinstance(value, int | float) and not isinstance(value, bool))
+        or (tp is str and isinstance(value, str))
+    )
+    if not ok:
+        raise ConfigError(
+            f"config key '{key}' expects {_type_name(tp)}, got {type(value).__name__} {value!r}"
+        )
+    return float(value) if tp is float else value
+
+
+def _check_range(key: str, value: Any, meta: dict[str, Any]) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{key}' must be a finite number, got {value}")
+    bounds = []
+    if "ge" in meta and value < meta["ge"]:
+        bounds.append(f">= {meta['ge']}")
+    if "gt" in meta and value <= meta["gt"]:
+        bounds.append(f"> {meta['gt']}")
+    if "le" in meta and value > meta["le"]:
+        bounds.append(f"<= {meta['le']}")
+    if bounds:
+        raise ConfigError(f"config key '{key}' must be {' and '.join(bounds)}, got {value}")
+
+
+def range_text(meta: dict[str, Any]) -> str:
+    """A field's declared range, e.g. '>= 1, <= 64' (empty when unbounded)."""
+    parts = [f"{op} {meta[k]}" for k, op in (("ge", ">="), ("gt", ">"), ("le", "<=")) if k in meta]
+    return ", ".join(parts)
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str, textual: set[str], root: type) -> Any:
+    hints = _hints(cls)
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = prefix + str(key)
+        if key not in names:
+            raise _unknown(dotted, all_keys(root))
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"config key '{dotted}' is a section; set its fields, e.g. "
+                    f"{dotted}.{dataclasses.fields(tp)[0].name}=..."
+                )
+            kwargs[key] = _build(tp, value, dotted + ".", textual, root)
+            continue
+        value = _coerce(dotted, tp, value, dotted in textual)
+        meta = names[key].metadata
+        choices = meta.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(
+                f"config key '{dotted}' must be one of {', '.join(choices)}; got '{value}'"
+            )
+        _check_range(dotted, value, meta)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (PyYAML keeps the last)."""
+
+
+def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(
+                f"config key '{key}' appears twice (line {key_node.start_mark.line + 1}); "
+                "keep one of them"
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as a mapping, with one-line errors for every way it can be wrong."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(
+            f"config file '{p}' not found; pass an existing YAML file or none for the default"
+        )
+    try:
+        loaded = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file '{p}' is not valid YAML{where}; fix the syntax") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{p}' is not UTF-8 text") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(
+            f"config file '{p}' must hold a mapping of keys, not {type(loaded).__name__}"
+        )
+    return loaded
+
+
+def build(cls: type, path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Any:
+    """An instance of the config class ``cls`` from an optional YAML file and overrides."""
+    data: dict[str, Any] = read_yaml(path) if path is not None else {}
+    textual: set[str] = set()
+    keys = all_keys(cls)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not key=value (e.g. rounds=3)")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if key not in keys:
+            raise _unknown(key, keys)
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"config key '{key}' conflicts with a scalar in the config file")
+        node[parts[-1]] = value
+        textual.add(key)
+    return _build(cls, data, "", textual, cls)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """The config as plain nested dicts (for config.yaml)."""
+    return dataclasses.asdict(config)
+
+
+def dump_yaml(config: Any) -> str:
+    """The config as the YAML a run directory records."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+def help_text(cls: type) -> str:
+    """Every config key with its type or choices, range, default and documentation."""
+    lines = []
+
+    def walk(c: type, prefix: str) -> None:
+        hints = _hints(c)
+        for f in dataclasses.fields(c):
+            tp = hints[f.name]
+            if dataclasses.is_dataclass(tp):
+                lines.append(f"\n  [{prefix}{f.name}] {f.metadata.get('help', '')}")
+                walk(tp, f"{prefix}{f.name}.")
+                continue
+            choices = f.metadata.get("choices")
+            kind = "|".join(choices) if choices else _type_name(tp)
+            bounds = range_text(f.metadata)
+            if bounds:
+                kind += f", {bounds}"
+            setting = f"{prefix}{f.name}={f.default!r}"
+            lines.append(f"  {setting:<40} ({kind}) {f.metadata.get('help', '')}")
+
+    walk(cls, "")
+    return "\n".join(lines)

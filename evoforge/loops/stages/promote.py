@@ -1,0 +1,103 @@
+"""promote: keep the round's weights or roll the servers back to the last kept ones.
+
+The rules are pure functions of the evaluations (:func:`decide`, :func:`next_patience`), testable
+without Ray; the stage applies them: a rollback reloads the kept weights in place and checks that
+the servers answer exactly as before the sync.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+from evoforge.loops.nodes import StageResult
+from evoforge.loops.runtime import Runtime
+from evoforge.loops.stages.sync import probe
+from evoforge.loops.state import RunState
+
+
+@dataclass(frozen=True)
+class Decision:
+    keep: bool
+    gain: bool
+    reason: str
+
+
+def decide(
+    candidate: dict[str, Any],
+    last_kept: dict[str, Any],
+    main_env: str,
+    guard_env: str,
+    tolerance: float,
+) -> Decision:
+    """Keep unless the main pass rate (or the guard's) fell by more than ``tolerance``."""
+    new, old = candidate["heldout"][main_env]["strict"], last_kept["heldout"][main_env]["strict"]
+    if new < old - tolerance:
+        return Decision(
+            False,
+            False,
+            f"{main_env} strict pass rate fell {old:.3f} -> {new:.3f} "
+            f"(more than tolerance {tolerance})",
+        )
+    if guard_env and guard_env in candidate["heldout"] and guard_env in last_kept["heldout"]:
+        g_new = candidate["heldout"][guard_env]["strict"]
+        g_old = last_kept["heldout"][guard_env]["strict"]
+        if g_new < g_old - tolerance:
+            return Decision(
+                False, False, f"guard {guard_env} regressed {g_old:.3f} -> {g_new:.3f} (forgetting)"
+            )
+    gain = new > old
+    return Decision(
+        True, gain, f"{main_env} strict {old:.3f} -> {new:.3f}" + ("" if gain else " (no gain)")
+    )
+
+
+def next_patience(
+    gain: bool, no_gain: int, patience: int, round_: int, rounds: int
+) -> tuple[int, str]:
+    """Rounds without a gain after this one, and why the run stops early ("" = it goes on)."""
+    no_gain = 0 if gain else no_gain + 1
+    if patience and no_gain >= patience and round_ + 1 < rounds:
+        return no_gain, f"{no_gain} rounds without a gain (eval.patience)"
+    return no_gain, ""
+
+
+def _rollback(rt: Runtime, state: RunState) -> dict[str, Any]:
+    """Reload the last kept weights in place, delete the rejected ones, check the probe."""
+    r = state["round"]
+    rt.servers.actor.load_weights(rt.kept_weights(state))
+    shutil.rmtree(rt.model_dir(r), ignore_errors=True)
+    before = rt.store(state).probe_kept.read()
+    after = probe(rt)
+    return {"n": len(before), "identical": sum(a == b for a, b in zip(before, after, strict=True))}
+
+
+def promote(rt: Runtime, state: RunState) -> StageResult:
+    c, store, r = rt.config, rt.store(state), state["round"]
+    ev = store.eval.read()
+    last = rt.last_kept_store(state).eval.read()
+    if ev.get("unchanged"):
+        dec = Decision(False, False, store.training_skipped() or "")
+    else:
+        guard = rt.guard.name if rt.guard else ""
+        dec = decide(ev, last, rt.env.name, guard, c.eval.tolerance)
+    update: dict[str, Any] = {"round": r + 1}
+    if dec.keep:
+        update["last_kept"] = r
+    elif not ev.get("unchanged"):
+        ev["rollback_check"] = _rollback(rt, state)
+        update["serving"] = rt.serving_label(state.get("last_kept", -1))
+    no_gain, stop = next_patience(
+        dec.gain, state.get("no_gain", 0), c.eval.patience, r, state.get("rounds", 0)
+    )
+    update["no_gain"] = no_gain
+    if stop:
+        update["stop"], update["stop_reason"] = True, stop
+    if ev.get("kept") is None or "rollback_check" in ev:
+        store.eval.write(ev | {"kept": dec.keep, "reason": dec.reason})
+    store.update_metrics(r, kept=dec.keep, promote_reason=dec.reason)
+    h = ev["heldout"][rt.env.name]
+    return StageResult(
+        counts={"kept": dec.keep, "strict": h["strict"], "reason": dec.reason}, update=update
+    )

@@ -1,0 +1,46 @@
+"""sync: the servers load the round's weights in place (no restart), checked by a greedy probe."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from evoforge.agents.serving.types import GenRequest, Sampling
+from evoforge.loops.nodes import StageResult
+from evoforge.loops.runtime import Runtime
+from evoforge.loops.state import RunState
+
+PROBE_TASKS = 8
+
+
+def probe(rt: Runtime) -> list[str]:
+    """Greedy answers to fixed held-out prompts: the fingerprint of the served weights."""
+    c = rt.config
+    tasks = rt.env.tasks("heldout", PROBE_TASKS, c.seed)
+    reqs = [GenRequest(t.messages, Sampling.greedy(c.eval.max_tokens), id=t.id) for t in tasks]
+    return [r.texts[0] for r in rt.servers.actor.generate(reqs)]
+
+
+def sync(rt: Runtime, state: RunState) -> StageResult:
+    store, r = rt.store(state), state["round"]
+    if store.training_skipped():
+        return StageResult(counts={"skipped": True})
+    if not store.probe_kept.exists():
+        store.probe_kept.write(probe(rt))
+    dest = rt.model_dir(r)
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(store.trained_model, dest)  # same filesystem: atomic, no copy of the weights
+    start = time.time()
+    rt.servers.actor.load_weights(str(dest))
+    if store.trained_refiner.exists() and rt.servers.refiner is not rt.servers.actor:
+        rt.servers.refiner.load_weights(str(store.trained_refiner))
+    secs = round(time.time() - start, 3)
+    candidate = probe(rt)
+    kept = store.probe_kept.read()
+    store.update_metrics(
+        r,
+        sync_load_seconds=secs,
+        probe_changed=sum(a != b for a, b in zip(kept, candidate, strict=True)),
+    )
+    return StageResult(counts={"load_seconds": secs}, update={"serving": rt.serving_label(r)})

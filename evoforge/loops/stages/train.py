@@ -1,0 +1,96 @@
+"""train: the trainer actor trains the actor's weights on the round's data (TRL).
+
+dpo trains on the pairs, sft on the chosen answers, grpo on the round's tasks with the verifier
+as reward. When the roles share one model (SPaR), the refiner's SFT examples are mixed in first;
+a separate refiner model is trained on them on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evoforge.loops.nodes import StageResult
+from evoforge.loops.runtime import Runtime
+from evoforge.loops.state import RunState
+from evoforge.loops.store import RoundStore
+from evoforge.training.settings import TrainSettings
+
+
+def training_data(algorithm: str, store: RoundStore) -> list[dict[str, Any]]:
+    """What ``algorithm`` trains on this round."""
+    if algorithm == "dpo":
+        return store.pairs.read()
+    if algorithm == "sft":
+        return [{"messages": p["prompt"], "completion": p["chosen"]} for p in store.pairs.read()]
+    return store.task_rows.read()
+
+
+def refiner_examples(store: RoundStore, limit: int) -> list[dict[str, Any]]:
+    """Successful refinement chains first (SPaR's main refiner signal), then judgements."""
+    rows = sorted(store.refiner.read(), key=lambda r: r["kind"] != "refinement")
+    return rows[:limit]
+
+
+def train(rt: Runtime, state: RunState) -> StageResult:
+    c, store, r = rt.config, rt.store(state), state["round"]
+    if not store.train_done.exists():
+        shared_refiner = rt.servers.refiner is rt.servers.actor
+        refiner_rows = refiner_examples(store, c.train.max_refiner_examples)
+        sft_mix = refiner_rows if (c.train.refiner_data == "mix" and shared_refiner) else []
+        algo = c.train.algorithm
+        data = training_data(algo, store)
+        if not data:
+            store.train_done.write({"skipped": f"no training data for {algo} this round (0 pairs)"})
+        else:
+            ref = rt.kept_weights(state) if c.train.reference == "round" else rt.base_model_path()
+            settings = TrainSettings.from_config(c)
+            rt.progress.line(
+                f"[round {r}] training {algo} on {len(data)} examples"
+                + (f" + {len(sft_mix)} refiner SFT examples" if sft_mix else "")
+            )
+            store.train_dir.mkdir(parents=True, exist_ok=True)
+            label = f"round{r}/train"
+            metrics = rt.trainer.train(
+                label,
+                algo,
+                rt.kept_weights(state),
+                str(store.trained_model),
+                data,
+                settings,
+                ref,
+                sft_mix,
+            )
+            if not shared_refiner and refiner_rows and c.train.refiner_data != "off":
+                metrics["refiner"] = rt.trainer.train(
+                    label,
+                    "sft",
+                    rt.servers.refiner.info().weights_path,
+                    str(store.trained_refiner),
+                    refiner_rows,
+                    settings,
+                )
+            rt.trainer.stop()  # its optimizer state and activations (GBs) go back to the machine
+            store.train_metrics.write(metrics)
+            store.train_done.write({"skipped": None, "seconds": metrics["seconds"]})
+    skipped = store.training_skipped()
+    m = store.train_metrics.read() if store.train_metrics.exists() else {}
+    store.update_metrics(
+        r,
+        train={
+            "skipped": skipped,
+            "loss_first": m.get("loss_first"),
+            "loss_last": m.get("loss_last"),
+            "steps": m.get("steps"),
+            "step_seconds": m.get("step_seconds"),
+        },
+    )
+    # seconds inside the trainer actor's calls (load, train, save), for the round bench
+    inside = (m.get("seconds") or 0.0) + (m.get("refiner", {}).get("seconds") or 0.0)
+    return StageResult(
+        counts={
+            "skipped": bool(skipped),
+            "steps": m.get("steps"),
+            "loss": m.get("loss_last"),
+            "trainer_seconds": round(inside, 2),
+        }
+    )

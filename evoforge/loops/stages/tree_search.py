@@ -1,0 +1,54 @@
+"""expand and judge: one level of the tree search each, for every active tree at once.
+
+expand sends every frontier node of every task to the refiner as one batch; judge scores every
+new node (critic votes and the verifier) as one batch, accepts, prunes and picks the next
+frontier. The graph loops expand -> judge while trees are active and depth allows.
+"""
+
+from __future__ import annotations
+
+from evoforge.loops.nodes import StageResult
+from evoforge.loops.runtime import Runtime
+from evoforge.loops.state import RunState
+
+
+def expand(rt: Runtime, state: RunState) -> StageResult:
+    store = rt.store(state)
+    phase, s = store.search()
+    if phase != "expanded":
+        search = rt.tree_search(store)
+        search.bind(s)
+        planned = search.planned_expansions(s)
+        with rt.progress.bar(f"round {state['round']} expand L{s.level + 1}", planned) as bar:
+            search.expand(s, bar)
+        store.save_search("expanded", s)
+    return StageResult(
+        counts={
+            "level": s.level + 1,
+            "new_nodes": len(s.pending()),
+            "active_trees": len(s.active()),
+        }
+    )
+
+
+def judge(rt: Runtime, state: RunState) -> StageResult:
+    store = rt.store(state)
+    phase, s = store.search()
+    if phase != "judged":
+        search = rt.tree_search(store)
+        search.bind(s)
+        with rt.progress.bar(
+            f"round {state['round']} judge L{s.level + 1}", len(s.pending())
+        ) as bar:
+            search.judge(s, bar)
+        store.save_search("judged", s)
+    accepted = sum(t.accepted is not None for t in s.trees.values())
+    return StageResult(
+        counts={
+            "level": s.level,
+            "accepted": accepted,
+            "active_trees": len(s.active()),
+            "cache_hits": s.cache_hits,
+        },
+        update={"active": len(s.active()), "level": s.level},
+    )

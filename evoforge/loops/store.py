@@ -1,0 +1,118 @@
+"""The files of one round, each named once and read and written through one typed accessor.
+
+Stages never spell a file name: they ask the store for ``tasks``, ``responses``, the search
+state, ``verdicts``, ``pairs``... Every write is atomic (rundir.py), so a stage re-run after a
+crash finds each output complete or absent, and ``exists()`` is how a stage knows its work is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evoforge.agents.search import SearchState
+from evoforge.envs.base import Task
+from evoforge.loops.rundir import read_json, read_jsonl, write_json, write_jsonl
+
+
+@dataclass(frozen=True)
+class JsonlFile:
+    """One JSON-lines file of records."""
+
+    path: Path
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def read(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.path)
+
+    def write(self, rows: Iterable[dict[str, Any]]) -> None:
+        write_jsonl(self.path, rows)
+
+
+@dataclass(frozen=True)
+class JsonFile:
+    """One JSON document."""
+
+    path: Path
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def read(self) -> Any:
+        return read_json(self.path)
+
+    def write(self, obj: Any) -> None:
+        write_json(self.path, obj)
+
+
+class RoundStore:
+    """The files of one round directory (or of the baseline's)."""
+
+    def __init__(self, path: Path) -> None:
+        self.dir = path
+        self.dir.mkdir(parents=True, exist_ok=True)
+        j, jl = (lambda name: JsonFile(path / name)), (lambda name: JsonlFile(path / name))
+        self.task_rows = jl("tasks.jsonl")
+        """The round's training tasks (Task.to_json rows); read them with ``tasks()``."""
+        self.responses = jl("responses.jsonl")
+        """The actor's answers: {task_id, response, tokens}."""
+        self.critiques = jl("critiques.jsonl")
+        """The critic's votes on each first answer and whether it failed."""
+        self.search_file = j("search.json")
+        """The tree search's state and phase; read it with ``search()``."""
+        self.tree = jl("tree.jsonl")
+        """Every searched tree, node by node (for the report)."""
+        self.verdicts = jl("verdicts.jsonl")
+        """The verifier's verdicts on each original and accepted refinement."""
+        self.pairs = jl("pairs.jsonl")
+        """Preference pairs the round trains on."""
+        self.refiner = jl("refiner.jsonl")
+        """SFT examples for the refiner (refinement chains, agreeing judgements)."""
+        self.metrics = j("metrics.json")
+        """Counts and seconds of the round, merged by ``update_metrics``."""
+        self.eval = j("eval.json")
+        """Held-out results of the weights the round produced, and the promotion decision."""
+        self.eval_responses = jl("eval_responses.jsonl")
+        """Every greedy held-out answer with its verdict."""
+        self.probe_kept = j("probe_kept.json")
+        """Greedy answers of the kept weights to fixed prompts (rollback must restore them)."""
+        self.train_dir = path / "train"
+        self.train_done = JsonFile(self.train_dir / "done.json")
+        """Written when training finished or was skipped (``skipped`` says why)."""
+        self.train_metrics = JsonFile(self.train_dir / "metrics.json")
+        """The trainer's losses, steps and seconds."""
+        self.trained_model = self.train_dir / "model"
+        self.trained_refiner = self.train_dir / "refiner_model"
+
+    # -- typed accessors ----------------------------------------------------------------------
+    def tasks(self) -> dict[str, Task]:
+        return {r["id"]: Task.from_json(r) for r in self.task_rows.read()}
+
+    def write_tasks(self, tasks: Iterable[Task]) -> None:
+        self.task_rows.write(t.to_json() for t in tasks)
+
+    def search(self) -> tuple[str, SearchState]:
+        """The search's phase ("judged" or "expanded") and its state."""
+        d = self.search_file.read()
+        return d["phase"], SearchState.from_json(d["state"])
+
+    def save_search(self, phase: str, state: SearchState) -> None:
+        self.search_file.write({"phase": phase, "state": state.to_json()})
+
+    def update_metrics(self, round_: int, **values: Any) -> None:
+        """Merge ``values`` into metrics.json (dict values are merged key by key)."""
+        current = self.metrics.read() if self.metrics.exists() else {"round": round_}
+        for k, v in values.items():
+            if isinstance(v, dict) and isinstance(current.get(k), dict):
+                current[k].update(v)
+            else:
+                current[k] = v
+        self.metrics.write(current)
+
+    def training_skipped(self) -> str | None:
+        """Why training was skipped this round, or None when it trained."""
+        return self.train_done.read()["skipped"]

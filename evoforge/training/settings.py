@@ -1,0 +1,51 @@
+"""The trainer's settings, built from the config (every default lives in evoforge/config.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evoforge.config import Config, DataConfig
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What the trainer actor needs of the config (see TrainConfig for each field's meaning)."""
+
+    algorithm: str
+    learning_rate: float
+    epochs: int
+    batch_size: int
+    beta: float
+    sft_weight: float
+    lora: bool
+    lora_r: int
+    max_length: int
+    seed: int
+    threads: int
+    env: str
+    """Environment spec, for the reward of GRPO (the environment is rebuilt inside the actor)."""
+    data: DataConfig
+    """The config's data section: a ``file:`` environment needs its reward function and columns."""
+    grpo_generations: int
+    max_completion_length: int
+
+    @classmethod
+    def from_config(cls, config: Config) -> TrainSettings:
+        t = config.train
+        return cls(
+            algorithm=t.algorithm,
+            learning_rate=t.learning_rate,
+            epochs=t.epochs,
+            batch_size=t.batch_size,
+            beta=t.beta,
+            sft_weight=t.sft_weight,
+            lora=t.lora,
+            lora_r=t.lora_r,
+            max_length=t.max_length,
+            seed=config.seed,
+            threads=config.serving.threads,
+            env=config.env,
+            data=config.data,
+            grpo_generations=t.grpo_generations,
+            max_completion_length=config.generation.max_tokens,
+        )

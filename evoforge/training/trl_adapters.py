@@ -1,0 +1,145 @@
+"""TRL as evoforge uses it: rows in TRL's formats, trainer configs, and one way to fit a trainer.
+
+Why the TRL defaults are overridden: DPOConfig defaults to ``gradient_checkpointing=True`` (every
+forward recomputed in backward) and ``bf16=True``, and runs a reference model at every step. On
+CPU we turn the first two off and precompute the reference log-probs once per round
+(``precompute_ref_log_probs``), and on CPU replace TRL's fused LM head with a dense one over the
+labelled positions (see lm_head.py; docs/benchmarks.md has the measured step times).
+
+- dpo: sigmoid DPO plus an SFT (NLL) term on chosen (``loss_type=["sigmoid", "sft"]``), the SFT
+  weight from config, as SPaR's small SFT term and Iterative RPO's NLL term.
+- sft: completions only (the refiner's data, chosen answers).
+- grpo: the round's prompts with the environment's verifier as reward.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+from evoforge.training.settings import TrainSettings
+
+
+def common_args(s: TrainSettings, out: str, cuda: bool) -> dict[str, Any]:
+    return dict(
+        output_dir=out,
+        per_device_train_batch_size=s.batch_size,
+        num_train_epochs=s.epochs,
+        learning_rate=s.learning_rate,
+        seed=s.seed,
+        data_seed=s.seed,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        gradient_checkpointing=False,
+        bf16=cuda,
+        fp16=False,
+        use_cpu=not cuda,
+        dataloader_num_workers=0,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        disable_tqdm=True,
+    )
+
+
+def dpo_rows(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Our pairs as TRL's conversational preference rows."""
+    return [
+        {
+            "prompt": p["prompt"],
+            "chosen": [{"role": "assistant", "content": p["chosen"]}],
+            "rejected": [{"role": "assistant", "content": p["rejected"]}],
+        }
+        for p in pairs
+    ]
+
+
+def dpo_config(s: TrainSettings, work: str, cuda: bool):
+    """Sigmoid DPO plus an SFT term on chosen, reference log-probs computed once up front."""
+    from trl import DPOConfig
+
+    return DPOConfig(
+        **common_args(s, work, cuda),
+        beta=s.beta,
+        max_length=s.max_length,
+        precompute_ref_log_probs=True,
+        loss_type=["sigmoid", "sft"],
+        loss_weights=[1.0, s.sft_weight],
+    )
+
+
+def lora_config(s: TrainSettings):
+    if not s.lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=s.lora_r, lora_alpha=2 * s.lora_r, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
+
+
+class LossLog:
+    """Collects TRL's logged losses (a TrainerCallback built lazily to keep imports light)."""
+
+    def __init__(self) -> None:
+        from transformers import TrainerCallback
+
+        outer = self
+        self.records: list[dict[str, float]] = []
+
+        class _CB(TrainerCallback):
+            def on_log(self, args, state, control, logs=None, **kw):
+                if logs and "loss" in logs:
+                    outer.records.append(
+                        {k: float(v) for k, v in logs.items() if isinstance(v, int | float)}
+                    )
+
+        self.callback = _CB()
+
+
+def merged(model):
+    """A LoRA-wrapped model with its adapter merged in (servers and the next stage want plain weights)."""
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+
+def build_trainer(trainer_cls, model, args, rows: list[dict[str, Any]], tok, callbacks, **extra):
+    """A TRL trainer on ``rows``; on CPU with the dense LM head (see lm_head.py)."""
+    import torch
+    from accelerate.utils import is_peft_model
+    from datasets import Dataset
+
+    from evoforge.training.lm_head import use_dense_lm_head
+
+    trainer = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tok,
+        callbacks=callbacks,
+        **extra,
+    )
+    if not torch.cuda.is_available():
+        temperature = getattr(trainer, "temperature", 1.0)
+        for m in (trainer.model, getattr(trainer, "ref_model", None)):
+            if m is not None:
+                use_dense_lm_head(m.get_base_model() if is_peft_model(m) else m, temperature)
+    return trainer
+
+
+def fit(trainer_cls, model, args, rows: list[dict[str, Any]], tok, log: LossLog, **extra):
+    """Train one TRL trainer on ``rows`` and return the trained model."""
+    trainer = build_trainer(trainer_cls, model, args, rows, tok, [log.callback], **extra)
+    trainer.train()
+    return trainer.model
+
+
+def save_model(model, tokenizer, out_dir: str) -> None:
+    """Plain safetensors for the servers."""
+    model = merged(model)
+    tmp = out_dir + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.rename(tmp, out_dir)

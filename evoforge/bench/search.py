@@ -20,6 +20,28 @@ def _trees(state: SearchState) -> dict[str, list[str]]:
     return {tid: [state.nodes[n].response for n in t.nodes] for tid, t in state.trees.items()}
 
 
+def _both_sides(roles, env, tasks, settings, roots):
+    """The batched search over every task, then the same search one tree at a time."""
+    start = time.time()
+    search = TreeSearch(roles, env, tasks, settings)
+    batched_roots = roots(set(tasks))
+    search.score(batched_roots)
+    batched = search.run(batched_roots)
+    batched_s = time.time() - start
+
+    start = time.time()
+    per_task: dict[str, list[str]] = {}
+    calls = 0
+    for tid in tasks:  # one tree at a time
+        one = TreeSearch(roles, env, {tid: tasks[tid]}, settings)
+        r = roots({tid})
+        one.score(r)
+        st = one.run(r)
+        calls += 1 + st.judge_calls + st.expand_calls
+        per_task.update(_trees(st))
+    return batched, batched_s, per_task, time.time() - start, calls
+
+
 def bench_tree(model: str, backend: str, size: str) -> dict[str, Any]:
     n_tasks, tokens = (32, 64) if size == "full" else (4, 8)
     env = get_env("instructions")
@@ -61,24 +83,9 @@ def bench_tree(model: str, backend: str, size: str) -> dict[str, Any]:
                 if a.id in ids
             ]
 
-        start = time.time()
-        search = TreeSearch(roles, env, tasks, settings)
-        batched_roots = roots(set(tasks))
-        search.score(batched_roots)
-        batched = search.run(batched_roots)
-        batched_s = time.time() - start
-
-        start = time.time()
-        per_task: dict[str, list[str]] = {}
-        calls = 0
-        for tid in tasks:  # one tree at a time
-            one = TreeSearch(roles, env, {tid: tasks[tid]}, settings)
-            r = roots({tid})
-            one.score(r)
-            st = one.run(r)
-            calls += 1 + st.judge_calls + st.expand_calls
-            per_task.update(_trees(st))
-        per_task_s = time.time() - start
+        batched, batched_s, per_task, per_task_s, calls = _both_sides(
+            roles, env, tasks, settings, roots
+        )
     finally:
         pool.shutdown()
         if info.started_here:

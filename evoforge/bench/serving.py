@@ -158,6 +158,23 @@ def bench_generate(model: str, backend: str, size: str) -> dict[str, Any]:
     }
 
 
+def _perturbed(path: str, dest: str) -> str:
+    """A copy of the model at ``path`` with every weight nudged (new weights of the same shape)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(path, dest)
+    for f in os.listdir(dest):
+        if f.endswith(".safetensors"):
+            t = load_file(os.path.join(dest, f))
+            save_file(
+                {k: v + 1e-3 * torch.randn_like(v) for k, v in t.items()},
+                os.path.join(dest, f),
+                metadata={"format": "pt"},
+            )
+    return dest
+
+
 def bench_sync(model: str, backend: str, size: str) -> dict[str, Any]:
     """load_weights in place against restarting the engine with the new weights.
 
@@ -165,22 +182,10 @@ def bench_sync(model: str, backend: str, size: str) -> dict[str, Any]:
     actor answered ``info``). A greedy probe after each, outside the timing, checks that both
     serve the same new weights: its answer must equal between them and differ from the old
     weights'. Its time is reported too (time to the first answer)."""
-    import torch
-    from safetensors.torch import load_file, save_file
-
     path = resolve_model(model).path
     tmp = tempfile.mkdtemp(prefix="evoforge-bench-sync-")
     try:
-        new = os.path.join(tmp, "new")
-        shutil.copytree(path, new)
-        for f in os.listdir(new):
-            if f.endswith(".safetensors"):
-                t = load_file(os.path.join(new, f))
-                save_file(
-                    {k: v + 1e-3 * torch.randn_like(v) for k, v in t.items()},
-                    os.path.join(new, f),
-                    metadata={"format": "pt"},
-                )
+        new = _perturbed(path, os.path.join(tmp, "new"))
         probe = _with_tokens(_prompts(1), 4)
         info = cluster.connect()
         pool = ServerPool("bench", "policy", server_spec(path, backend))

@@ -68,3 +68,14 @@ def test_truncated_copy_of_real_gguf(tmp_path):
         part.write_bytes(f.read(5_000_000))
     with pytest.raises(ModelError, match="not a readable GGUF"):
         resolve_model(str(part), cache_dir=str(tmp_path / "cache"))
+
+
+def test_explicit_cache_dir_wins_over_the_environment(tmp_path, monkeypatch):
+    from evoforge.agents.models import cache_root
+
+    monkeypatch.setenv("EVOFORGE_CACHE", str(tmp_path / "from-env"))
+    assert cache_root(str(tmp_path / "explicit")) == tmp_path / "explicit" / "models"
+    assert cache_root("") == tmp_path / "from-env" / "models"
+    assert cache_root(None) == tmp_path / "from-env" / "models"
+    monkeypatch.delenv("EVOFORGE_CACHE")
+    assert cache_root("") == Path("~/.cache/evoforge/models").expanduser()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import evoforge
 from evoforge.cli import main
+from evoforge.envs.registry import get_env
 from evoforge.loops.rundir import read_json
+from evoforge.rewards import env_reward_function
+from evoforge.training.settings import TrainSettings
 from tests.helpers.runs import TINY_RUN
 
 pytestmark = pytest.mark.slow
@@ -27,11 +32,9 @@ def test_training_variants_train_and_sync(ray_cluster, tmp_path, extra):
     done = read_json(run_dir / "rounds/000/train/done.json")
     assert done["skipped"] is None
     m = read_json(run_dir / "rounds/000/train/metrics.json")
-    assert (
-        m["steps"] >= 1 and m["algorithm"] == extra[0].split("=")[1]
-        if "algorithm" in extra[0]
-        else "dpo"
-    )
+    algorithm = extra[0].split("=")[1] if extra[0].startswith("train.algorithm=") else "dpo"
+    assert m["steps"] >= 1
+    assert m["algorithm"] == algorithm
     assert read_json(run_dir / "rounds/000/metrics.json")["sync_load_seconds"] >= 0
 
 
@@ -58,3 +61,54 @@ def test_custom_env_runs_by_path_and_by_entry_point(ray_cluster, tmp_path, monke
     evoforge.run(evoforge.load_config(None, base + ["env=acronyms", f"run_dir={tmp_path / 'b'}"]))
     for d in ("a", "b"):
         assert read_json(tmp_path / d / "baseline/eval.json")["heldout"]["acronyms"]["n"] == 8
+
+
+def _question_file(tmp_path):
+    rows = [{"question": f"Answer in at most {k} characters.", "limit": k} for k in range(4, 44)]
+    path = tmp_path / "questions.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_train_settings_carry_the_whole_env_spec(tmp_path):
+    """GRPO's reward is rebuilt inside the trainer actor from TrainSettings: a file env needs its
+    data section (reward function, prompt column), not its name alone."""
+    path = _question_file(tmp_path)
+    cfg = evoforge.load_config(
+        None,
+        [
+            f"env=file:{path}",
+            "data.prompt_field=question",
+            "data.reward=tests.helpers.plugins:reward_len",
+        ],
+    )
+    s = TrainSettings.from_config(cfg)
+    assert s.data == cfg.data
+    task = get_env(s.env, s.data).tasks("train", 1, 0)[0]
+    reward = env_reward_function(s.env, s.data)
+    row = json.dumps(task.to_json())
+    assert reward(["p", "p"], ["ok", "x" * 99], task=[row, row]) == [1.0, 0.0]
+
+
+def test_grpo_on_a_file_env(ray_cluster, tmp_path):
+    path = _question_file(tmp_path)
+    run_dir = tmp_path / "run"
+    base = [a for a in TINY_RUN if not a.startswith("env=")]
+    evoforge.run(
+        evoforge.load_config(
+            None,
+            base
+            + [
+                f"env=file:{path}",
+                "data.prompt_field=question",
+                "data.reward=tests.helpers.plugins:reward_len",
+                "train.algorithm=grpo",
+                "train.batch_size=4",
+                "rounds=1",
+                f"run_dir={run_dir}",
+            ],
+        )
+    )
+    m = read_json(run_dir / "rounds/000/train/metrics.json")
+    assert m["algorithm"] == "grpo" and m["steps"] >= 1
+    assert any("reward" in k for rec in m["log"] for k in rec)

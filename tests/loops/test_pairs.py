@@ -116,3 +116,38 @@ def test_rft_rows_are_distinct_passing_samples_and_verified_refinements():
         ("sampled", "ok two"),
         ("refined", "fixed"),
     ]
+
+
+def test_refiner_data_keeps_agreeing_calibration_judgements():
+    from evoforge.agents.roles import Roles
+    from evoforge.agents.serving.types import Sampling
+    from evoforge.loops.stages.pairs import refiner_data
+
+    s = Sampling(temperature=0.0, max_tokens=8)
+    roles = Roles(
+        actor=None,
+        critic=None,
+        refiner=None,
+        actor_sampling=s,
+        critic_sampling=s,
+        refiner_sampling=s,
+    )
+    calibration = [
+        {
+            "task_id": "t",
+            "sample": 0,
+            "passed": True,
+            "votes": ["no", "yes"],
+            "critiques": ["c0", "c1"],
+        },
+        {
+            "task_id": "t",
+            "sample": 1,
+            "passed": False,
+            "votes": ["yes", None],
+            "critiques": ["c2", "c3"],
+        },
+    ]
+    rows = refiner_data({"t": task()}, SearchState(), roles, calibration, {"t": ["good", "bad"]})
+    assert [(r["kind"], r["completion"]) for r in rows] == [("judgement", "c1")]
+    assert "good" in rows[0]["messages"][0]["content"]

@@ -179,12 +179,19 @@ def _sft(task: Task, source: str, text: str) -> dict[str, Any]:
     }
 
 
-def refiner_data(tasks: dict[str, Task], state: SearchState, roles: Roles) -> list[dict[str, Any]]:
+def refiner_data(
+    tasks: dict[str, Task],
+    state: SearchState,
+    roles: Roles,
+    calibration: list[dict[str, Any]] = (),
+    samples: dict[str, list[str]] | None = None,
+) -> list[dict[str, Any]]:
     """SPaR trains the refiner on successful refinement chains and on judgements.
 
     - refinement: each step on the path root -> accepted node, when the accepted node passes
       the verifier: (refiner prompt for the parent, the child's response);
-    - judgement: critiques whose verdict agrees with the verifier on that node.
+    - judgement: critiques whose verdict agrees with the verifier, on search nodes and on the
+      answers the judge was calibrated on (so the judge keeps learning while it is benched).
     """
     out = []
     for tree in state.trees.values():
@@ -221,6 +228,20 @@ def refiner_data(tasks: dict[str, Task], state: SearchState, roles: Roles) -> li
                     "completion": agreeing[0],
                 }
             )
+    for c in calibration:
+        want = "yes" if c["passed"] else "no"
+        agreeing = [x for x, v in zip(c["critiques"], c["votes"], strict=True) if v == want]
+        if agreeing and samples is not None:
+            answer = samples[c["task_id"]][c["sample"]]
+            out.append(
+                {
+                    "kind": "judgement",
+                    "task_id": c["task_id"],
+                    "node_id": f"{c['task_id']}@{c['sample']}",
+                    "messages": roles.critic_prompt(tasks[c["task_id"]], answer),
+                    "completion": agreeing[0],
+                }
+            )
     return out
 
 
@@ -243,7 +264,7 @@ def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
         "pairs": kept,
         "dropped": dropped | filtered,
         "sft": rft_rows(tasks, samples, verdicts, s, rt.config.train.rft_per_task),
-        "refiner": refiner_data(tasks, s, rt.roles),
+        "refiner": refiner_data(tasks, s, rt.roles, store.critiques.read(), samples),
         "trees": [tree_record(s, t) for t in s.trees],
         "search": search_metrics(s),
     }

@@ -125,7 +125,7 @@ class CriticConfig:
         ge=1,
     )
     calibration_answers: int = opt(
-        32,
+        24,
         "Answers of each round the judge is measured on against the verifier (half passing, half "
         "failing where the round has them); 0 = trust the judge fully without measuring.",
         ge=0,
@@ -182,7 +182,7 @@ class SearchConfig:
         False, "Stop a task's search when the best value did not rise over the last level."
     )
     max_tasks: int = opt(
-        24,
+        16,
         "Most tasks searched per round: those with no passing sample, closest to passing first.",
         ge=0,
     )
@@ -222,7 +222,12 @@ class TrainConfig:
         "(TRL ships no PPO trainer).",
         ("dpo", "grpo", "sft", "ppo"),
     )
-    learning_rate: float = opt(2e-5, "Optimizer learning rate.", gt=0.0, le=1.0)
+    learning_rate: float = opt(
+        5e-5,
+        "Optimizer learning rate (docs/tuning.md: what was tried on the default model).",
+        gt=0.0,
+        le=1.0,
+    )
     epochs: int = opt(1, "Passes over the round's data.", ge=1, le=1000)
     batch_size: int = opt(4, "Examples per optimizer step.", ge=1, le=65536)
     beta: float = opt(0.1, "DPO beta (SPaR uses 0.1); also GRPO's KL coefficient.", ge=0.0)
@@ -263,7 +268,10 @@ class EvalConfig:
     """Held-out evaluation and the promotion gate."""
 
     heldout_tasks: int = opt(
-        200, "Held-out tasks of the main environment per evaluation (greedy).", ge=1
+        300,
+        "Held-out tasks of the main environment per evaluation (greedy); on `instructions` two "
+        "thirds of them use phrasings no train task uses.",
+        ge=1,
     )
     guard_env: str = opt(
         "arithmetic", "Second environment that must not regress (forgetting guard); empty = none."
@@ -326,7 +334,7 @@ class Config:
         "instructions", "Environment: a registered name, an entry point, or module:attr."
     )
     rounds: int = opt(2, "Self-improvement rounds.", ge=1, le=1000)
-    tasks_per_round: int = opt(32, "Training tasks the actor answers per round.", ge=1)
+    tasks_per_round: int = opt(64, "Training tasks the actor answers per round.", ge=1)
     seed: int = opt(
         0, "Seed of tasks, sampling and training; the same seed reproduces a run.", ge=0
     )

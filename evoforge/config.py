@@ -113,7 +113,7 @@ class CriticConfig:
         "Model of the critic; empty = the actor's server (one model plays every role, as in SPaR).",
     )
     votes: int = opt(
-        5,
+        3,
         "Verdicts sampled per response; the node value is the share of yes among parsed votes.",
         ge=1,
         le=64,
@@ -182,7 +182,7 @@ class SearchConfig:
         False, "Stop a task's search when the best value did not rise over the last level."
     )
     max_tasks: int = opt(
-        16,
+        8,
         "Most tasks searched per round: those with no passing sample, closest to passing first.",
         ge=0,
     )
@@ -268,9 +268,9 @@ class EvalConfig:
     """Held-out evaluation and the promotion gate."""
 
     heldout_tasks: int = opt(
-        300,
-        "Held-out tasks of the main environment per evaluation (greedy); on `instructions` two "
-        "thirds of them use phrasings no train task uses.",
+        250,
+        "Held-out tasks of the main environment per evaluation (greedy); on `instructions` four "
+        "fifths of them use phrasings no train task uses.",
         ge=1,
     )
     guard_env: str = opt(
@@ -334,7 +334,7 @@ class Config:
         "instructions", "Environment: a registered name, an entry point, or module:attr."
     )
     rounds: int = opt(2, "Self-improvement rounds.", ge=1, le=1000)
-    tasks_per_round: int = opt(64, "Training tasks the actor answers per round.", ge=1)
+    tasks_per_round: int = opt(72, "Training tasks the actor answers per round.", ge=1)
     seed: int = opt(
         0, "Seed of tasks, sampling and training; the same seed reproduces a run.", ge=0
     )

@@ -1,12 +1,15 @@
 """train: the trainer actor trains the actor's weights on the round's data (TRL).
 
-dpo trains on the pairs, sft on the chosen answers, grpo on the round's tasks with the verifier
-as reward. When the roles share one model (SPaR), the refiner's SFT examples are mixed in first;
+dpo trains on the pairs, sft on the chosen answers, grpo and rloo on the round's tasks with the
+verifier as reward. When training shares the servers' GPUs (placement colocate), the servers
+sleep while it runs. When the roles share one model (SPaR), the refiner's SFT examples are mixed in first;
 a separate refiner model is trained on them on its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from evoforge.loops.nodes import StageResult
@@ -31,6 +34,18 @@ def refiner_examples(store: RoundStore, limit: int) -> list[dict[str, Any]]:
     return rows[:limit]
 
 
+@contextmanager
+def servers_asleep(rt: Runtime) -> Iterator[None]:
+    """Colocated on shared GPUs: the servers hand their memory to the trainer while it runs."""
+    colocated = rt.placement is not None and rt.placement.colocated
+    slept = [p for p in rt.servers.pools() if colocated and p.sleep()]
+    try:
+        yield
+    finally:
+        for pool in slept:
+            pool.wake()
+
+
 def train(rt: Runtime, state: RunState) -> StageResult:
     c, store, r = rt.config, rt.store(state), state["round"]
     if not store.train_done.exists():
@@ -50,25 +65,26 @@ def train(rt: Runtime, state: RunState) -> StageResult:
             )
             store.train_dir.mkdir(parents=True, exist_ok=True)
             label = f"round{r}/train"
-            metrics = rt.trainer.train(
-                label,
-                algo,
-                rt.kept_weights(state),
-                str(store.trained_model),
-                data,
-                settings,
-                ref,
-                sft_mix,
-            )
-            if not shared_refiner and refiner_rows and c.train.refiner_data != "off":
-                metrics["refiner"] = rt.trainer.train(
+            with servers_asleep(rt):
+                metrics = rt.trainer.train(
                     label,
-                    "sft",
-                    rt.servers.refiner.info().weights_path,
-                    str(store.trained_refiner),
-                    refiner_rows,
+                    algo,
+                    rt.kept_weights(state),
+                    str(store.trained_model),
+                    data,
                     settings,
+                    ref,
+                    sft_mix,
                 )
+                if not shared_refiner and refiner_rows and c.train.refiner_data != "off":
+                    metrics["refiner"] = rt.trainer.train(
+                        label,
+                        "sft",
+                        rt.servers.refiner.info().weights_path,
+                        str(store.trained_refiner),
+                        refiner_rows,
+                        settings,
+                    )
             rt.trainer.stop()  # its optimizer state and activations (GBs) go back to the machine
             store.train_metrics.write(metrics)
             store.train_done.write({"skipped": None, "seconds": metrics["seconds"]})

@@ -163,6 +163,8 @@ class Trackers:
         return cls(backends) if backends else None
 
     def log(self, metrics: dict[str, float], axis: str, step: int) -> None:
+        # names every library takes (MLflow's are the strictest): expand@1 -> expand_1
+        metrics = {re.sub(r"[^A-Za-z0-9_\-. /]", "_", k): v for k, v in metrics.items()}
         if metrics:
             for b in self.backends:
                 b.log(metrics, axis, step)

@@ -1,6 +1,6 @@
-"""A run's servers and trainer started on a local Ray cluster told it has N GPUs (the engines
-run on CPU): ``python -m tests.helpers.gpu_layout N key=value ...`` prints what got scheduled
-as one JSON line. A separate process per cluster, since a process joins one Ray cluster."""
+"""A run's servers and trainer started on local Ray clusters told they have N GPUs (the engines
+run on CPU): ``python -m tests.helpers.gpu_layout N[:key=value,...] ...`` starts one cluster
+per argument in turn and prints what got scheduled on each as one JSON line."""
 
 from __future__ import annotations
 
@@ -50,4 +50,8 @@ def main(gpus: int, overrides: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    print("layout:", json.dumps(main(int(sys.argv[1]), sys.argv[2:])), flush=True)
+    base = [a for a in sys.argv[1:] if "=" in a and ":" not in a]
+    for scenario in (a for a in sys.argv[1:] if a not in base):
+        gpus, _, extra = scenario.partition(":")
+        overrides = base + [x for x in extra.split(",") if x]
+        print(f"layout {gpus}:", json.dumps(main(int(gpus), overrides)), flush=True)

@@ -17,30 +17,36 @@ pytestmark = pytest.mark.slow
 BASE = ["model=tiny", "backend=hf", "serving.vllm_start_timeout_s=120"]
 
 
-def layout(gpus: int, *overrides: str) -> dict:
+@pytest.fixture(scope="module")
+def layouts() -> dict[int, dict]:
+    """One process starts the three fake-GPU clusters in turn (imports paid once)."""
     out = subprocess.run(
-        [sys.executable, "-m", "tests.helpers.gpu_layout", str(gpus), *BASE, *overrides],
+        [sys.executable, "-m", "tests.helpers.gpu_layout", *BASE, "1", "2", "8:serving.replicas=3"],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=400,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    line = next(x for x in out.stdout.splitlines() if x.startswith("layout: "))
-    return json.loads(line.removeprefix("layout: "))
+    found = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("layout "):
+            gpus, _, data = line.removeprefix("layout ").partition(": ")
+            found[int(gpus)] = json.loads(data)
+    return found
 
 
 @pytest.mark.parametrize(
-    "gpus, overrides, expect",
+    "gpus, expect",
     [
-        (1, [], {"mode": "colocate", "replicas": 1, "free_gpus_serving": 0.5}),
-        (2, [], {"mode": "separate", "replicas": 1, "free_gpus_serving": 1.0}),
-        (8, ["serving.replicas=3"], {"mode": "separate", "replicas": 3, "free_gpus_serving": 5.0}),
+        (1, {"mode": "colocate", "replicas": 1, "free_gpus_serving": 0.5}),
+        (2, {"mode": "separate", "replicas": 1, "free_gpus_serving": 1.0}),
+        (8, {"mode": "separate", "replicas": 3, "free_gpus_serving": 5.0}),
     ],
     ids=["1gpu", "2gpus", "8gpus"],
 )
-def test_every_actor_is_scheduled(gpus, overrides, expect):
-    got = layout(gpus, *overrides)
+def test_every_actor_is_scheduled(layouts, gpus, expect):
+    got = layouts[gpus]
     assert {k: got[k] for k in expect} == expect, got
     assert got["answers"] == got["replicas"]
     assert got["free_gpus_training"] == pytest.approx(

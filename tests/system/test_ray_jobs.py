@@ -10,8 +10,10 @@ trainer sharing the GPU) that hung before placement was planned.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,8 +42,8 @@ def free_ports(n: int) -> list[int]:
 
 
 class Head:
-    """`ray start --head --block`: ending this process stops the cluster it started (and only
-    that one; `ray stop` would stop every Ray cluster on the machine)."""
+    """`ray start --head --block` in its own session, on free ports and its own temp dir (so a
+    `ray.init()` elsewhere on the machine does not find it)."""
 
     def __init__(self) -> None:
         gcs, dash, client, agent, agent_grpc, metrics, env_agent, nm, om = free_ports(9)
@@ -73,7 +75,7 @@ class Head:
 
     def ray(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         out = subprocess.run(
-            [RAY, *args, "--address", self.address],
+            [RAY, *args[:2], "--address", self.address, *args[2:]],
             env=self.env,
             capture_output=True,
             text=True,
@@ -116,13 +118,21 @@ class Head:
         return next(j["job_id"] for j in jobs if j.get("submission_id") == sid)
 
     def stop(self) -> None:
+        """SIGKILL the head's process group, then any process of this cluster that left it (each
+        names the cluster's own temp dir in its command line); `ray stop` would stop every Ray
+        cluster on the machine, and a graceful stop takes half a minute."""
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # --block stops its cluster on SIGTERM
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        for pid in (int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()):
             try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=30)
+                cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if self.temp.encode() in cmdline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 @pytest.fixture

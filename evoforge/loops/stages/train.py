@@ -85,6 +85,10 @@ def train(rt: Runtime, state: RunState) -> StageResult:
                         refiner_rows,
                         settings,
                     )
+            for where in metrics.get("resumed_from", []):
+                rt.progress.line(
+                    f"[round {r}] training resumed at {where['phase']} step {where['step']}"
+                )
             rt.trainer.stop()  # its optimizer state and activations (GBs) go back to the machine
             store.train_metrics.write(metrics)
             store.train_done.write({"skipped": None, "seconds": metrics["seconds"]})

@@ -192,6 +192,9 @@ class Trackers:
             flatten(f"eval/{env}", {k: v for k, v in numbers.items() if k != "by_type"}, out)
         if ev.get("kept") is not None:
             out["eval/kept"] = float(ev["kept"])
+        # any other numbers the evaluation recorded (a comparison with the kept round, its p)
+        rest = {k: v for k, v in ev.items() if k not in ("round", "heldout", "kept")}
+        flatten("eval", rest, out)
         self.log(out, "round", round_)
 
     def _losses(self, rd: RunDir, round_: int) -> None:

@@ -176,7 +176,8 @@ def reserve(replica: ReplicaPlacement, name: str, timeout: float = 60.0):
     bundle = {"CPU": replica.cpus} | (
         {"GPU": replica.gpus_per_bundle} if replica.gpus_per_bundle else {}
     )
-    pg = placement_group([dict(bundle) for _ in range(replica.bundles)], "STRICT_PACK", name=name)
+    # unnamed: a name must be unique, and a killed driver's group lingers a moment on a cluster
+    pg = placement_group([dict(bundle) for _ in range(replica.bundles)], "STRICT_PACK")
     try:
         ray.get(pg.ready(), timeout=timeout)
     except ray.exceptions.GetTimeoutError:

@@ -104,10 +104,11 @@ class Head:
     def logs(self, sid: str) -> str:
         return self.ray("job", "logs", sid).stdout
 
-    def wait(self, sid: str, until, timeout: float = 400) -> None:
+    def wait(self, sid: str, done, timeout: float = 400) -> None:
+        """Until ``done(status)``; a job that ends otherwise fails the test with its logs."""
         deadline = time.time() + timeout
-        while not until():
-            assert self.status(sid) in ("PENDING", "RUNNING"), self.logs(sid)[-3000:]
+        while not done(status := self.status(sid)):
+            assert status in ("PENDING", "RUNNING"), self.logs(sid)[-3000:]
             assert time.time() < deadline, f"job {sid} timed out:\n{self.logs(sid)[-3000:]}"
             time.sleep(2)
 
@@ -156,7 +157,7 @@ def test_job_stopped_mid_run_then_resumed_as_a_job(head, tmp_path):
         [*python, "tests.helpers.job_run", *args],
         {"EVOFORGE_DEBUG_DELAY": "train@0=300"},
     )
-    head.wait(first, lambda: "evoforge debug: pausing" in head.logs(first))
+    head.wait(first, lambda _: "evoforge debug: pausing" in head.logs(first))
     log = head.logs(first)
     assert "placement: colocate on 1 GPU(s)" in log, log[-3000:]
     head.ray("job", "stop", first)
@@ -166,7 +167,7 @@ def test_job_stopped_mid_run_then_resumed_as_a_job(head, tmp_path):
     second = head.submit(
         "evoforge-resume", [*python, "evoforge.cli", "--quiet", "resume", str(run_dir)]
     )
-    head.wait(second, lambda: head.status(second) == "SUCCEEDED")
+    head.wait(second, lambda status: status == "SUCCEEDED")
     assert read_json(run_dir / "meta.json")["finished"] is True
     assert read_json(run_dir / "rounds/000/train/done.json")["skipped"] is None
 

@@ -188,6 +188,7 @@ def test_server_settings_reach_the_engine(monkeypatch):
             "serving.vllm_memory_fraction=0.4",
             "serving.max_model_len=777",
             "serving.threads=3",
+            "serving.tensor_parallel_size=2",
             "seed=9",
         ],
     )
@@ -200,6 +201,8 @@ def test_server_settings_reach_the_engine(monkeypatch):
         "memory_fraction": 0.4,
         "seed": 9,
         "kv_cache_gib": 1.5,
+        "tensor_parallel_size": 2,
+        "sleep_mode": False,
     }
     seen.clear()
     ServerActor(ServerSpec.from_config(load_config(None, ["serving.hf_batch_size=5"]), "/m", "hf"))

@@ -23,11 +23,16 @@ def opt(
     ge: float | None = None,
     gt: float | None = None,
     le: float | None = None,
+    many: bool = False,
 ) -> Any:
-    """A config field with its documentation, its allowed values (strings) or range (numbers)."""
+    """A config field with its documentation, its allowed values (strings) or range (numbers).
+
+    ``many``: the string is a comma-separated list, each item one of ``choices`` (empty = none)."""
     meta: dict[str, Any] = {"help": help}
     if choices:
         meta["choices"] = choices
+    if many:
+        meta["many"] = True
     for name, bound in (("ge", ge), ("gt", gt), ("le", le)):
         if bound is not None:
             meta[name] = bound
@@ -77,6 +82,27 @@ class ServingConfig:
     )
     vllm_start_timeout_s: float = opt(
         300.0, "Seconds to wait for a vLLM engine to start before falling back (auto).", gt=0.0
+    )
+    tensor_parallel_size: int = opt(
+        1,
+        "GPUs per replica (vLLM tensor parallelism); each replica is a Ray placement group of "
+        "this many GPU bundles on one node.",
+        ge=1,
+        le=64,
+    )
+    placement: str = opt(
+        "auto",
+        "GPU layout: separate (servers and training on their own GPUs), colocate (training "
+        "shares the servers' GPUs by fractional shares; vLLM sleeps while it trains), or auto "
+        "(separate when the cluster has enough GPUs, else colocate).",
+        ("auto", "separate", "colocate"),
+    )
+    gpu_share: float = opt(
+        0.5,
+        "colocate: share of each GPU a server takes in Ray's accounting (training takes the "
+        "rest); vLLM's memory share is serving.vllm_memory_fraction.",
+        gt=0.0,
+        le=0.95,
     )
 
 
@@ -219,8 +245,9 @@ class TrainConfig:
         "dpo",
         "dpo: DPO (+SFT term) on the round's pairs. grpo: TRL GRPO, on-policy, rewards from the environment's "
         "verifier on the round's tasks, no value model. sft: SFT on chosen answers. ppo: not available "
-        "(TRL ships no PPO trainer).",
-        ("dpo", "grpo", "sft", "ppo"),
+        "(TRL ships no PPO trainer). rloo: TRL RLOO, on-policy like grpo, advantages from the "
+        "leave-one-out mean of the other completions' verifier rewards.",
+        ("dpo", "grpo", "rloo", "sft", "ppo"),
     )
     learning_rate: float = opt(
         5e-5,
@@ -249,7 +276,32 @@ class TrainConfig:
     lora_r: int = opt(16, "LoRA rank.", ge=1, le=4096)
     max_length: int = opt(640, "Most tokens of prompt + answer in training.", ge=16)
     grpo_generations: int = opt(
-        4, "GRPO: completions sampled per prompt (the group of the advantage).", ge=2, le=256
+        4,
+        "GRPO and RLOO: completions sampled per prompt (the group of the advantage).",
+        ge=2,
+        le=256,
+    )
+    workers: int = opt(
+        1,
+        "Data-parallel training workers; 1 trains in one Ray actor, more run the same TRL "
+        "trainer under Ray Train (TorchTrainer); train.batch_size is split across them.",
+        ge=1,
+        le=1024,
+    )
+    worker_cpus: int = opt(
+        1, "CPUs (Ray's accounting, and torch threads on CPU) per training worker.", ge=1, le=256
+    )
+    strategy: str = opt(
+        "ddp",
+        "Data parallelism with several workers: ddp (replicated weights), or fsdp (sharded; GPUs only).",
+        ("ddp", "fsdp"),
+    )
+    checkpoint_steps: int = opt(
+        100,
+        "Save the trainer's checkpoint (weights, optimizer, scheduler, RNG) every this many "
+        "optimizer steps inside the round's train directory; a resumed run continues from the "
+        "last one. 0 = never.",
+        ge=0,
     )
     max_refiner_examples: int = opt(
         12,
@@ -355,6 +407,14 @@ class Config:
     cache_dir: str = opt(
         "",
         "Where converted models are cached; empty = $EVOFORGE_CACHE, else ~/.cache/evoforge.",
+    )
+    report_to: str = opt(
+        "",
+        "Experiment trackers that get the round metrics, the trainer's losses and the config, "
+        "comma-separated: tensorboard (RUN_DIR/tensorboard), wandb, mlflow "
+        "($MLFLOW_TRACKING_URI, else RUN_DIR/mlruns); empty = none.",
+        ("tensorboard", "wandb", "mlflow"),
+        many=True,
     )
     curriculum: str = opt(
         "informative",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import evoforge
-from tests.helpers.runs import TINY_RUN
+from tests.helpers.runs import TINY_RUN, ray_address
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,10 @@ def test_metrics_and_actors_visible_on_ray(ray_cluster, tmp_path):
 
     from ray.util.state import list_tasks
 
-    task_names = {t.name for t in list_tasks(limit=10_000, raise_on_missing_output=False)}
+    task_names = {
+        t.name
+        for t in list_tasks(address=ray_address(), limit=10_000, raise_on_missing_output=False)
+    }
     for wanted_task in (
         "round0/generate:policy.generate",
         "round0/expand:policy.generate",

@@ -45,3 +45,11 @@ def cli(args: list[str], env: dict | None = None, **kw) -> subprocess.Popen:
         text=True,
         **kw,
     )
+
+
+def ray_address() -> str:
+    """This process's Ray cluster, named explicitly: Ray's state API refuses to guess when other
+    clusters run on the same machine."""
+    import ray
+
+    return ray.get_runtime_context().gcs_address

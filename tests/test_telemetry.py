@@ -30,7 +30,10 @@ def test_metrics_and_actors_visible_on_ray(ray_cluster, tmp_path):
     import ray
 
     run_dir = tmp_path / "telemetry-run"
-    evoforge.run(evoforge.load_config(None, TINY_RUN + ["rounds=1", f"run_dir={run_dir}"]))
+    # No calibration: the judge keeps weight 1 and is called in the search (a benched judge, which
+    # a random model's often is, would leave no judge metrics to look for).
+    overrides = ["rounds=1", "critic.calibration_answers=0", f"run_dir={run_dir}"]
+    evoforge.run(evoforge.load_config(None, TINY_RUN + overrides))
     run_id = run_dir.name
     port = next(n["MetricsExportPort"] for n in ray.nodes() if n["Alive"])
     wanted = {

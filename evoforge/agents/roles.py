@@ -57,12 +57,15 @@ class Roles:
     critic_sampling: Sampling
     refiner_sampling: Sampling
     critic_template: str = ""
+    """The critic's template text; empty means the built-in one."""
     refiner_template: str = ""
+    """The refiner's template text; empty means the built-in one."""
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.critic_template = load_template("critic", self.critic_template)
-        self.refiner_template = load_template("refiner", self.refiner_template)
+        # Texts, not paths: from_config reads the files, so dataclasses.replace keeps working.
+        self.critic_template = self.critic_template or load_template("critic")
+        self.refiner_template = self.refiner_template or load_template("refiner")
 
     @classmethod
     def from_config(
@@ -79,8 +82,8 @@ class Roles:
             ),
             critic_sampling=Sampling(temperature=c.temperature, max_tokens=c.max_tokens, n=c.votes),
             refiner_sampling=Sampling(temperature=r.temperature, max_tokens=r.max_tokens),
-            critic_template=config.prompts.critic,
-            refiner_template=config.prompts.refiner,
+            critic_template=load_template("critic", config.prompts.critic),
+            refiner_template=load_template("refiner", config.prompts.refiner),
             seed=config.seed,
         )
 

@@ -151,9 +151,9 @@ def test_rollback_restores_kept_weights_exactly(ray_cluster, tmp_path):
 
 
 def test_partial_credit_pairs_and_the_significance_gate(ray_cluster, tmp_path):
-    """On instructions the random model passes almost nothing, but a multi-constraint task's
-    samples differ in partial credit: partial pairs. With 8 heldout tasks no gain can be
-    significant, so the gate rolls the round back."""
+    """Where no sample of a two-check task passes, samples that differ in partial credit make
+    partial pairs. With 8 heldout tasks no gain can be significant, so the gate rolls the round
+    back."""
     run_dir = tmp_path / "partial"
     base = [a for a in TINY_RUN if not a.startswith(("env=", "generation.samples"))]
     evoforge.run(
@@ -161,7 +161,7 @@ def test_partial_credit_pairs_and_the_significance_gate(ray_cluster, tmp_path):
             None,
             base
             + [
-                "env=instructions",
+                "env=tests.helpers.plugins:GradedText",
                 "rounds=1",
                 "tasks_per_round=8",
                 "generation.samples=4",
@@ -178,4 +178,4 @@ def test_partial_credit_pairs_and_the_significance_gate(ray_cluster, tmp_path):
     ev = read_json(run_dir / "rounds/000/eval.json")
     if not read_json(run_dir / "rounds/000/train/done.json")["skipped"]:
         assert ev["kept"] is False and "not a significant gain" in ev["reason"]
-        assert ev["compare"]["last_kept"]["instructions"]["p"] >= 0.05
+        assert ev["compare"]["last_kept"]["graded"]["p"] >= 0.05

@@ -332,8 +332,9 @@ class EvalConfig:
     max_tokens: int = opt(192, "Most tokens of an evaluation answer.", ge=1)
     tolerance: float = opt(
         0.02,
-        "Keep a round unless its pass rate is worse than the last kept one by more than this "
-        "(negative: keep only a gain of at least that much).",
+        "Keep a round unless its pass rate (main or guard) is worse than the last kept one by "
+        "more than this and the fall is significant (McNemar p < eval.alpha); negative: keep "
+        "only a gain of at least that much.",
         ge=-1.0,
         le=1.0,
     )

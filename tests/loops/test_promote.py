@@ -19,6 +19,27 @@ def test_promotion_rule():
     assert not d.keep and "forgetting" in d.reason
 
 
+def test_a_fall_counts_only_when_significant():
+    def cand(main, guard, p_main, p_guard):
+        out = ev(main, guard)
+        out["compare"] = {
+            "last_kept": {"instructions": {"p": p_main}, "arithmetic": {"p": p_guard}}
+        }
+        return out
+
+    last = ev(0.25, guard=0.025)
+    # the demo's case: one guard task of 40 lost (0.025 -> 0), p = 1: noise, kept
+    d = decide(cand(0.252, 0.0, 0.02, 1.0), last, "instructions", "arithmetic", 0.02)
+    assert d.keep
+    d = decide(cand(0.252, 0.0, 0.02, 0.01), last, "instructions", "arithmetic", 0.02)
+    assert not d.keep and "p=0.01" in d.reason and "forgetting" in d.reason
+    assert decide(cand(0.20, None, 0.3, None), ev(0.25), "instructions", "", 0.02).keep
+    d = decide(cand(0.20, None, 0.001, None), ev(0.25), "instructions", "", 0.02)
+    assert not d.keep and "fell" in d.reason
+    # a negative tolerance asks for a gain of that much, significant or not
+    assert not decide(cand(0.25, None, 1.0, None), ev(0.25), "instructions", "", -0.01).keep
+
+
 def test_significance_gate():
     def cand(strict, p):
         return {

@@ -24,6 +24,20 @@ class Decision:
     reason: str
 
 
+def _p(candidate: dict[str, Any], env: str) -> float | None:
+    """McNemar's p of the candidate against the last kept round on ``env`` (None: not compared)."""
+    return candidate.get("compare", {}).get("last_kept", {}).get(env, {}).get("p")
+
+
+def regressed(new: float, old: float, p: float | None, tolerance: float, alpha: float) -> bool:
+    """A fall counts when it exceeds ``tolerance`` and, where the two evaluations were compared
+    task by task, is significant (p < alpha): one task of a small guard set is noise, not
+    forgetting. A negative tolerance (keep only a gain of that much) is applied as it stands."""
+    if new >= old - tolerance:
+        return False
+    return tolerance < 0 or p is None or p < alpha
+
+
 def decide(
     candidate: dict[str, Any],
     last_kept: dict[str, Any],
@@ -33,14 +47,14 @@ def decide(
     require_significance: bool = False,
     alpha: float = 0.05,
 ) -> Decision:
-    """Keep unless the main pass rate (or the guard's) fell by more than ``tolerance``; with
-    ``require_significance``, keep only a gain over the last kept round with McNemar p < alpha.
-    A gain counts toward patience only when it is positive (and significant when required)."""
+    """Keep unless the main pass rate (or the guard's) fell significantly, by more than
+    ``tolerance``; with ``require_significance``, keep only a gain over the last kept round with
+    McNemar p < alpha. A gain counts toward patience only when it is positive (and significant
+    when required)."""
     new, old = candidate["heldout"][main_env]["strict"], last_kept["heldout"][main_env]["strict"]
-    paired = candidate.get("compare", {}).get("last_kept", {}).get(main_env, {})
-    p = paired.get("p")
+    p = _p(candidate, main_env)
     sig = f" (p={p:.3g})" if p is not None else ""
-    if new < old - tolerance:
+    if regressed(new, old, p, tolerance, alpha):
         return Decision(
             False,
             False,
@@ -50,9 +64,13 @@ def decide(
     if guard_env and guard_env in candidate["heldout"] and guard_env in last_kept["heldout"]:
         g_new = candidate["heldout"][guard_env]["strict"]
         g_old = last_kept["heldout"][guard_env]["strict"]
-        if g_new < g_old - tolerance:
+        g_p = _p(candidate, guard_env)
+        if regressed(g_new, g_old, g_p, tolerance, alpha):
+            g_sig = f" (p={g_p:.3g})" if g_p is not None else ""
             return Decision(
-                False, False, f"guard {guard_env} regressed {g_old:.3f} -> {g_new:.3f} (forgetting)"
+                False,
+                False,
+                f"guard {guard_env} regressed {g_old:.3f} -> {g_new:.3f}{g_sig} (forgetting)",
             )
     significant = p is not None and p < alpha and new > old
     if require_significance and not significant:

@@ -73,10 +73,11 @@ def run_bench(
     json_path: str | None = None,
     size: str = "full",
 ) -> dict[str, Any]:
-    from evoforge.bench import loop, search, serving, training
+    from evoforge.bench import loop, sandbox, search, serving, training
 
     benches = {
         "round": loop.bench_round,
+        "sandbox": sandbox.bench_sandbox,
         "generate": serving.bench_generate,
         "sync": serving.bench_sync,
         "train": training.bench_train,

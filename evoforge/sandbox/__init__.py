@@ -150,7 +150,7 @@ def run_code(
     (JSON values). Raises SandboxUnavailable when the isolation cannot be set up here."""
     limits = limits or SandboxLimits()
     job = json.dumps({"code": code, "function": function, "inputs": [list(a) for a in inputs]})
-    sandbox = bwrap.start(job.encode("utf-8", "surrogatepass"), limits)
+    sandbox = bwrap.start(job.encode(), limits)  # ASCII: json.dumps escapes the rest
     try:
         got = bwrap.collect(sandbox, limits.wall_seconds, limits.output_kb * 1024)
     finally:

@@ -1,5 +1,13 @@
+import json
+
+import pytest
+
+import evoforge
+from evoforge.cli import main
 from evoforge.envs import get_env
 from evoforge.envs.code import extract_code
+from evoforge.loops.rundir import read_jsonl
+from tests.helpers.runs import TINY_RUN
 
 
 def test_correct_and_wrong_answers():
@@ -27,3 +35,22 @@ def test_splits_disjoint_and_deterministic():
     assert not {t.metadata["family"] for t in a} & {
         t.metadata["family"] for t in env.tasks("heldout", 300, 1)
     }
+
+
+@pytest.mark.slow
+def test_a_tiny_run_on_code_verifies_in_the_sandbox(ray_cluster, tmp_path):
+    """A whole round on `code` with the tiny model: every answer and tree node is verified in
+    the sandbox, the verdicts land in the run directory with feedback, and the run ends."""
+    run_dir = tmp_path / "run"
+    config = [a for a in TINY_RUN if not a.startswith("env=")]
+    result = evoforge.run(
+        evoforge.load_config(None, [*config, "env=code", "rounds=1", f"run_dir={run_dir}"])
+    )
+    assert [r["round"] for r in result.rounds] == [-1, 0]
+    verdicts = read_jsonl(run_dir / "rounds/000/verdicts.jsonl")
+    assert verdicts and all("tests_passed" in json.dumps(v) for v in verdicts)
+    assert all(v["feedback"] for v in verdicts if not v["passed"])
+
+
+def test_envs_check_code_passes(capsys):
+    assert main(["envs", "check", "code", "-n", "4"]) == 0, capsys.readouterr()

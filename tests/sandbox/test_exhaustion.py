@@ -3,12 +3,16 @@ feedback, quickly, without hurting the parent, and leaves no process (checked af
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import psutil
 
 from evoforge.sandbox import SandboxLimits, run_code
-from tests.helpers.sandbox import LIMITS, attack, evidence, failed
+from tests.helpers.runs import REPO
+from tests.helpers.sandbox import LIMITS, attack, evidence, failed, sandbox_processes
 
 QUICK = SandboxLimits(cpu_seconds=1, wall_seconds=2, memory_mb=256)
 
@@ -150,3 +154,22 @@ def test_flooding_the_result_channel_or_returning_a_giant_fails():
     assert "result channel" in (result.crashed or "")
     result = attack("def f(x):\n    return 'x' * 10**7")
     assert "too large" in result.calls[0].error
+
+
+def test_a_sandbox_dies_with_the_process_that_started_it():
+    """evoforge killed mid-verification (SIGKILL, no cleanup): bwrap's --die-with-parent takes
+    the sandbox down with it (the autouse check then finds nothing left)."""
+    script = "from evoforge.sandbox import run_code\nrun_code('import time\\ntime.sleep(600)', 'f', [[1]])"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO))
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            "runner.py" in " ".join(p.cmdline()) for p in sandbox_processes()
+        ):
+            time.sleep(0.05)
+        assert any("runner.py" in " ".join(p.cmdline()) for p in sandbox_processes())
+    finally:
+        parent.kill()
+        parent.wait()

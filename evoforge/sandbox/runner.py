@@ -123,6 +123,7 @@ def run(job: dict, channel: Channel) -> None:
 def main() -> None:
     uid, gid, cpu, memory, file_size, files, procs = (int(a) for a in sys.argv[1:8])
     drop_privileges(uid, gid)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # what bwrap leaves open (its userns-block pipe)
     set_limits(cpu, memory, file_size, files, procs)
     os.environ.clear()  # LD_LIBRARY_PATH, set for the interpreter's own library
     channel = Channel()

@@ -14,6 +14,7 @@ import secrets
 import psutil
 
 from evoforge.sandbox import SandboxLimits, SandboxResult, run_code
+from evoforge.sandbox.bwrap import RUNNER_INSIDE
 
 NOBODY = 65534
 LIMITS = SandboxLimits(cpu_seconds=2, wall_seconds=4, memory_mb=256)
@@ -54,9 +55,16 @@ def failed(outcome: str) -> bool:
 
 
 def sandbox_processes() -> list[psutil.Process]:
-    """Processes a sandbox could have left: this process's descendants, and (as root) anything
-    running as the sandbox's host uid."""
-    found = psutil.Process().children(recursive=True)
+    """Processes of a sandbox still alive: bwrap or the runner among this process's descendants
+    (not Ray's, which a session may have started), and (as root) anything running as the
+    sandbox's host uid, orphans included."""
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.name() == "bwrap" or RUNNER_INSIDE in " ".join(p.cmdline()):
+                found.append(p)
+        except psutil.NoSuchProcess:
+            pass
     if os.geteuid() == 0:
         for p in psutil.process_iter(["uids"]):
             if p.info["uids"] and NOBODY in (p.info["uids"].real, p.info["uids"].effective):

@@ -43,6 +43,8 @@ def f(x):
         "caps": [status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapAmb")],
         "nnp": status["NoNewPrivs"].strip(), "host": os.uname().nodename,
         "root_ro": mounts["/"].startswith("ro"), "tmp_rw": mounts["/tmp"].startswith("rw"),
+        "fds": {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in (0, 1, 2, 3)},
+        "fd_count": len(os.listdir("/proc/self/fd")) - 1,  # less the listing's own
     }
 """
     )
@@ -54,6 +56,9 @@ def f(x):
     assert seen["ids"][:3] == [1000, 1000, 1000]
     assert set(seen["caps"]) == {"0000000000000000"} and seen["nnp"] == "1"
     assert seen["host"] == "sandbox" and seen["root_ro"] and seen["tmp_rw"]
+    # the job, its prints (stdout and stderr), the result channel: nothing else of the host's
+    assert seen["fd_count"] == 4 and seen["fds"][0].startswith("/memfd:evoforge-job")
+    assert seen["fds"][1] == seen["fds"][2] != seen["fds"][3] and "pipe:" in seen["fds"][3]
 
 
 def test_writes_outside_the_tmpfs_fail(tmp_path):

@@ -8,8 +8,6 @@ import subprocess
 import sys
 import time
 
-import psutil
-
 from evoforge.sandbox import SandboxLimits, run_code
 from tests.helpers.runs import REPO
 from tests.helpers.sandbox import LIMITS, attack, evidence, failed, sandbox_processes
@@ -78,10 +76,8 @@ def f(x):
 
 
 def test_a_fork_bomb_is_capped_by_the_process_limit():
-    before = len(psutil.pids())
     result, seconds = timed("import os\nwhile True:\n    os.fork()")
     assert result.feedback(["1"]) and seconds < QUICK.wall_seconds + 3
-    assert len(psutil.pids()) < before + 20  # the host's process table is fine
     counted = evidence(
         "import os, time\nn = 0\ntry:\n    while n < 100:\n        if os.fork() == 0:\n"
         "            time.sleep(600)\n        n += 1\nexcept OSError as e:\n    err = type(e).__name__\n"

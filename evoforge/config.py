@@ -23,11 +23,16 @@ def opt(
     ge: float | None = None,
     gt: float | None = None,
     le: float | None = None,
+    many: bool = False,
 ) -> Any:
-    """A config field with its documentation, its allowed values (strings) or range (numbers)."""
+    """A config field with its documentation, its allowed values (strings) or range (numbers).
+
+    ``many``: the string is a comma-separated list, each item one of ``choices`` (empty = none)."""
     meta: dict[str, Any] = {"help": help}
     if choices:
         meta["choices"] = choices
+    if many:
+        meta["many"] = True
     for name, bound in (("ge", ge), ("gt", gt), ("le", le)):
         if bound is not None:
             meta[name] = bound
@@ -78,6 +83,27 @@ class ServingConfig:
     vllm_start_timeout_s: float = opt(
         300.0, "Seconds to wait for a vLLM engine to start before falling back (auto).", gt=0.0
     )
+    tensor_parallel_size: int = opt(
+        1,
+        "GPUs per replica (vLLM tensor parallelism); each replica is a Ray placement group of "
+        "this many GPU bundles on one node.",
+        ge=1,
+        le=64,
+    )
+    placement: str = opt(
+        "auto",
+        "GPU layout: separate (servers and training on their own GPUs), colocate (training "
+        "shares the servers' GPUs by fractional shares; vLLM sleeps while it trains), or auto "
+        "(separate when the cluster has enough GPUs, else colocate).",
+        ("auto", "separate", "colocate"),
+    )
+    gpu_share: float = opt(
+        0.5,
+        "colocate: share of each GPU a server takes in Ray's accounting (training takes the "
+        "rest); vLLM's memory share is serving.vllm_memory_fraction.",
+        gt=0.0,
+        le=0.95,
+    )
 
 
 @dataclass(frozen=True)
@@ -87,8 +113,21 @@ class GenerationConfig:
     temperature: float = opt(
         0.7, "Sampling temperature of the actor's answers (0 = greedy).", ge=0.0, le=10.0
     )
-    top_p: float = opt(0.95, "Nucleus sampling threshold.", gt=0.0, le=1.0)
+    top_p: float = opt(
+        1.0,
+        "Nucleus sampling threshold; 1.0 = off (nucleus sampling sorts the vocabulary at every "
+        "token: on vLLM-CPU it costs more than a third of the sampling throughput).",
+        gt=0.0,
+        le=1.0,
+    )
     max_tokens: int = opt(192, "Most tokens of one answer.", ge=1)
+    samples: int = opt(
+        8,
+        "Answers sampled per task (one request with n completions: the prompt is prefilled "
+        "once); every one is verified.",
+        ge=1,
+        le=256,
+    )
 
 
 @dataclass(frozen=True)
@@ -100,7 +139,7 @@ class CriticConfig:
         "Model of the critic; empty = the actor's server (one model plays every role, as in SPaR).",
     )
     votes: int = opt(
-        5,
+        3,
         "Verdicts sampled per response; the node value is the share of yes among parsed votes.",
         ge=1,
         le=64,
@@ -110,6 +149,19 @@ class CriticConfig:
         128,
         "Most tokens of one critique (the verdict comes last: too short a budget means abstentions).",
         ge=1,
+    )
+    calibration_answers: int = opt(
+        24,
+        "Answers of each round the judge is measured on against the verifier (half passing, half "
+        "failing where the round has them); 0 = trust the judge fully without measuring.",
+        ge=0,
+    )
+    min_kappa: float = opt(
+        0.1,
+        "The judge's weight in a node's value is its Cohen's kappa against the verifier; at or "
+        "below this it is benched for the round (weight 0, no more judge calls).",
+        ge=-1.0,
+        le=1.0,
     )
 
 
@@ -155,14 +207,28 @@ class SearchConfig:
     adaptive_stop: bool = opt(
         False, "Stop a task's search when the best value did not rise over the last level."
     )
+    max_tasks: int = opt(
+        8,
+        "Most tasks searched per round: those with no passing sample, closest to passing first.",
+        ge=0,
+    )
 
 
 @dataclass(frozen=True)
 class PairsConfig:
-    """Preference pairs: chosen = accepted refinement, rejected = original."""
+    """Preference pairs: a passing sample against the closest failing one (sampled), an accepted
+    refinement against its original (refined), a higher against a lower partial score."""
 
+    per_task: int = opt(2, "Most pairs per task and source.", ge=1, le=256)
+    partial_credit_gap: float = opt(
+        0.0,
+        "Where no sample of a multi-constraint task passes, pair the best against the closest "
+        "sample scoring at least this much less; 0 = no partial-credit pairs.",
+        ge=0.0,
+        le=1.0,
+    )
     require_verifier: bool = opt(
-        True, "Keep a pair only if the verifier passes chosen and fails rejected."
+        True, "Keep a refined pair only if the verifier passes chosen and fails rejected."
     )
     max_length_ratio: float = opt(
         3.0,
@@ -179,16 +245,28 @@ class TrainConfig:
         "dpo",
         "dpo: DPO (+SFT term) on the round's pairs. grpo: TRL GRPO, on-policy, rewards from the environment's "
         "verifier on the round's tasks, no value model. sft: SFT on chosen answers. ppo: not available "
-        "(TRL ships no PPO trainer).",
-        ("dpo", "grpo", "sft", "ppo"),
+        "(TRL ships no PPO trainer). rloo: TRL RLOO, on-policy like grpo, advantages from the "
+        "leave-one-out mean of the other completions' verifier rewards.",
+        ("dpo", "grpo", "rloo", "sft", "ppo"),
     )
-    learning_rate: float = opt(2e-5, "Optimizer learning rate.", gt=0.0, le=1.0)
+    learning_rate: float = opt(
+        5e-5,
+        "Optimizer learning rate (docs/tuning.md: what was tried on the default model).",
+        gt=0.0,
+        le=1.0,
+    )
     epochs: int = opt(1, "Passes over the round's data.", ge=1, le=1000)
     batch_size: int = opt(4, "Examples per optimizer step.", ge=1, le=65536)
     beta: float = opt(0.1, "DPO beta (SPaR uses 0.1); also GRPO's KL coefficient.", ge=0.0)
     sft_weight: float = opt(
         0.2, "Weight of the SFT (NLL) term on chosen answers added to the DPO loss.", ge=0.0
     )
+    rft: bool = opt(
+        True,
+        "Rejection-sampling fine-tuning: SFT on the round's passing samples and accepted "
+        "refinements before the preference step.",
+    )
+    rft_per_task: int = opt(2, "Most passing answers per task in the RFT data.", ge=1, le=256)
     reference: str = opt(
         "round",
         "DPO reference: round = the round's starting model, original = the first model.",
@@ -198,7 +276,32 @@ class TrainConfig:
     lora_r: int = opt(16, "LoRA rank.", ge=1, le=4096)
     max_length: int = opt(640, "Most tokens of prompt + answer in training.", ge=16)
     grpo_generations: int = opt(
-        4, "GRPO: completions sampled per prompt (the group of the advantage).", ge=2, le=256
+        4,
+        "GRPO and RLOO: completions sampled per prompt (the group of the advantage).",
+        ge=2,
+        le=256,
+    )
+    workers: int = opt(
+        1,
+        "Data-parallel training workers; 1 trains in one Ray actor, more run the same TRL "
+        "trainer under Ray Train (TorchTrainer); train.batch_size is split across them.",
+        ge=1,
+        le=1024,
+    )
+    worker_cpus: int = opt(
+        1, "CPUs (Ray's accounting, and torch threads on CPU) per training worker.", ge=1, le=256
+    )
+    strategy: str = opt(
+        "ddp",
+        "Data parallelism with several workers: ddp (replicated weights), or fsdp (sharded; GPUs only).",
+        ("ddp", "fsdp"),
+    )
+    checkpoint_steps: int = opt(
+        100,
+        "Save the trainer's checkpoint (weights, optimizer, scheduler, RNG) every this many "
+        "optimizer steps inside the round's train directory; a resumed run continues from the "
+        "last one. 0 = never.",
+        ge=0,
     )
     max_refiner_examples: int = opt(
         12,
@@ -217,7 +320,10 @@ class EvalConfig:
     """Held-out evaluation and the promotion gate."""
 
     heldout_tasks: int = opt(
-        200, "Held-out tasks of the main environment per evaluation (greedy).", ge=1
+        250,
+        "Held-out tasks of the main environment per evaluation (greedy); on `instructions` four "
+        "fifths of them use phrasings no train task uses.",
+        ge=1,
     )
     guard_env: str = opt(
         "arithmetic", "Second environment that must not regress (forgetting guard); empty = none."
@@ -233,6 +339,13 @@ class EvalConfig:
     )
     patience: int = opt(
         2, "Stop after this many rounds in a row without a gain; 0 = never stop early.", ge=0
+    )
+    require_significance: bool = opt(
+        False,
+        "Keep a round only if it beats the last kept one significantly (McNemar p < eval.alpha).",
+    )
+    alpha: float = opt(
+        0.05, "Significance level of the paired comparisons (McNemar's exact test).", gt=0, le=1
     )
 
 
@@ -273,7 +386,7 @@ class Config:
         "instructions", "Environment: a registered name, an entry point, or module:attr."
     )
     rounds: int = opt(2, "Self-improvement rounds.", ge=1, le=1000)
-    tasks_per_round: int = opt(32, "Training tasks the actor answers per round.", ge=1)
+    tasks_per_round: int = opt(72, "Training tasks the actor answers per round.", ge=1)
     seed: int = opt(
         0, "Seed of tasks, sampling and training; the same seed reproduces a run.", ge=0
     )
@@ -295,10 +408,26 @@ class Config:
         "",
         "Where converted models are cached; empty = $EVOFORGE_CACHE, else ~/.cache/evoforge.",
     )
+    report_to: str = opt(
+        "",
+        "Experiment trackers that get the round metrics, the trainer's losses and the config, "
+        "comma-separated: tensorboard (RUN_DIR/tensorboard), wandb, mlflow "
+        "($MLFLOW_TRACKING_URI, else RUN_DIR/mlruns); empty = none.",
+        ("tensorboard", "wandb", "mlflow"),
+        many=True,
+    )
     curriculum: str = opt(
-        "weakness",
-        "Task selection: weakness (weight types by last eval failures) or uniform.",
-        ("weakness", "uniform"),
+        "informative",
+        "Task selection: informative (oversample types whose sampled pass rate is between 0 and 1: "
+        "they yield pairs), weakness (weight types by last eval failures) or uniform.",
+        ("informative", "weakness", "uniform"),
+    )
+    curriculum_floor: float = opt(
+        0.25,
+        "Weight every type keeps under the informative and weakness curricula (types that never "
+        "or always pass still appear: the tree search works on the first).",
+        ge=0.0,
+        le=10.0,
     )
     serving: ServingConfig = sub(ServingConfig)
     generation: GenerationConfig = sub(GenerationConfig)

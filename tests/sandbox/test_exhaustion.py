@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import psutil
+
 from evoforge.sandbox import SandboxLimits, run_code
 from tests.helpers.runs import REPO
 from tests.helpers.sandbox import LIMITS, attack, evidence, failed, sandbox_processes
@@ -165,7 +167,11 @@ def test_a_sandbox_dies_with_the_process_that_started_it():
             "runner.py" in " ".join(p.cmdline()) for p in sandbox_processes()
         ):
             time.sleep(0.05)
-        assert any("runner.py" in " ".join(p.cmdline()) for p in sandbox_processes())
+        inside = sandbox_processes()  # bwrap (host root when evoforge is) and the runner
+        assert any("runner.py" in " ".join(p.cmdline()) for p in inside)
     finally:
         parent.kill()
         parent.wait()
+    # orphans are no longer this process's descendants: follow the ones seen before the kill
+    gone, alive = psutil.wait_procs(inside, timeout=5)
+    assert not alive, [(p.pid, p.name()) for p in alive]

@@ -5,11 +5,14 @@ markers, writes to the parent's pipes, patched builtins and early exits never ma
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 
+import psutil
+
 from evoforge.envs import get_env
-from evoforge.sandbox import run_code
-from tests.helpers.sandbox import LIMITS, PRELUDE, attack, evidence
+from evoforge.sandbox import SandboxLimits, run_code
+from tests.helpers.sandbox import LIMITS, PRELUDE, attack, evidence, sandbox_processes
 
 
 def test_printed_results_are_only_printed_output():
@@ -123,6 +126,35 @@ def test_exiting_early_is_no_success():
     ):
         result = attack(trick)
         assert not result.calls or result.calls[0].output is None, trick
+
+
+def test_no_code_of_the_sandbox_runs_while_the_parent_compares():
+    """A timing attack on the comparison needs code running while the parent compares. Here
+    the runner is kept from exiting (its ``os._exit`` replaced) and a detached child ignores
+    signals and keeps reading the clock: both are gone (not even zombies) when run_code
+    returns, before ``matches`` ever sees an expected value."""
+    code = """
+import os, signal, time
+def linger(*_):
+    while True:
+        time.perf_counter_ns()
+        time.sleep(0.001)
+def f(x):
+    if os.fork() == 0:
+        os.setsid()
+        for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(s, signal.SIG_IGN)
+        linger()
+    os._exit = linger
+    return x
+"""
+    result = run_code(code, "f", [[1]], SandboxLimits(cpu_seconds=2, wall_seconds=1))
+    alive = []
+    for p in sandbox_processes():  # at once: no grace period
+        with contextlib.suppress(psutil.NoSuchProcess):
+            alive += [] if p.status() == psutil.STATUS_ZOMBIE else [p.pid]
+    assert alive == []
+    assert result.timed_out and result.matches(["1"]) == [True] and result.matches(["2"]) == [False]
 
 
 def test_a_canned_answer_passes_no_task():

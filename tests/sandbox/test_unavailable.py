@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from evoforge.envs import get_env
+from evoforge.envs.check import check_env
 from evoforge.errors import EvoforgeError
 from evoforge.sandbox import SandboxUnavailable, run_code
 from tests.helpers.runs import REPO
@@ -26,6 +27,9 @@ def test_without_bwrap_code_is_refused(monkeypatch, tmp_path):
     task = env.tasks("train", 1, seed=0)[0]
     with pytest.raises(EvoforgeError, match="bubblewrap"):  # an error, not a failed verdict
         env.verify(task, "```python\ndef f(xs):\n    return 0\n```")
+    report = check_env(env)  # `evoforge envs check code` passes the fix on
+    assert len(report.problems) == 1 and "apt-get install bubblewrap" in report.problems[0]
+    assert "instead of raising" not in report.problems[0]
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")

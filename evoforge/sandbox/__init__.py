@@ -1,139 +1,228 @@
-"""The code sandbox: model-written code runs only here, never in an evoforge process.
+"""The code sandbox: model-written code runs only here, isolated by the operating system.
 
-Layers (each stops a different escape; together they hold without root-only tools):
-- its own process (``python -I -S``: isolated mode, stdlib only, no PYTHON* variables), in a new
-  session so that the whole group is killed on timeout;
-- an empty environment (PATH only): nothing of the parent's variables is inherited;
-- a throwaway working directory, removed afterwards;
-- resource limits: CPU seconds, address space, file size, open files, no core dumps;
-- no network: a fresh network namespace when the process may create one (root), and in any case
-  an audit hook that denies sockets;
-- the audit hook (runner.py) denies process creation (fork, exec, spawn, subprocess,
-  system), writes outside the working directory, reading other processes' /proc entries, and
-  imports that reach native code (ctypes). Fork bombs are stopped by the hook, not by
-  RLIMIT_NPROC, which Linux does not enforce for root.
+:func:`run_code` runs a piece of code and calls one of its functions on each input in a fresh
+bubblewrap (``bwrap``) sandbox; it returns the outputs (the ``repr`` text of each return value)
+or errors. It never judges them: the caller holds the expected values, and
+:meth:`SandboxResult.matches` compares them in the parent process. Expected values never enter
+the sandbox, so nothing the code prints, writes or fakes can make a wrong answer pass.
+
+What the code gets (one sandbox per call, gone with it):
+
+- fresh user, mount, pid, network, IPC, UTS and cgroup namespaces; an unprivileged uid (1000)
+  with no capabilities, no new privileges (``PR_SET_NO_NEW_PRIVS``), in a new session;
+- a read-only view of only the system's shared libraries, the interpreter and its standard
+  library (its site-packages hidden), a fresh /proc showing only the sandbox's processes, a
+  minimal read-only /dev, and one tmpfs of ``disk_mb`` at /tmp as the only writable place and the
+  working directory; no /etc (but ld.so.cache), /home, /root, host /tmp, run directory, Ray token;
+- an empty environment; no network (only its own loopback);
+- rlimits set before the code runs: CPU seconds, address space, file size, open files and
+  processes (threads count);
+- a wall clock kept by the parent: at the deadline it SIGKILLs the sandbox's pid 1 through a
+  pidfd, and the kernel then kills every process of the pid namespace, so no descendant
+  survives (``--die-with-parent`` does the same if evoforge dies). Output is read without
+  blocking, capped in bytes, until the deadline: a grandchild holding a pipe cannot stall it.
+
+Where this cannot be set up (bwrap missing, user namespaces refused), :func:`run_code` raises
+:class:`SandboxUnavailable`, a one-line error naming what is missing and how to enable it. There
+is no weaker fallback.
+
+Facts found while building this (bubblewrap 0.8.0 on Debian 12, Linux 6.18, evoforge as root in a
+container; unprivileged user namespaces allowed):
+
+- As root, ``bwrap --unshare-user --uid 1000`` maps the sandbox's uid to host root, and Linux
+  never enforces RLIMIT_NPROC for host root (a sandbox with RLIMIT_NPROC=5 forked 20 children).
+  So as root the sandbox's uid must be another host uid: here 65534 (nobody).
+- bwrap started as nobody cannot bind an interpreter that lives under a directory only root may
+  enter (pyenv under /root, mode 0700): it resolves bind sources with realpath() as the calling
+  user, ``--ro-bind-fd`` too. ``--userns FD`` does not help either: bwrap 0.8 switches to the
+  sandbox uid before its setup, losing the capabilities for the loopback and the mounts.
+- What works as root: ``--unshare-user --userns-block-fd FD --info-fd FD``. bwrap creates the
+  user namespace and waits; evoforge writes the maps itself (namespace root = host root, for
+  bwrap's setup; uid and gid 1000 = host 65534), then lets it go. bwrap sets up as namespace root,
+  keeps only CAP_SETUID and CAP_SETGID (``--cap-drop ALL --cap-add ...``), and the runner drops
+  to uid 1000 before anything else, which clears every capability; RLIMIT_NPROC then holds.
+  ``--disable-userns`` cannot be combined with ``--userns-block-fd``, so as root the code may
+  create nested user namespaces (they reach nothing outside the sandbox's own namespaces).
+- Not root: ``--unshare-user --uid 1000 --gid 1000 --disable-userns``; the sandbox is the user's
+  own uid outside, which is not root, so RLIMIT_NPROC holds.
+- ``--dev`` leaves a writable /dev/shm on its own tmpfs; ``--remount-ro /dev`` closes it.
+- A shared-library build's interpreter finds libpython through an absolute RUNPATH into its
+  host prefix; inside it is found through LD_LIBRARY_PATH, which the runner removes before
+  running the code.
+
+This package imports nothing from evoforge but errors.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import resource
-import shutil
 import signal
-import subprocess
-import sys
-import tempfile
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-RUNNER = Path(__file__).with_name("runner.py")
-MARKER = "@@SANDBOX_RESULT@@"
-CLONE_NEWNET = 0x40000000
+from evoforge.sandbox import bwrap
+from evoforge.sandbox.bwrap import SandboxUnavailable
+
+__all__ = ["CallResult", "SandboxLimits", "SandboxResult", "SandboxUnavailable", "run_code"]
+
+FEEDBACK_CHARS = 300
 
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    cpu_seconds: int = 5
-    wall_seconds: float = 10.0
+    """Limits of one sandboxed run. Memory is address space per process; processes count
+    threads; the wall clock starts when the sandbox is up (start-up has its own 30 s)."""
+
+    cpu_seconds: int = 3
+    wall_seconds: float = 8.0
     memory_mb: int = 512
     file_mb: int = 8
+    disk_mb: int = 16
     open_files: int = 64
+    processes: int = 8
+    output_kb: int = 256
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One call's claimed outcome: the ``repr`` text of its return value, or the error it raised."""
+
+    output: str | None = None
+    error: str | None = None
 
 
 @dataclass
 class SandboxResult:
-    """What happened: per-test results, or why nothing could be checked."""
+    """What came back. ``calls`` holds one entry per input that returned before the sandbox
+    ended; text from the sandbox other than ``output`` is cleaned and truncated."""
 
-    tests: list[dict] = field(default_factory=list)
+    function: str
+    inputs: list
+    calls: list[CallResult] = field(default_factory=list)
     load_error: str | None = None
     timed_out: bool = False
     crashed: str | None = None
-    """Killed by a signal or a resource limit, or exited without a result."""
-    stderr: str = ""
+    """Killed by a signal or a limit, exited before every result, or broke the result format."""
+    printed: str = ""
 
-    @property
-    def passed(self) -> int:
-        return sum(t["passed"] for t in self.tests)
+    def matches(self, expected: Sequence[str]) -> list[bool]:
+        """Per input: did the call return a value whose repr is exactly ``expected[i]``?"""
+        return [
+            i < len(self.calls) and self.calls[i].output == want for i, want in enumerate(expected)
+        ]
 
-    def feedback(self) -> str:
+    def feedback(self, expected: Sequence[str]) -> str:
+        """What went wrong, in words, for the first input that did not match; "" if none."""
+        if self.load_error:
+            return f"the code failed to run: {self.load_error}"
+        for i, want in enumerate(expected):
+            call = clean(f"{self.function}({', '.join(map(repr, self.inputs[i]))})", 200)
+            if i >= len(self.calls):
+                return f"{call} gave no result: {self._why_stopped()}"
+            got = self.calls[i]
+            if got.error is not None:
+                return f"{call} raised {got.error}; expected {want}"
+            if got.output != want:
+                return f"{call} returned {clean(got.output or '', 200)}, expected {want}"
+        return ""
+
+    def _why_stopped(self) -> str:
         if self.timed_out:
             return "the code did not finish in time (infinite loop or too slow); make it terminate quickly"
         if self.crashed:
             return f"the code crashed: {self.crashed}"
-        if self.load_error:
-            return f"the code failed to run: {self.load_error}"
-        for t in self.tests:
-            if not t["passed"]:
-                if "error" in t:
-                    return f"{t['call']} raised {t['error']}; expected {t['expected']}"
-                return f"{t['call']} returned {t['got']}, expected {t['expected']}"
-        return ""
+        return "the code stopped before returning"
 
 
-def _limit(limits: SandboxLimits):
-    def preexec() -> None:  # runs in the child between fork and exec
-        os.setsid()
-        if os.geteuid() == 0:
-            try:
-                import ctypes
-
-                ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)
-            except Exception:
-                pass  # the audit hook still denies sockets
-        mb = 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return preexec
+def clean(text: str, limit: int = FEEDBACK_CHARS) -> str:
+    """Text from the sandbox made safe to store and show: valid UTF-8, control and format
+    characters (NUL, terminal escapes, bidi overrides) escaped, at most ``limit`` characters."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    out = "".join(c if c.isprintable() or c in "\n\t" else f"\\x{{{ord(c):x}}}" for c in text)
+    return out if len(out) <= limit else out[:limit] + f"... [{len(out) - limit} more characters]"
 
 
 def run_code(
-    code: str, tests: list[tuple[str, str]], limits: SandboxLimits | None = None
+    code: str, function: str, inputs: Sequence[Sequence], limits: SandboxLimits | None = None
 ) -> SandboxResult:
-    """Run ``code`` then each (call expression, expected repr) test in a fresh sandbox process."""
+    """Run ``code`` in a fresh sandbox, then ``function(*args)`` for each ``args`` in ``inputs``
+    (JSON values). Raises SandboxUnavailable when the isolation cannot be set up here."""
     limits = limits or SandboxLimits()
-    workdir = tempfile.mkdtemp(prefix="evoforge-sandbox-")
-    job = json.dumps({"code": code, "tests": [list(t) for t in tests]})
-    proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", "-B", str(RUNNER)],
-        cwd=workdir,
-        env={"PATH": "/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8"},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=_limit(limits),
-        close_fds=True,
-    )
-    result = SandboxResult()
+    job = json.dumps({"code": code, "function": function, "inputs": [list(a) for a in inputs]})
+    sandbox = bwrap.start(job.encode(), limits)  # ASCII: json.dumps escapes the rest
     try:
-        out, err = proc.communicate(job.encode(), timeout=limits.wall_seconds)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        out, err = proc.communicate()
-        result.timed_out = True
+        got = bwrap.collect(sandbox, limits.wall_seconds, limits.output_kb * 1024)
     finally:
-        _kill_group(proc)  # anything the code left behind in its session
-        shutil.rmtree(workdir, ignore_errors=True)
-    text = out.decode("utf-8", "replace")
-    result.stderr = err.decode("utf-8", "replace")[-2000:]
-    if MARKER in text and not result.timed_out:
-        payload = json.loads(text.rsplit(MARKER, 1)[1].strip().splitlines()[0])
-        result.tests, result.load_error = payload["tests"], payload["load_error"]
-    elif not result.timed_out:
-        if proc.returncode is not None and proc.returncode < 0:
-            sig = signal.Signals(-proc.returncode).name
-            result.crashed = f"killed by {sig}" + (" (CPU time limit)" if sig == "SIGXCPU" else "")
+        bwrap.terminate(sandbox)
+    printed = got.printed.decode("utf-8", "replace")
+    if not got.ready:
+        if time.monotonic() - sandbox.started >= bwrap.SETUP_SECONDS:
+            detail = f"it did not start within {bwrap.SETUP_SECONDS:.0f} s"
         else:
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            result.crashed = f"exited with status {proc.returncode}: {last[:200]}"
+            lines = printed.strip().splitlines()
+            detail = clean(lines[-1] if lines else "it exited before it was ready", 300)
+        raise bwrap.unavailable(detail, bwrap.hint_for(detail))
+    result = SandboxResult(function, [list(a) for a in inputs], timed_out=got.timed_out)
+    result.printed = clean(printed, bwrap.PRINTED_KEPT) + (
+        f"\n... [{got.printed_dropped} more bytes not kept]" if got.printed_dropped else ""
+    )
+    if got.overflow:
+        result.crashed = f"it wrote more than {limits.output_kb} KiB to the result channel"
+        return result
+    problem = _parse(got.results[len(bwrap.READY) :], result)
+    if problem:
+        result.calls, result.load_error = [], None
+        result.crashed = f"the result channel was tampered with ({problem})"
+    elif not result.timed_out and len(result.calls) < len(inputs) and result.load_error is None:
+        result.crashed = _exit_reason(sandbox.proc.returncode, printed, limits)
     return result
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+def _parse(data: bytes, result: SandboxResult) -> str | None:
+    """Fill ``result`` from the runner's records; the reason when they are not well-formed.
+    A last line without its newline was cut by the kill and is ignored."""
+    load_seen = False
+    for raw in data.split(b"\n")[:-1]:
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            return "a line that is not JSON"
+        if not isinstance(record, dict):
+            return "a record that is not an object"
+        if not load_seen:
+            if set(record) != {"load"} or not isinstance(record["load"], str | None):
+                return "expected the load record first"
+            load_seen = True
+            result.load_error = None if record["load"] is None else clean(record["load"])
+            continue
+        index = len(result.calls)
+        keys = set(record)
+        if (
+            result.load_error is not None
+            or record.get("call") != index
+            or index >= len(result.inputs)
+        ):
+            return f"an unexpected record where call {index} was due"
+        if keys == {"call", "output"} and type(record["output"]) is str:
+            result.calls.append(CallResult(output=record["output"]))
+        elif keys == {"call", "error"} and type(record["error"]) is str:
+            result.calls.append(CallResult(error=clean(record["error"])))
+        else:
+            return f"a malformed record for call {index}"
+    return None
+
+
+def _exit_reason(status: int | None, printed: str, limits: SandboxLimits) -> str:
+    """Why the sandbox ended before every result (bwrap exits with 128 + N for signal N)."""
+    if status is not None and status > 128:
+        try:
+            name = signal.Signals(status - 128).name
+        except ValueError:
+            name = f"signal {status - 128}"
+        if name == "SIGXCPU":
+            return f"killed by SIGXCPU (CPU time limit of {limits.cpu_seconds} s)"
+        return f"killed by {name}"
+    lines = printed.strip().splitlines()
+    last = clean(lines[-1], 200) if lines else "no output"
+    return f"exited with status {status} before returning every result: {last}"

@@ -32,3 +32,11 @@ def test_bench_generate_vllm_tiny(ray_cluster, tmp_path):
         "generate", model="tiny", backend="vllm", json_path=str(tmp_path / "g.json"), size="tiny"
     )
     assert result["backend"] == "vllm" and set(result) >= FIELDS
+
+
+def test_bench_sandbox_tiny(tmp_path):
+    out = tmp_path / "sandbox.json"
+    result = run_bench("sandbox", json_path=str(out), size="tiny")
+    data = json.loads(out.read_text())
+    assert set(data) >= FIELDS and data["ratio"] == pytest.approx(result["ratio"])
+    assert data["evoforge"]["median_seconds"] > 0 and data["baseline"]["median_seconds"] > 0

@@ -49,7 +49,7 @@ class ServingConfig:
         1, "Server replicas per distinct model; a batch is split across them.", ge=1, le=1024
     )
     max_model_len: int = opt(
-        1536, "Context window the servers allow (prompt + completion tokens).", ge=16
+        1536, "Context window the servers allow (prompt + completion tokens).", ge=16, le=1 << 20
     )
     dtype: str = opt(
         "auto",
@@ -63,6 +63,7 @@ class ServingConfig:
         64,
         "Largest batch one transformers generate() call runs (smaller splits cost throughput).",
         ge=1,
+        le=65536,
     )
     vllm_memory_fraction: float = opt(
         0.3,
@@ -74,9 +75,13 @@ class ServingConfig:
         3.0,
         "vLLM on CPU: GiB of RAM for the KV cache; running sequences are capped so none is ever preempted.",
         gt=0.0,
+        le=4096.0,
     )
     vllm_start_timeout_s: float = opt(
-        300.0, "Seconds to wait for a vLLM engine to start before falling back (auto).", gt=0.0
+        300.0,
+        "Seconds to wait for a vLLM engine to start before falling back (auto).",
+        gt=0.0,
+        le=86400.0,
     )
 
 
@@ -88,7 +93,7 @@ class GenerationConfig:
         0.7, "Sampling temperature of the actor's answers (0 = greedy).", ge=0.0, le=10.0
     )
     top_p: float = opt(0.95, "Nucleus sampling threshold.", gt=0.0, le=1.0)
-    max_tokens: int = opt(192, "Most tokens of one answer.", ge=1)
+    max_tokens: int = opt(192, "Most tokens of one answer.", ge=1, le=1 << 20)
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,7 @@ class CriticConfig:
         128,
         "Most tokens of one critique (the verdict comes last: too short a budget means abstentions).",
         ge=1,
+        le=1 << 20,
     )
 
 
@@ -119,7 +125,7 @@ class RefinerConfig:
 
     model: str = opt("", "Model of the refiner; empty = the actor's server.")
     temperature: float = opt(0.8, "Sampling temperature of refinements.", ge=0.0, le=10.0)
-    max_tokens: int = opt(192, "Most tokens of one refinement.", ge=1)
+    max_tokens: int = opt(192, "Most tokens of one refinement.", ge=1, le=1 << 20)
     use_env_feedback: bool = opt(True, "Show the environment's feedback in words to the refiner.")
 
 
@@ -168,6 +174,7 @@ class PairsConfig:
         3.0,
         "Drop pairs whose longer side is more than this many times the shorter.",
         ge=1.0,
+        le=1e6,
     )
 
 
@@ -185,9 +192,14 @@ class TrainConfig:
     learning_rate: float = opt(2e-5, "Optimizer learning rate.", gt=0.0, le=1.0)
     epochs: int = opt(1, "Passes over the round's data.", ge=1, le=1000)
     batch_size: int = opt(4, "Examples per optimizer step.", ge=1, le=65536)
-    beta: float = opt(0.1, "DPO beta (SPaR uses 0.1); also GRPO's KL coefficient.", ge=0.0)
+    beta: float = opt(
+        0.1, "DPO beta (SPaR uses 0.1); also GRPO's KL coefficient.", ge=0.0, le=1000.0
+    )
     sft_weight: float = opt(
-        0.2, "Weight of the SFT (NLL) term on chosen answers added to the DPO loss.", ge=0.0
+        0.2,
+        "Weight of the SFT (NLL) term on chosen answers added to the DPO loss.",
+        ge=0.0,
+        le=1000.0,
     )
     reference: str = opt(
         "round",
@@ -196,7 +208,7 @@ class TrainConfig:
     )
     lora: bool = opt(False, "Train a LoRA adapter (merged before serving) instead of all weights.")
     lora_r: int = opt(16, "LoRA rank.", ge=1, le=4096)
-    max_length: int = opt(640, "Most tokens of prompt + answer in training.", ge=16)
+    max_length: int = opt(640, "Most tokens of prompt + answer in training.", ge=16, le=1 << 20)
     grpo_generations: int = opt(
         4, "GRPO: completions sampled per prompt (the group of the advantage).", ge=2, le=256
     )
@@ -204,6 +216,7 @@ class TrainConfig:
         12,
         "Most refiner examples (refinement chains first, then judgements) mixed into a round's training.",
         ge=0,
+        le=1_000_000,
     )
     refiner_data: str = opt(
         "mix",
@@ -217,13 +230,13 @@ class EvalConfig:
     """Held-out evaluation and the promotion gate."""
 
     heldout_tasks: int = opt(
-        200, "Held-out tasks of the main environment per evaluation (greedy).", ge=1
+        200, "Held-out tasks of the main environment per evaluation (greedy).", ge=1, le=1_000_000
     )
     guard_env: str = opt(
         "arithmetic", "Second environment that must not regress (forgetting guard); empty = none."
     )
-    guard_tasks: int = opt(40, "Held-out tasks of the guard environment.", ge=1)
-    max_tokens: int = opt(192, "Most tokens of an evaluation answer.", ge=1)
+    guard_tasks: int = opt(40, "Held-out tasks of the guard environment.", ge=1, le=1_000_000)
+    max_tokens: int = opt(192, "Most tokens of an evaluation answer.", ge=1, le=1 << 20)
     tolerance: float = opt(
         0.02,
         "Keep a round unless its pass rate is worse than the last kept one by more than this "
@@ -232,7 +245,10 @@ class EvalConfig:
         le=1.0,
     )
     patience: int = opt(
-        2, "Stop after this many rounds in a row without a gain; 0 = never stop early.", ge=0
+        2,
+        "Stop after this many rounds in a row without a gain; 0 = never stop early.",
+        ge=0,
+        le=1000,
     )
 
 
@@ -273,9 +289,15 @@ class Config:
         "instructions", "Environment: a registered name, an entry point, or module:attr."
     )
     rounds: int = opt(2, "Self-improvement rounds.", ge=1, le=1000)
-    tasks_per_round: int = opt(32, "Training tasks the actor answers per round.", ge=1)
+    tasks_per_round: int = opt(
+        32, "Training tasks the actor answers per round.", ge=1, le=1_000_000
+    )
     seed: int = opt(
-        0, "Seed of tasks, sampling and training; the same seed reproduces a run.", ge=0
+        0,
+        "Seed of tasks, sampling and training; the same seed reproduces a run "
+        "(numpy and torch take 32-bit seeds).",
+        ge=0,
+        le=2**31 - 1,
     )
     run_dir: str = opt(
         "", "Run directory; empty = runs/<timestamp>-<env> under the current directory."
@@ -300,6 +322,20 @@ class Config:
         "Task selection: weakness (weight types by last eval failures) or uniform.",
         ("weakness", "uniform"),
     )
+    verify_timeout_s: float = opt(
+        60.0,
+        "Seconds one verify() call of an environment may take; a call that does not return in "
+        "time stops the run with an error naming the environment and the task. 0 = no limit "
+        "(verify() then runs in the calling thread, for verifiers that use signals).",
+        ge=0.0,
+        le=86400.0,
+    )
+    progress_interval_s: float = opt(
+        10.0,
+        "Without a terminal (a log file, CI): seconds between the plain progress lines of long work.",
+        ge=0.1,
+        le=3600.0,
+    )
     serving: ServingConfig = sub(ServingConfig)
     generation: GenerationConfig = sub(GenerationConfig)
     critic: CriticConfig = sub(CriticConfig)
@@ -312,13 +348,30 @@ class Config:
     data: DataConfig = sub(DataConfig)
 
 
+RESUME_SAFE_KEYS: tuple[str, ...] = (
+    "ray_address",
+    "dashboard_host",
+    "cache_dir",
+    "verify_timeout_s",
+    "progress_interval_s",
+    "serving.threads",
+    "serving.vllm_memory_fraction",
+    "serving.vllm_kv_cache_gib",
+    "serving.vllm_start_timeout_s",
+)
+"""Keys ``evoforge resume RUN_DIR key=value`` may change: where the run executes, its memory and
+time limits, its output; never what it computes. Any other difference between a run's
+config.yaml and the config it started with stops the resume with the keys named."""
+
+
 def load_config(
     path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
 ) -> Config:
     """A :class:`Config` from an optional YAML file and dotted ``key=value`` overrides.
 
-    Unknown keys, wrong types, values out of range, nan/inf and duplicate YAML keys are each a
-    one-line :class:`~evoforge.errors.ConfigError` naming the key and the fix."""
-    from evoforge.config_loader import build
+    Unknown keys, wrong types, values out of range, nan/inf, control characters, duplicate YAML
+    keys and settings that cannot work together are each a one-line
+    :class:`~evoforge.errors.ConfigError` naming the key and the fix."""
+    from evoforge.config_loader import build, check_combinations
 
-    return build(Config, path, overrides)
+    return check_combinations(build(Config, path, overrides))

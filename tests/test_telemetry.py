@@ -31,7 +31,7 @@ def test_metrics_and_actors_visible_on_ray(ray_cluster, tmp_path):
 
     run_dir = tmp_path / "telemetry-run"
     evoforge.run(evoforge.load_config(None, TINY_RUN + ["rounds=1", f"run_dir={run_dir}"]))
-    run_id = run_dir.name
+    run_id = json.loads((run_dir / "meta.json").read_text())["run_id"]
     port = next(n["MetricsExportPort"] for n in ray.nodes() if n["Alive"])
     wanted = {
         "ray_evoforge_requests",

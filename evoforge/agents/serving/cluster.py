@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 from evoforge.errors import EvoforgeError, storage_error
@@ -13,6 +16,10 @@ from evoforge.errors import EvoforgeError, storage_error
 NAMESPACE = "evoforge"
 log = logging.getLogger("evoforge")
 _CONTEXT = None  # what ray.init returned in this process
+MAX_RAY_TEMP_DIR = 50
+"""Longest temp_dir a local cluster keeps its session in: Ray's unix sockets live ~60 characters
+deeper, and a socket path may have at most 107. A longer one leaves the session in Ray's default
+place, and the run removes the session's directory at exit instead."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,17 @@ def reachable(address: str, timeout: float = 3.0) -> bool:
 
 
 def connect(
-    address: str = "", dashboard_host: str = "127.0.0.1", num_cpus: int | None = None
+    address: str = "",
+    dashboard_host: str = "127.0.0.1",
+    num_cpus: int | None = None,
+    temp_dir: str = "",
 ) -> ClusterInfo:
-    """Join ``address`` or start a local cluster; idempotent within a process."""
+    """Join ``address`` or start a local cluster; idempotent within a process.
+
+    ``temp_dir``: a directory of the run's own, removed by the run at exit. A local cluster keeps
+    its session (logs, sockets) there, and actors get it as TMPDIR, so the temporary files of
+    libraries inside actors (``datasets`` caches, ``multiprocessing``) go with it even when an
+    actor is killed."""
     import ray
 
     global _CONTEXT
@@ -62,6 +77,7 @@ def connect(
         started = not address
         # Ray warns at start that token auth is on; we print the token's location ourselves.
         logging.getLogger("ray").setLevel(logging.ERROR)
+        runtime_env = {"env_vars": {"TMPDIR": temp_dir}} if temp_dir else None
         if address:
             if not reachable(address):
                 raise EvoforgeError(
@@ -69,7 +85,13 @@ def connect(
                     "`ray start --head` or leave ray_address empty for a local cluster"
                 )
             try:
-                _CONTEXT = ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
+                with _private_files():
+                    _CONTEXT = ray.init(
+                        address=address,
+                        namespace=NAMESPACE,
+                        log_to_driver=False,
+                        runtime_env=runtime_env,
+                    )
             except (ConnectionError, RuntimeError, ValueError) as e:
                 hint = "check the address or leave it empty for a local cluster"
                 if "RAY_AUTH_MODE" not in os.environ:
@@ -84,14 +106,8 @@ def connect(
             # Logical CPU slots: serving actors and the trainer take turns on the cores, so the
             # local cluster offers at least 4 slots even on a 2-core machine.
             cpus = num_cpus or max(os.cpu_count() or 1, 4)
-            _CONTEXT = ray.init(
-                namespace=NAMESPACE,
-                num_cpus=cpus,
-                include_dashboard=True,
-                dashboard_host=dashboard_host,
-                log_to_driver=False,
-                logging_level=logging.ERROR,
-            )
+            _CONTEXT = _start_local(cpus, dashboard_host, temp_dir, runtime_env)
+        _protect_token(_CONTEXT)
     ctx = ray.get_runtime_context()
     dashboard = (getattr(_CONTEXT, "dashboard_url", None) or "") if _CONTEXT is not None else ""
     if dashboard and not dashboard.startswith("http"):
@@ -104,6 +120,70 @@ def connect(
         gpus=float(ray.cluster_resources().get("GPU", 0)),
         session_dir=info.get("session_dir", ""),
     )
+
+
+@contextmanager
+def _private_files():
+    """Files Ray creates meanwhile (its auth token, a local cluster's session) are the owner's
+    only."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@contextmanager
+def _loopback_node():
+    """A local cluster on 127.0.0.1 only: Ray binds its metrics export port (and GCS, raylet,
+    workers) to the node's IP, which it takes from the network unless clusters are "disabled"
+    as on macOS; so the node's IP is the loopback address while the cluster starts."""
+    from ray._private import ray_constants
+
+    old = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = old
+
+
+def _start_local(cpus: int, dashboard_host: str, temp_dir: str, runtime_env: dict | None):
+    """ray.init of a local cluster. The dashboard is started but not waited for: one slow to
+    start (Ray gives up after RAY_DASHBOARD_STARTUP_TIMEOUT_S) costs its URL, not the run."""
+    import ray
+
+    ray_log = logging.getLogger("ray")
+    level = ray_log.level
+    ray_log.setLevel(logging.CRITICAL)  # a dashboard that failed to start: we say so in one line
+    kwargs: dict[str, Any] = {}
+    if temp_dir and len(temp_dir) <= MAX_RAY_TEMP_DIR:
+        kwargs["_temp_dir"] = temp_dir
+    try:
+        with _private_files(), _loopback_node():
+            return ray.init(
+                namespace=NAMESPACE,
+                num_cpus=cpus,
+                include_dashboard=None,
+                dashboard_host=dashboard_host,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                runtime_env=runtime_env,
+                **kwargs,
+            )
+    finally:
+        ray_log.setLevel(level)
+
+
+def _protect_token(context) -> None:
+    """Ray's auth token files readable by their owner only (Ray writes ~/.ray/auth_token 0644)."""
+    session = (getattr(context, "address_info", None) or {}).get("session_dir", "")
+    for path in (os.path.join(session, "auth_token"), os.path.expanduser("~/.ray/auth_token")):
+        try:
+            if os.path.isfile(path) and os.stat(path).st_uid == os.getuid():
+                os.chmod(path, 0o600)
+        except OSError as e:
+            log.warning("cannot make %s private (%s)", path, e)
 
 
 def claim_name(name: str, timeout: float = 30.0) -> None:
@@ -137,6 +217,22 @@ def shutdown() -> None:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+def remove_session(info: ClusterInfo) -> None:
+    """Delete the session directory (logs, sockets) of a local cluster this process started and
+    has shut down, and Ray's "latest session" link to it."""
+    import shutil
+
+    if not info.started_here or not info.session_dir:
+        return
+    shutil.rmtree(info.session_dir, ignore_errors=True)
+    parent = os.path.dirname(info.session_dir)
+    for link in ("session_latest", "prom_metrics_service_discovery.json"):
+        path = os.path.join(parent, link)
+        if os.path.islink(path) and os.path.realpath(path).startswith(info.session_dir):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def unwrap(error: Exception) -> Exception:

@@ -68,7 +68,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 def check_run_dir(path: str | Path) -> None:
     """A one-line error, before anything is written, when ``path`` cannot hold a new run: it is
-    a file, lies under a file, already holds a run, or is on a place that cannot be written."""
+    a file, lies under a file, already holds a run or other files, or cannot be written."""
     p = Path(path)
     try:
         if p.is_symlink() and not p.exists():
@@ -95,6 +95,11 @@ def check_run_dir(path: str | Path) -> None:
         raise EvoforgeError(
             f"run_dir '{p}' cannot be written ('{base}' is read-only or not writable); "
             "pick a writable place for run_dir"
+        )
+    if base == p.absolute() and any(p.iterdir()):
+        raise EvoforgeError(
+            f"run_dir '{p}' holds other files (it is not a run directory), which a run could "
+            "overwrite; pick a new or empty directory"
         )
 
 

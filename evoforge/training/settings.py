@@ -28,6 +28,8 @@ class TrainSettings:
     """The config's data section: a ``file:`` environment needs its reward function and columns."""
     grpo_generations: int
     max_completion_length: int
+    verify_timeout_s: float
+    """Time limit of one verify() call of GRPO's reward (0 = none)."""
 
     @classmethod
     def from_config(cls, config: Config) -> TrainSettings:
@@ -48,4 +50,5 @@ class TrainSettings:
             data=config.data,
             grpo_generations=t.grpo_generations,
             max_completion_length=config.generation.max_tokens,
+            verify_timeout_s=config.verify_timeout_s,
         )

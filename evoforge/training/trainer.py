@@ -130,7 +130,7 @@ class Trainer:
     def _grpo(self, model, tok, tasks, s: TrainSettings, work: str, log: LossLog):
         from trl import GRPOConfig, GRPOTrainer
 
-        reward = env_reward_function(s.env, s.data)
+        reward = env_reward_function(s.env, s.data, s.verify_timeout_s)
         rows = [{"prompt": list(t["messages"]), "task": json.dumps(t)} for t in tasks]
         args = GRPOConfig(
             **common_args(s, work, self.cuda),

@@ -60,3 +60,28 @@ class LongPrompts(_Base):
             )
             for i in range(n)
         ]
+
+
+class HangingVerify(_Base):
+    """verify() never returns on the answer "hang" (a verifier stuck on one input)."""
+
+    def verify(self, task, response):
+        if "hang" in response:
+            import time
+
+            time.sleep(3600)
+        return Verdict(score=1.0, passed=True)
+
+
+class HangsOnModelAnswers(_Base):
+    """Passes the checks a run starts with (their sample answers, the prompt) and hangs on the
+    first answer a model writes."""
+
+    def verify(self, task, response):
+        from evoforge.envs.check import ADVERSARIAL
+
+        if response not in ADVERSARIAL and response != task.prompt:
+            import time
+
+            time.sleep(3600)
+        return Verdict(score=0.0, passed=False, feedback="not yet")

@@ -127,6 +127,7 @@ def test_run_dir_that_cannot_hold_a_run_is_one_line_before_anything(
         (read_only_dir / "inside", "cannot be written"),
         (read_only_dir / "new" / "run", "cannot be written"),
         (existing.path, "already holds a run"),
+        (tmp_path, "holds other files"),
     ]
     before = sorted(p.name for p in tmp_path.rglob("*"))
     for path, message in cases:

@@ -148,6 +148,22 @@ def _loopback_node():
         ray_constants.ENABLE_RAY_CLUSTER = old
 
 
+@contextmanager
+def _tmpdir(path: str):
+    """TMPDIR for the processes started meanwhile (Ray's daemons: the dashboard's forkserver,
+    for one, writes its sockets there)."""
+    old = os.environ.get("TMPDIR")
+    if path:
+        os.environ["TMPDIR"] = path
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = old
+
+
 def _start_local(cpus: int, dashboard_host: str, temp_dir: str, runtime_env: dict | None):
     """ray.init of a local cluster. The dashboard is started but not waited for: one slow to
     start (Ray gives up after RAY_DASHBOARD_STARTUP_TIMEOUT_S) costs its URL, not the run."""
@@ -160,7 +176,7 @@ def _start_local(cpus: int, dashboard_host: str, temp_dir: str, runtime_env: dic
     if temp_dir and len(temp_dir) <= MAX_RAY_TEMP_DIR:
         kwargs["_temp_dir"] = temp_dir
     try:
-        with _private_files(), _loopback_node():
+        with _private_files(), _loopback_node(), _tmpdir(temp_dir):
             return ray.init(
                 namespace=NAMESPACE,
                 num_cpus=cpus,

@@ -26,7 +26,7 @@ import pytest
 
 from evoforge.loops.graph import NODES
 from evoforge.loops.rundir import read_json, read_jsonl
-from tests.helpers.runs import TINY_RUN, cli
+from tests.helpers.runs import TINY_RUN, cli, running
 
 pytestmark = pytest.mark.slow
 
@@ -246,7 +246,6 @@ def test_sigterm_stops_like_ctrl_c_and_the_resume_ends_as_uninterrupted(referenc
     """A run on its own cluster gets SIGTERM in the middle of real work (a batch in the refiner),
     then a second one while it cleans up: one line, exit 143, no process of the run left (Ray
     shut down), resumable to the uninterrupted result."""
-    import psutil
 
     run_dir = tmp_path / "terminated"
     proc = cli(["run", *TINY_RUN, "rounds=2", f"run_dir={run_dir}"], start_new_session=True)
@@ -263,11 +262,9 @@ def test_sigterm_stops_like_ctrl_c_and_the_resume_ends_as_uninterrupted(referenc
     assert lines[-1] == "terminated (SIGTERM); `evoforge resume RUN_DIR` continues the run", rest
     assert "Traceback" not in rest
     deadline = time.time() + 30
-    while (
-        alive := [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    ) and (time.time() < deadline):
+    while (alive := running(tree)) and time.time() < deadline:
         time.sleep(0.5)
-    assert alive == [], [p.cmdline()[:2] for p in alive]
+    assert alive == [], alive
     assert read_json(run_dir / "meta.json")["finished"] is False
     resume_ok(run_dir)
     assert outcome(run_dir) == reference

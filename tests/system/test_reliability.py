@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import shutil
 import stat
@@ -23,7 +24,7 @@ import psutil
 import pytest
 
 from evoforge.loops.rundir import read_json, read_jsonl
-from tests.helpers.runs import TINY_RUN, cli
+from tests.helpers.runs import TINY_RUN, cli, running
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,10 @@ def tree(pid: int) -> list[psutil.Process]:
 
 
 def listening(procs: list[psutil.Process]) -> list[tuple[str, int, str]]:
-    pids = {p.pid: " ".join(p.cmdline()[:1]) for p in procs if p.is_running()}
+    pids = {}
+    for p in procs:
+        with contextlib.suppress(psutil.Error):  # ended (or a zombie) since it was listed
+            pids[p.pid] = " ".join(p.cmdline()[:1])
     return [
         (c.laddr.ip, c.laddr.port, pids[c.pid])
         for c in psutil.net_connections("tcp")
@@ -94,11 +98,9 @@ def test_hostile_output_conditions_and_a_slow_dashboard_end_nothing(tmp_path, sh
     assert {e["node"] for e in read_jsonl(run_dir / "events.jsonl")} >= {"train", "promote"}
 
     deadline = time.time() + 30
-    while (alive := [p for p in procs if p.is_running() and p.status() != "zombie"]) and (
-        time.time() < deadline
-    ):
+    while (alive := running(procs)) and time.time() < deadline:
         time.sleep(0.5)
-    assert alive == [], [p.cmdline()[:2] for p in alive]
+    assert alive == [], alive
     # torch keeps its compile cache in TMPDIR/torchinductor_<user>, shared by every process on
     # the machine that imports it (a cache like ~/.cache, not something a run creates)
     left = sorted(

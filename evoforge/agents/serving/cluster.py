@@ -165,8 +165,8 @@ def _tmpdir(path: str):
 
 
 def _start_local(cpus: int, dashboard_host: str, temp_dir: str, runtime_env: dict | None):
-    """ray.init of a local cluster. The dashboard is started but not waited for: one slow to
-    start (Ray gives up after RAY_DASHBOARD_STARTUP_TIMEOUT_S) costs its URL, not the run."""
+    """ray.init of a local cluster. The dashboard is started but not required: one that does not
+    come up in time (Ray waits RAY_DASHBOARD_STARTUP_TIMEOUT_S) costs its URL, not the run."""
     import ray
 
     ray_log = logging.getLogger("ray")

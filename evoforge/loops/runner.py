@@ -118,12 +118,14 @@ def _check_weights(rd: RunDir, state: dict[str, Any]) -> None:
     """The weights a resumed run will load (served, last kept) must still be in the run
     directory: a missing model is a one-line error here, not a failed server start."""
     kept = state.get("last_kept", -1)
-    wanted = {state.get("serving", "")} | ({f"models/round-{kept:03d}"} if kept >= 0 else set())
-    for rel in sorted(w for w in wanted if w):
-        if not any((rd.path / rel).glob("*.safetensors")):
+    wanted = {rd.model(kept)} if kept >= 0 else set()
+    if state.get("serving"):
+        wanted.add(rd.path / state["serving"])
+    for path in sorted(wanted):
+        if not any(path.glob("*.safetensors")):
             raise EvoforgeError(
-                f"run directory damaged: {rd.path / rel} holds no weights, but the run's state "
-                "serves or keeps them; restore the directory from a copy, or start a new run"
+                f"run directory damaged: {path} holds no weights, but the run's state serves or "
+                "keeps them; restore the directory from a copy, or start a new run"
             )
 
 

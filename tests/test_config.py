@@ -181,4 +181,4 @@ def test_differences_name_each_changed_key():
     a = to_dict(load_config())
     b = to_dict(load_config(None, ["tasks_per_round=8", "search.children=2"]))
     assert differences(a, a) == []
-    assert differences(a, b) == ["search.children (3 -> 2)", "tasks_per_round (32 -> 8)"]
+    assert differences(a, b) == ["search.children (3 -> 2)", "tasks_per_round (72 -> 8)"]

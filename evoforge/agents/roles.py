@@ -10,7 +10,7 @@ import zlib
 from dataclasses import dataclass
 
 from evoforge.agents.parsing import parse_refinement, parse_verdict, vote_value
-from evoforge.agents.prompts import FEEDBACK_LINE, load_template
+from evoforge.agents.prompts import FEEDBACK_LINE, NO_CRITIQUE, load_template
 from evoforge.agents.serving.types import GenRequest, GenResult, ModelServer, Sampling, generate
 from evoforge.config import Config
 from evoforge.envs.base import Task
@@ -57,12 +57,15 @@ class Roles:
     critic_sampling: Sampling
     refiner_sampling: Sampling
     critic_template: str = ""
+    """The critic's template text; empty means the built-in one."""
     refiner_template: str = ""
+    """The refiner's template text; empty means the built-in one."""
     seed: int = 0
 
     def __post_init__(self) -> None:
-        self.critic_template = load_template("critic", self.critic_template)
-        self.refiner_template = load_template("refiner", self.refiner_template)
+        # Texts, not paths: from_config reads the files, so dataclasses.replace keeps working.
+        self.critic_template = self.critic_template or load_template("critic")
+        self.refiner_template = self.refiner_template or load_template("refiner")
 
     @classmethod
     def from_config(
@@ -75,12 +78,12 @@ class Roles:
             critic=critic,
             refiner=refiner,
             actor_sampling=Sampling(
-                temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_tokens
+                temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_tokens, n=g.samples
             ),
             critic_sampling=Sampling(temperature=c.temperature, max_tokens=c.max_tokens, n=c.votes),
             refiner_sampling=Sampling(temperature=r.temperature, max_tokens=r.max_tokens),
-            critic_template=config.prompts.critic,
-            refiner_template=config.prompts.refiner,
+            critic_template=load_template("critic", config.prompts.critic),
+            refiner_template=load_template("refiner", config.prompts.refiner),
             seed=config.seed,
         )
 
@@ -122,7 +125,10 @@ class Roles:
     ) -> list[dict[str, str]]:
         fb = FEEDBACK_LINE.format(feedback=feedback) if feedback else ""
         text = self.refiner_template.format(
-            instruction=task.prompt, response=response, critique=critique, feedback=fb
+            instruction=task.prompt,
+            response=response,
+            critique=critique or NO_CRITIQUE,
+            feedback=fb,
         )
         return [{"role": "user", "content": text}]
 

@@ -2,7 +2,8 @@
 
 A value or a plugin that cannot work is a one-line error here, in seconds, not a traceback
 minutes (or rounds) into the run: the run directory, the prompt templates, the dashboard's
-address, the Ray cluster, the environments (``check_env``, then ``tasks()`` at the sizes the run
+address, the Ray cluster, the GPU layout's static rules (``placement.static_checks``), the
+experiment trackers' libraries, the environments (``check_env``, then ``tasks()`` at the sizes the run
 will ask for), the models and their cache, and the token budgets of every prompt the roles will
 build against the context window and TRL's ``max_length``.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 from evoforge.agents.models import resolve_model
 from evoforge.agents.prompts import load_template
 from evoforge.agents.roles import Roles
-from evoforge.agents.serving import cluster
+from evoforge.agents.serving import cluster, placement
 from evoforge.agents.serving.engine_base import prompt_ids, too_long
 from evoforge.config import Config
 from evoforge.envs.base import Environment, Task
@@ -26,6 +27,7 @@ from evoforge.envs.verify import safe_verify
 from evoforge.errors import ConfigError, EvoforgeError
 from evoforge.loops.rundir import check_run_dir
 from evoforge.loops.servers import model_specs
+from evoforge.loops.trackers import check_trackers
 
 SAMPLE_PROMPTS = 4
 """Longest prompts of each split whose tokens are counted against the budgets."""
@@ -46,8 +48,10 @@ def validate(config: Config, new_run_dir: Path | None = None) -> Checked:
     if config.train.algorithm == "ppo":
         raise EvoforgeError(
             "train.algorithm=ppo: TRL 1.16 ships no PPO trainer (it was removed upstream); use "
-            "grpo, which learns on-policy from the environment's rewards without a value model"
+            "grpo or rloo, which learn on-policy from the environment's rewards without a value model"
         )
+    placement.static_checks(config)
+    check_trackers(config)
     if new_run_dir is not None:
         check_run_dir(new_run_dir)
     for role in ("critic", "refiner"):
@@ -114,11 +118,11 @@ def _task_counts(config: Config, checked: Checked) -> tuple[list[Task], list[Tas
                 f"the run uses those {len(got)}"
             )
     t = c.train
-    if t.algorithm == "grpo" and len(train) * t.grpo_generations < max(
+    if t.algorithm in ("grpo", "rloo") and len(train) * t.grpo_generations < max(
         t.batch_size, t.grpo_generations
     ):
         raise ConfigError(
-            f"train.algorithm=grpo: {len(train)} training tasks x train.grpo_generations="
+            f"train.algorithm={t.algorithm}: {len(train)} training tasks x train.grpo_generations="
             f"{t.grpo_generations} completions cannot fill one batch of train.batch_size="
             f"{t.batch_size}; lower train.batch_size or raise tasks_per_round"
         )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evoforge.agents.serving import cluster
+from evoforge.agents.serving import cluster, placement
 from evoforge.config import RESUME_SAFE_KEYS, Config, load_config
 from evoforge.config_loader import differences, dump_yaml, to_dict
 from evoforge.errors import ConfigError, EvoforgeError
@@ -22,7 +22,8 @@ from evoforge.loops.progress import Progress, say
 from evoforge.loops.report import write_report
 from evoforge.loops.rundir import RunDir, atomic_write_text, new_run_id, read_json
 from evoforge.loops.runtime import Runtime
-from evoforge.loops.servers import start_servers
+from evoforge.loops.servers import model_specs, start_servers
+from evoforge.loops.trackers import Trackers
 
 
 @dataclass
@@ -31,7 +32,8 @@ class RunResult:
 
     run_dir: str
     rounds: list[dict[str, Any]] = field(default_factory=list)
-    """Per round: round, kept, strict, loose, ci95 (round -1 is the baseline)."""
+    """Per round (round -1 is the baseline): round, kept, strict, loose, ci95, n, by_group,
+    delta / delta_ci95 / p against the baseline, p_last_kept, pairs (by source), kappa, reason."""
     stop_reason: str = ""
 
 
@@ -58,8 +60,7 @@ def _drive(
 ) -> RunResult:
     progress = Progress(quiet, config.progress_interval_s)
     temp_dir = tempfile.mkdtemp(prefix="evoforge-")
-    info = None
-    servers = None
+    info = servers = trackers = None
     try:
         info = cluster.connect(config.ray_address, config.dashboard_host, temp_dir=temp_dir)
         termination.install()  # ray.init replaced the SIGTERM handler with its own
@@ -67,7 +68,12 @@ def _drive(
             progress.line(f"ray dashboard: {info.dashboard_url}  ({info.token_hint()})")
         elif info.started_here:
             progress.line("ray dashboard: not available (it did not start); the run goes on")
-        servers = start_servers(config, run_id)
+        plan = placement.plan(
+            config, len(set(model_specs(config).values())), *placement.cluster_gpus()
+        )
+        progress.line(plan.describe())
+        servers = start_servers(config, run_id, placement=plan)
+        trackers = Trackers.open(config, rd, run_id)
         progress.line(
             f"serving {config.model} with {servers.actor.backend} "
             f"({len(servers.pools())} pool(s), {config.serving.replicas} replica(s) each)"
@@ -80,6 +86,8 @@ def _drive(
             servers=servers,
             progress=progress,
             run_id=run_id,
+            placement=plan,
+            trackers=trackers,
         )
         saver = open_checkpointer(str(rd.graph_db))
         graph = build_graph(rt, saver)
@@ -102,6 +110,8 @@ def _drive(
         try:
             if servers is not None:
                 servers.shutdown()
+            if trackers is not None:
+                trackers.close()
             if info is not None and info.started_here:
                 cluster.shutdown()
                 cluster.remove_session(info)
@@ -130,6 +140,8 @@ def _check_weights(rd: RunDir, state: dict[str, Any]) -> None:
 
 
 def summarize(rd: RunDir) -> RunResult:
+    """Per round (round -1 is the baseline): pass rates, the comparison with the baseline and
+    with the last kept round (delta, 95% interval, McNemar p), pairs by source, the judge's kappa."""
     meta = rd.meta()
     name = None
     rows = []
@@ -137,6 +149,9 @@ def summarize(rd: RunDir) -> RunResult:
         ev = read_json(p)
         name = name or next(iter(ev["heldout"]))
         h = ev["heldout"][name]
+        base = ev.get("compare", {}).get("baseline", {}).get(name, {})
+        last = ev.get("compare", {}).get("last_kept", {}).get(name, {})
+        m = read_json(p.parent / "metrics.json") if (p.parent / "metrics.json").exists() else {}
         rows.append(
             {
                 "round": ev["round"],
@@ -145,24 +160,47 @@ def summarize(rd: RunDir) -> RunResult:
                 "loose": h["loose"],
                 "ci95": h["ci95"],
                 "n": h["n"],
+                "by_group": h.get("by_group", {}),
+                "delta": base.get("delta"),
+                "delta_ci95": base.get("ci95"),
+                "p": base.get("p"),
+                "p_last_kept": last.get("p"),
+                "pairs": m.get("pairs_by_source", {}),
+                "kappa": (m.get("judge") or {}).get("kappa"),
                 "reason": ev.get("reason", ""),
             }
         )
     return RunResult(run_dir=str(rd.path), rounds=rows, stop_reason=meta.get("stop_reason", ""))
 
 
+def _fmt(x, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
 def print_summary(result: RunResult, env_name: str) -> None:
+    """The run's closing table."""
     lines = [
-        f"\nheldout pass rate on {env_name} (greedy):",
-        f"{'round':>8} {'strict':>7} {'loose':>7} {'95% CI (strict)':>17} {'n':>5}  kept",
+        f"\nheldout pass rate on {env_name} (greedy), compared task by task with the baseline:",
+        f"{'round':>8} {'strict':>7} {'loose':>7} {'delta':>7} {'p':>8} {'n':>5}"
+        f"  {'pairs s/r/p':>11} {'kappa':>6}  kept",
     ]
     for r in result.rounds:
         label = "baseline" if r["round"] < 0 else str(r["round"])
-        ci = f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
+        pairs = "/".join(str(r["pairs"].get(k, 0)) for k in ("sampled", "refined", "partial"))
         kept = "" if r["round"] < 0 else ("yes" if r["kept"] else f"no ({r['reason']})")
         lines.append(
-            f"{label:>8} {r['strict']:7.3f} {r['loose']:7.3f} {ci:>17} {r['n']:>5}  {kept}"
+            f"{label:>8} {r['strict']:7.3f} {r['loose']:7.3f} {_fmt(r['delta'], '+7.3f'):>7} "
+            f"{_fmt(r['p'], '8.2g'):>8} {r['n']:>5}  {pairs if r['round'] >= 0 else '':>11} "
+            f"{_fmt(r['kappa'], '6.2f'):>6}  {kept}"
         )
+    groups = sorted({g for r in result.rounds for g in r["by_group"]})
+    for g in groups:
+        vals = "  ".join(
+            f"{'base' if r['round'] < 0 else r['round']}: {r['by_group'][g]['strict']:.3f}"
+            for r in result.rounds
+            if g in r["by_group"]
+        )
+        lines.append(f"  strict on {g} tasks  {vals}")
     if result.stop_reason:
         lines.append(f"stopped early: {result.stop_reason}")
     lines.append(f"run directory: {result.run_dir}")

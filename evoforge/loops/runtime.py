@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from evoforge.agents.roles import Roles
 from evoforge.agents.search import SearchSettings, TreeSearch
+from evoforge.agents.serving.placement import Placement
 from evoforge.config import Config
 from evoforge.envs.base import Environment
 from evoforge.loops.progress import Progress
@@ -28,13 +30,18 @@ class Runtime:
     servers: RoleServers
     progress: Progress
     run_id: str
+    placement: Placement | None = None
+    """The run's GPU layout (None: a runtime built outside a run, e.g. by a benchmark)."""
+    trackers: Any = None
+    """The run's experiment trackers (loops/trackers.py), or None."""
     roles: Roles = field(init=False)
     trainer: TrainerActor = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.servers
         self.roles = Roles.from_config(self.config, s.actor, s.critic, s.refiner)
-        self.trainer = TrainerActor(self.run_id, self.config.serving.threads)
+        gpus = self.placement.trainer_gpus if self.placement else 0.0
+        self.trainer = TrainerActor(self.run_id, self.config.serving.threads, gpus)
 
     def store(self, state: RunState) -> RoundStore:
         """The files of the state's round."""
@@ -62,9 +69,14 @@ class Runtime:
         return "" if round_ < 0 else str(self.rd.model(round_).relative_to(self.rd.path))
 
     def tree_search(self, store: RoundStore) -> TreeSearch:
-        """The round's tree search over its tasks."""
+        """The round's tree search over its tasks, with the judge weighted as it earned."""
+        weight = store.judge.read()["weight"] if store.judge.exists() else 1.0
         return TreeSearch(
-            self.roles, self.env, store.tasks(), SearchSettings.from_config(self.config)
+            self.roles,
+            self.env,
+            store.tasks(),
+            SearchSettings.from_config(self.config),
+            judge_weight=weight,
         )
 
     def model_dir(self, round_: int) -> Path:

@@ -1,10 +1,12 @@
-"""The trainer's settings, built from the config (every default lives in evoforge/config.py)."""
+"""The trainer's settings, built from the config (every default lives in evoforge/config.py and
+evoforge/config_sections.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evoforge.config import Config, DataConfig
+from evoforge.config import Config
+from evoforge.config_sections import DataConfig
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,11 @@ class TrainSettings:
     grpo_generations: int
     max_completion_length: int
     verify_timeout_s: float
-    """Time limit of one verify() call of GRPO's reward (0 = none)."""
+    """Time limit of one verify() call of the GRPO or RLOO reward (0 = none)."""
+    workers: int
+    worker_cpus: int
+    strategy: str
+    checkpoint_steps: int
 
     @classmethod
     def from_config(cls, config: Config) -> TrainSettings:
@@ -51,4 +57,8 @@ class TrainSettings:
             grpo_generations=t.grpo_generations,
             max_completion_length=config.generation.max_tokens,
             verify_timeout_s=config.verify_timeout_s,
+            workers=t.workers,
+            worker_cpus=t.worker_cpus,
+            strategy=t.strategy,
+            checkpoint_steps=t.checkpoint_steps,
         )

@@ -17,12 +17,14 @@ TINY_RUN = [
     "tasks_per_round=6",
     "generation.max_tokens=12",
     "generation.temperature=1.0",
+    "generation.samples=2",  # with 2 samples some tasks have no pass: the search has work
     "critic.votes=2",
+    "critic.calibration_answers=4",
     "critic.max_tokens=12",
     "refiner.max_tokens=12",
     "search.max_depth=2",
     "search.children=2",
-    "search.value=verifier",
+    "search.value=both",  # the judge is measured (4 answers) and, at chance, benched
     "eval.heldout_tasks=8",
     "eval.guard_env=",
     "eval.max_tokens=12",
@@ -56,3 +58,11 @@ def running(procs) -> list[str]:
             if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
                 out.append(" ".join(p.cmdline()[:2]))
     return out
+
+
+def ray_address() -> str:
+    """This process's Ray cluster, named explicitly: Ray's state API refuses to guess when other
+    clusters run on the same machine."""
+    import ray
+
+    return ray.get_runtime_context().gcs_address

@@ -26,7 +26,7 @@ import pytest
 
 from evoforge.loops.graph import NODES
 from evoforge.loops.rundir import read_json, read_jsonl
-from tests.helpers.runs import TINY_RUN, cli, running
+from tests.helpers.runs import TINY_RUN, cli, ray_address, running
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def outcome(run_dir: Path) -> dict:
 def evoforge_actors() -> list[str]:
     from ray.util.state import list_actors
 
-    alive = list_actors(filters=[("state", "=", "ALIVE")], limit=1000)
+    alive = list_actors(address=ray_address(), filters=[("state", "=", "ALIVE")], limit=1000)
     return [a.name for a in alive if (a.name or "").startswith("evoforge/")]
 
 

@@ -1,4 +1,9 @@
-"""Ray: start a local cluster (dashboard on 127.0.0.1) or join ``ray_address``."""
+"""Ray: start a local cluster (dashboard on 127.0.0.1) or join ``ray_address``.
+
+Inside a Ray job (``ray job submit``), Ray sets RAY_ADDRESS: a run with an empty ``ray_address``
+joins the job's cluster, so its actors and tasks belong to the job. Otherwise an empty address
+starts a new local cluster, never one that ``ray start`` left running on the machine.
+"""
 
 from __future__ import annotations
 
@@ -57,27 +62,35 @@ def reachable(address: str, timeout: float = 3.0) -> bool:
         return False
 
 
+def job_address() -> str:
+    """The cluster of the Ray job this process runs in (RAY_ADDRESS), or empty."""
+    return os.environ.get("RAY_ADDRESS", "")
+
+
 def connect(
     address: str = "",
     dashboard_host: str = "127.0.0.1",
     num_cpus: int | None = None,
+    num_gpus: int | None = None,
     temp_dir: str = "",
 ) -> ClusterInfo:
-    """Join ``address`` or start a local cluster; idempotent within a process.
+    """Join ``address`` (or the job's cluster) or start a local cluster; idempotent within a
+    process. ``num_gpus`` declares GPUs to a local cluster (how GPU layouts are tested on CPU).
 
     ``temp_dir``: a directory of the run's own, removed by the run at exit. A local cluster keeps
     its session (logs, sockets) there, and actors get it as TMPDIR, so the temporary files of
     libraries inside actors (``datasets`` caches, ``multiprocessing``) go with it even when an
-    actor is killed."""
+    actor is killed. A joined cluster keeps its own temp dirs: its nodes need not have this
+    directory, and a Ray job's runtime environment is the job's."""
     import ray
 
     global _CONTEXT
     started = False
+    address = address or job_address()
     if not ray.is_initialized():
         started = not address
         # Ray warns at start that token auth is on; we print the token's location ourselves.
         logging.getLogger("ray").setLevel(logging.ERROR)
-        runtime_env = {"env_vars": {"TMPDIR": temp_dir}} if temp_dir else None
         if address:
             if not reachable(address):
                 raise EvoforgeError(
@@ -86,12 +99,7 @@ def connect(
                 )
             try:
                 with _private_files():
-                    _CONTEXT = ray.init(
-                        address=address,
-                        namespace=NAMESPACE,
-                        log_to_driver=False,
-                        runtime_env=runtime_env,
-                    )
+                    _CONTEXT = ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 hint = "check the address or leave it empty for a local cluster"
                 if "RAY_AUTH_MODE" not in os.environ:
@@ -106,7 +114,7 @@ def connect(
             # Logical CPU slots: serving actors and the trainer take turns on the cores, so the
             # local cluster offers at least 4 slots even on a 2-core machine.
             cpus = num_cpus or max(os.cpu_count() or 1, 4)
-            _CONTEXT = _start_local(cpus, dashboard_host, temp_dir, runtime_env)
+            _CONTEXT = _start_local(cpus, num_gpus, dashboard_host, temp_dir)
         _protect_token(_CONTEXT)
     ctx = ray.get_runtime_context()
     dashboard = (getattr(_CONTEXT, "dashboard_url", None) or "") if _CONTEXT is not None else ""
@@ -164,9 +172,10 @@ def _tmpdir(path: str):
             os.environ["TMPDIR"] = old
 
 
-def _start_local(cpus: int, dashboard_host: str, temp_dir: str, runtime_env: dict | None):
-    """ray.init of a local cluster. The dashboard is started but not required: one that does not
-    come up in time (Ray waits RAY_DASHBOARD_STARTUP_TIMEOUT_S) costs its URL, not the run."""
+def _start_local(cpus: int, gpus: int | None, dashboard_host: str, temp_dir: str):
+    """ray.init of a new local cluster, never one that `ray start` left running. The dashboard is
+    started but not required: one that does not come up in time (Ray waits
+    RAY_DASHBOARD_STARTUP_TIMEOUT_S) costs its URL, not the run."""
     import ray
 
     ray_log = logging.getLogger("ray")
@@ -178,13 +187,15 @@ def _start_local(cpus: int, dashboard_host: str, temp_dir: str, runtime_env: dic
     try:
         with _private_files(), _loopback_node(), _tmpdir(temp_dir):
             return ray.init(
+                address="local",
                 namespace=NAMESPACE,
                 num_cpus=cpus,
+                num_gpus=gpus,
                 include_dashboard=None,
                 dashboard_host=dashboard_host,
                 log_to_driver=False,
                 logging_level=logging.ERROR,
-                runtime_env=runtime_env,
+                runtime_env={"env_vars": {"TMPDIR": temp_dir}} if temp_dir else None,
                 **kwargs,
             )
     finally:

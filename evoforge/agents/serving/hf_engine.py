@@ -44,7 +44,7 @@ def read_into(param, file: Path, base: int, entry: dict, fh) -> None:
     """Read one tensor from an open safetensors file into ``param`` in place.
 
     Same dtype and shape: one read from the page cache into the parameter's memory, no temporary
-    tensor (a 135M model loads in about a third of the time of load_file + copy_). Otherwise the
+    tensor (about a third of the time of load_file + copy_, docs/benchmarks.md). Otherwise the
     bytes go through a temporary tensor and a dtype-converting copy."""
     import torch
 
@@ -92,9 +92,9 @@ class HFEngine(EngineBase):
         self.model.to(self.device).eval()
         if self.device == "cpu":
             # transformers leaves CPU parameters as copy-on-write maps of the safetensors file:
-            # the first in-place load then page-faults through all of them (0.32 s vs 0.08 s on
-            # the 135M model), and a file truncated under the server would crash it (SIGBUS).
-            # One copy at start (0.17 s) gives the engine memory of its own.
+            # the first in-place load then page-faults through all of them (4x slower than the
+            # next), and a file truncated under the server would crash it (SIGBUS). One copy at
+            # start gives the engine memory of its own (docs/benchmarks.md, sync).
             with torch.no_grad():
                 for param in self.model.parameters():
                     param.data = param.data.clone()
@@ -102,6 +102,20 @@ class HFEngine(EngineBase):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def sleep(self) -> bool:
+        """On a GPU: weights to CPU memory and the CUDA cache emptied, for a colocated trainer."""
+        if self.device != "cuda":
+            return False
+        import torch
+
+        self.model.to("cpu")
+        torch.cuda.empty_cache()
+        return True
+
+    def wake(self) -> None:
+        if self.device == "cuda":
+            self.model.to("cuda")
 
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
         encoded = [self.encode(r) for r in requests]  # raises on a too-long prompt before any work

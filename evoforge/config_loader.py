@@ -133,12 +133,15 @@ def _build(cls: type, data: dict[str, Any], prefix: str, textual: set[str], root
         meta = names[key].metadata
         choices = meta.get("choices")
         if choices and meta.get("many"):
-            for item in (v.strip() for v in value.split(",") if v.strip()):
+            items = [v.strip() for v in value.split(",") if v.strip()]
+            for item in items:
                 if item not in choices:
                     raise ConfigError(
                         f"config key '{dotted}' takes a comma-separated list of "
                         f"{', '.join(choices)}; got '{item}'"
                     )
+                if items.count(item) > 1:
+                    raise ConfigError(f"config key '{dotted}' names '{item}' twice; list it once")
         elif choices and value not in choices:
             raise ConfigError(
                 f"config key '{dotted}' must be one of {', '.join(choices)}; got '{value}'"

@@ -126,6 +126,11 @@ def test_every_numeric_field_is_bounded_on_both_sides():
         ("serving.max_model_len=99999999999", "<= 1048576"),
         ("run_dir=runs/a\nb", "control character"),
         ("env=parity\x00", "control character"),
+        ("train.workers=2000", "'train.workers' must be <= 1024"),
+        ("train.checkpoint_steps=-1", "'train.checkpoint_steps' must be >= 0"),
+        ("serving.gpu_share=0.99", "'serving.gpu_share' must be <= 0.95"),
+        ("report_to=tensorboard,mlflow,tensorboard", "'report_to' names 'tensorboard' twice"),
+        ("report_to=neptune", "comma-separated list of tensorboard, wandb, mlflow"),
     ],
 )
 def test_out_of_range_values_are_one_line_errors(item, message):

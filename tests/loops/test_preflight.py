@@ -29,6 +29,8 @@ TINY = ["model=tiny", "env=parity", "eval.guard_env=", "serving.max_model_len=10
         ),
         (["critic.max_tokens=700", "refiner.max_tokens=300"], "the refiner prompt of"),
         (["eval.max_tokens=1020"], "(eval.max_tokens) but the context window is 1024"),
+        (["serving.replicas=1024"], "the run needs 1025 CPU slots at once"),
+        (["report_to=tensorboard,tensorboard"], "'report_to' names 'tensorboard' twice"),
         (["cache_dir=CACHE_FILE"], "cache_dir='CACHE_FILE' is a file"),
         (["prompts.critic=TEMPLATE"], "not one of its placeholders"),
         (

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,20 @@ def job_address() -> str:
     return os.environ.get("RAY_ADDRESS", "")
 
 
+def local_cpus() -> int:
+    """CPU slots of a local cluster. Logical: serving actors and the trainer take turns on the
+    cores, so a local cluster offers at least 4 slots even on a 2-core machine."""
+    return max(os.cpu_count() or 1, 4)
+
+
+def starts_local(address: str) -> bool:
+    """Whether ``connect(address)`` would start a new local cluster: no address, no job's
+    cluster, and none this process is already connected to."""
+    ray = sys.modules.get("ray")  # imported only if someone connected already
+    connected = ray is not None and ray.is_initialized()
+    return not (address or job_address() or connected)
+
+
 def connect(
     address: str = "",
     dashboard_host: str = "127.0.0.1",
@@ -111,9 +126,7 @@ def connect(
                     f"cannot join the Ray cluster at ray_address='{address}' ({e}); {hint}"
                 ) from None
         else:
-            # Logical CPU slots: serving actors and the trainer take turns on the cores, so the
-            # local cluster offers at least 4 slots even on a 2-core machine.
-            cpus = num_cpus or max(os.cpu_count() or 1, 4)
+            cpus = num_cpus or local_cpus()
             _CONTEXT = _start_local(cpus, num_gpus, dashboard_host, temp_dir)
         _protect_token(_CONTEXT)
     ctx = ray.get_runtime_context()

@@ -113,7 +113,9 @@ def test_hostile_output_conditions_and_a_slow_dashboard_end_nothing(tmp_path, sh
 
 def test_runs_in_directories_of_the_same_name_keep_their_own_servers(ray_cluster, tmp_path):
     """Before run ids were unique, the second run's start freed "its" actor names by killing
-    the first run's servers."""
+    the first run's servers. The name is not ASCII and holds a space: it reaches file paths,
+    actor names, task names and metric tags."""
+    name = "rün ✓"
     args = [
         "run",
         *TINY_RUN,
@@ -122,16 +124,16 @@ def test_runs_in_directories_of_the_same_name_keep_their_own_servers(ray_cluster
         f"ray_address={ray_cluster.address}",
     ]
     first = cli(
-        [*args, f"run_dir={tmp_path / 'a' / 'run'}"], env={"EVOFORGE_DEBUG_DELAY": "critique@0=25"}
+        [*args, f"run_dir={tmp_path / 'a' / name}"], env={"EVOFORGE_DEBUG_DELAY": "critique@0=25"}
     )
     while not first.stderr.readline().startswith("evoforge debug: pausing"):
         assert first.poll() is None, first.stderr.read()[-3000:]
     second = cli(
-        [*args, f"run_dir={tmp_path / 'b' / 'run'}"], env={"EVOFORGE_DEBUG_DELAY": "plan@0=5"}
+        [*args, f"run_dir={tmp_path / 'b' / name}"], env={"EVOFORGE_DEBUG_DELAY": "plan@0=5"}
     )
     while not second.stderr.readline().startswith("evoforge debug: pausing"):
         assert second.poll() is None, second.stderr.read()[-3000:]
-    ids = [read_json(tmp_path / d / "run" / "meta.json")["run_id"] for d in "ab"]
+    ids = [read_json(tmp_path / d / name / "meta.json")["run_id"] for d in "ab"]
     assert ids[0] != ids[1]
     import ray
 
@@ -142,7 +144,8 @@ def test_runs_in_directories_of_the_same_name_keep_their_own_servers(ray_cluster
         assert p.returncode == 0, err[-3000:]
         assert "server_restarts" not in err  # neither run lost a server to the other
     for d in "ab":
-        assert read_json(tmp_path / d / "run" / "meta.json")["finished"] is True
+        assert read_json(tmp_path / d / name / "meta.json")["finished"] is True
+        assert (tmp_path / d / name / "report.md").is_file()
 
 
 def test_a_verifier_that_hangs_mid_run_is_one_line_and_the_run_exits(tmp_path):

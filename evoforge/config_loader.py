@@ -1,8 +1,9 @@
 """Reading a config: YAML plus dotted ``key=value`` overrides, checked against the dataclasses.
 
 Every check runs before any work: unknown keys (with the closest valid one), wrong types, strings
-outside their choices, numbers outside the range their field declares, nan and inf, and duplicate
-keys in a YAML file. Each is a one-line ConfigError naming the key and the fix.
+outside their choices or holding control characters, numbers outside the range their field
+declares, nan and inf, duplicate keys in a YAML file, and settings that are each valid but cannot
+work together (``check_combinations``). Each is a one-line ConfigError naming the key and the fix.
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ def _coerce(key: str, tp: Any, value: Any, from_text: bool) -> Any:
         raise ConfigError(
             f"config key '{key}' expects {_type_name(tp)}, got {type(value).__name__} {value!r}"
         )
+    if tp is str and any(ord(ch) < 32 and ch not in "\t" for ch in value):
+        raise ConfigError(
+            f"config key '{key}' holds a control character ({value!r}); use plain text"
+        )
     return float(value) if tp is float else value
 
 
@@ -128,12 +133,15 @@ def _build(cls: type, data: dict[str, Any], prefix: str, textual: set[str], root
         meta = names[key].metadata
         choices = meta.get("choices")
         if choices and meta.get("many"):
-            for item in (v.strip() for v in value.split(",") if v.strip()):
+            items = [v.strip() for v in value.split(",") if v.strip()]
+            for item in items:
                 if item not in choices:
                     raise ConfigError(
                         f"config key '{dotted}' takes a comma-separated list of "
                         f"{', '.join(choices)}; got '{item}'"
                     )
+                if items.count(item) > 1:
+                    raise ConfigError(f"config key '{dotted}' names '{item}' twice; list it once")
         elif choices and value not in choices:
             raise ConfigError(
                 f"config key '{dotted}' must be one of {', '.join(choices)}; got '{value}'"
@@ -208,6 +216,44 @@ def build(cls: type, path: str | Path | None, overrides: list[str] | tuple[str, 
         node[parts[-1]] = value
         textual.add(key)
     return _build(cls, data, "", textual, cls)
+
+
+def check_combinations(config: Any) -> Any:
+    """Settings that are each in range but cannot work together (checked before any work)."""
+    t = config.train
+    if t.algorithm == "grpo":
+        small, big = sorted((t.batch_size, t.grpo_generations))
+        if big % small:
+            raise ConfigError(
+                f"train.batch_size={t.batch_size} and train.grpo_generations={t.grpo_generations}: "
+                "GRPO trains on whole groups of completions, so one must divide the other "
+                f"(e.g. train.batch_size={t.grpo_generations})"
+            )
+    window = config.serving.max_model_len
+    for key, tokens in (
+        ("generation.max_tokens", config.generation.max_tokens),
+        ("refiner.max_tokens", config.refiner.max_tokens),
+        ("critic.max_tokens", config.critic.max_tokens),
+        ("eval.max_tokens", config.eval.max_tokens),
+    ):
+        if tokens >= window:
+            raise ConfigError(
+                f"{key}={tokens} leaves no room for a prompt in serving.max_model_len={window}; "
+                f"lower {key} or raise serving.max_model_len"
+            )
+    return config
+
+
+def differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested config dicts, as 'key (old -> new)'."""
+    out = []
+    for key in sorted(set(a) | set(b), key=str):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out.extend(differences(x, y, f"{prefix}{key}."))
+        elif x != y:
+            out.append(f"{prefix}{key} ({x!r} -> {y!r})")
+    return out
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -24,6 +24,11 @@ class PromptTooLongError(EvoforgeError):
     """A prompt does not fit in the model's context window."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that a run stops as
+    cleanly: servers and the cluster shut down, the run directory stays resumable."""
+
+
 class StorageError(EvoforgeError):
     """A write failed (disk full, no permission, read-only filesystem); nothing was half-written."""
 

@@ -19,6 +19,7 @@ RANKS = {
     "stats": 0,
     "telemetry": 0,
     "config": 0,
+    "config_sections": 0,
     "config_loader": 0,
     "sandbox": 1,
     "envs": 2,

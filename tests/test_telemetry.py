@@ -34,7 +34,7 @@ def test_metrics_and_actors_visible_on_ray(ray_cluster, tmp_path):
     # a random model's often is, would leave no judge metrics to look for).
     overrides = ["rounds=1", "critic.calibration_answers=0", f"run_dir={run_dir}"]
     evoforge.run(evoforge.load_config(None, TINY_RUN + overrides))
-    run_id = run_dir.name
+    run_id = json.loads((run_dir / "meta.json").read_text())["run_id"]
     port = next(n["MetricsExportPort"] for n in ray.nodes() if n["Alive"])
     wanted = {
         "ray_evoforge_requests",

@@ -47,6 +47,41 @@ PLACEHOLDERS = {
 }
 
 
+def check_template(role: str, text: str, where: str) -> str:
+    """``text`` if it formats with exactly the role's placeholders; else a ConfigError.
+
+    Literal braces must be doubled ({{ and }}), as in Python's str.format, which fills the
+    template; a placeholder must be a bare name (no attribute, index, conversion or format)."""
+    import string
+
+    allowed = PLACEHOLDERS[role]
+    try:
+        fields = [f for _, f, spec, conv in string.Formatter().parse(text) if f is not None] + [
+            f"{f}!{conv}" if conv else f"{f}:{spec}"
+            for _, f, spec, conv in string.Formatter().parse(text)
+            if f is not None and (spec or conv)
+        ]
+    except ValueError as e:
+        raise ConfigError(
+            f"prompts.{role}: template {where} has unbalanced braces ({e}); write a literal "
+            "brace as {{ or }}"
+        ) from None
+    unknown = sorted({f for f in fields if f not in allowed})
+    if unknown:
+        raise ConfigError(
+            f"prompts.{role}: template {where} has {{{unknown[0]}}}, which is not one of its "
+            f"placeholders ({', '.join('{' + k + '}' for k in allowed)}); write a literal brace "
+            "as {{ or }}"
+        )
+    missing = [k for k in allowed if k not in fields]
+    if missing:
+        raise ConfigError(
+            f"prompts.{role}: template {where} lacks placeholder(s) "
+            + ", ".join("{" + k + "}" for k in missing)
+        )
+    return text
+
+
 def load_template(role: str, override: str = "") -> str:
     """The template of ``role``, or the text file ``override`` after checking its placeholders."""
     if not override:
@@ -54,11 +89,12 @@ def load_template(role: str, override: str = "") -> str:
     p = Path(override).expanduser()
     if not p.is_file():
         raise ConfigError(f"prompts.{role}: template file '{override}' not found")
-    text = p.read_text(encoding="utf-8")
-    missing = [k for k in PLACEHOLDERS[role] if "{" + k + "}" not in text]
-    if missing:
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"prompts.{role}: template file '{override}' is not UTF-8 text") from None
+    except OSError as e:
         raise ConfigError(
-            f"prompts.{role}: template '{override}' lacks placeholder(s) "
-            + ", ".join("{" + k + "}" for k in missing)
-        )
-    return text
+            f"prompts.{role}: template file '{override}' cannot be read ({e.strerror})"
+        ) from None
+    return check_template(role, text, f"'{override}'")

@@ -1,17 +1,32 @@
-"""``check_env``: validate an environment before a run depends on it (Gymnasium's env checker idea).
+"""``check_env``: validate an environment before a run depends on it (Gymnasium's env checker idea);
+``CheckedEnv``: the environment as a run uses it, with the same checks on every call.
 
-Checks: tasks() types, unique ids, determinism for a seed, a different seed changing the tasks,
-train/heldout disjointness, and verify() on sample responses returning a well-formed Verdict.
-Each problem is reported as one line naming the environment and what is wrong.
+Checks: tasks() types, well-formed messages, ids unique and tasks storable as JSON (run files
+record them), determinism for a seed, a different seed changing the tasks, train/heldout
+disjointness, and verify() on sample and adversarial responses returning a well-formed Verdict
+within the time limit. Each problem is reported as one line naming the environment.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
-from evoforge.envs.base import Environment, Task
-from evoforge.envs.verify import validate_verdict
+from evoforge.envs.base import Environment, Task, Verdict
+from evoforge.envs.verify import TimeLimit, env_name, safe_verify
 from evoforge.errors import EvoforgeError
+
+ADVERSARIAL = (
+    "",
+    "A short answer.",
+    "\n\n   \t",
+    "é 中文 🚀 \x00 \u202e",
+    "{}[](){{}}\\boxed{} <answer></answer> ```python\n```",
+    "a" * 20_000 + "!",
+)
+"""Responses every verifier must survive (empty, whitespace, non-ASCII and control characters,
+markup, a long run that trips naive regular expressions); the task's own prompt is tried too."""
 
 
 @dataclass
@@ -32,45 +47,123 @@ def _fingerprint(t: Task) -> tuple:
     return (t.id, tuple((m.get("role"), m.get("content")) for m in t.messages))
 
 
-def _call_tasks(
-    env: Environment, report: CheckReport, split: str, n: int, seed: int
-) -> list[Task] | None:
-    try:
-        tasks = env.tasks(split, n, seed)
-    except Exception as e:
-        report.fail(f"tasks('{split}', {n}, {seed}) raised {type(e).__name__}: {e}")
-        return None
+def validate_tasks(tasks: Any, split: str, n: int, seed: int) -> list[Task]:
+    """Raise ValueError naming the first problem of what ``tasks(split, n, seed)`` returned.
+
+    Fewer than ``n`` tasks is fine (finite data), none is not."""
+    call = f"tasks('{split}', {n}, {seed})"
     if not isinstance(tasks, list):
-        report.fail(f"tasks() must return a list of Task, got {type(tasks).__name__}")
-        return None
+        raise ValueError(f"{call} must return a list of Task, got {type(tasks).__name__}")
     bad = [type(t).__name__ for t in tasks if not isinstance(t, Task)]
     if bad:
-        report.fail(f"tasks() must return Task objects (evoforge.envs.Task), got {bad[0]}")
-        return None
-    if not tasks or len(tasks) > n:  # fewer than n is fine for finite data (a file)
-        report.fail(f"tasks('{split}', {n}, {seed}) returned {len(tasks)} tasks, expected 1 to {n}")
+        raise ValueError(f"{call} must return Task objects (evoforge.envs.Task), got {bad[0]}")
+    if not tasks or len(tasks) > n:
+        raise ValueError(f"{call} returned {len(tasks)} tasks, expected 1 to {n}")
+    seen: set[str] = set()
     for t in tasks:
+        if not isinstance(t.id, str) or not t.id:
+            raise ValueError(
+                f"{call} returned a task with id {t.id!r}; ids must be non-empty strings"
+            )
+        if t.id in seen:
+            raise ValueError(f"{call} returned task id '{t.id}' twice; make each id unique")
+        seen.add(t.id)
         if not t.messages or not all(
-            isinstance(m, dict) and "role" in m and "content" in m for m in t.messages
+            isinstance(m, dict)
+            and isinstance(m.get("role"), str)
+            and isinstance(m.get("content"), str)
+            for m in t.messages
         ):
-            report.fail(f"task '{t.id}' needs messages as a list of {{'role', 'content'}} dicts")
-            return None
+            raise ValueError(
+                f"task '{t.id}' needs messages as a list of {{'role': str, 'content': str}} dicts"
+            )
+        try:
+            json.dumps(t.to_json(), allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                f"task '{t.id}' cannot be stored as JSON ({e}); metadata and tags must hold only "
+                "strings, finite numbers, booleans, None, lists and dicts"
+            ) from None
     return tasks
 
 
+def checked_tasks(env: Environment, split: str, n: int, seed: int) -> list[Task]:
+    """``env.tasks(split, n, seed)``, validated; any problem is an EvoforgeError naming the
+    environment."""
+    name = env_name(env)
+    try:
+        tasks = env.tasks(split, n, seed)
+    except EvoforgeError:
+        raise
+    except Exception as e:
+        raise EvoforgeError(
+            f"environment '{name}': tasks('{split}', {n}, {seed}) raised {type(e).__name__}: {e}"
+        ) from e
+    try:
+        return validate_tasks(tasks, split, n, seed)
+    except ValueError as e:
+        raise EvoforgeError(f"environment '{name}': {e}") from None
+
+
+class CheckedEnv:
+    """An environment as a run uses it: every tasks() call validated, every verify() call under
+    ``verify_timeout_s`` (0 = no limit). Other attributes are the wrapped environment's."""
+
+    def __init__(self, env: Environment, verify_timeout_s: float) -> None:
+        self.inner = env
+        self.name = env_name(env)
+        self._limit = TimeLimit(env, verify_timeout_s) if verify_timeout_s > 0 else None
+
+    def tasks(self, split: str, n: int, seed: int) -> list[Task]:
+        return checked_tasks(self.inner, split, n, seed)
+
+    def verify(self, task: Task, response: str) -> Verdict:
+        if self._limit is None:
+            return self.inner.verify(task, response)
+        return self._limit.verify(task, response)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr == "inner":  # not set yet (e.g. while unpickling)
+            raise AttributeError(attr)
+        return getattr(self.inner, attr)
+
+
+def _tasks(
+    env: Environment, report: CheckReport, split: str, n: int, seed: int
+) -> list[Task] | None:
+    try:
+        return checked_tasks(env, split, n, seed)
+    except EvoforgeError as e:
+        report.problems.append(str(e))
+        return None
+
+
+def _check_verify(env: Environment, report: CheckReport, tasks: list[Task]) -> None:
+    for i, t in enumerate(tasks[:4]):
+        for response in (*(ADVERSARIAL if i == 0 else ADVERSARIAL[:2]), t.prompt):
+            try:
+                safe_verify(env, t, response)
+            except EvoforgeError as e:
+                detail = str(e).split(": ", 1)[-1]
+                report.fail(f"{detail} (response {response[:40]!r})")
+                return
+    report.checks.append(
+        "verify() returns well-formed Verdicts on sample and adversarial responses"
+    )
+
+
 def check_env(env: Environment, n: int = 16, seed: int = 0) -> CheckReport:
-    """Run every check; the report lists what passed and each problem found."""
-    name = str(getattr(env, "name", type(env).__name__))
+    """Run every check; the report lists what passed and each problem found. Wrap ``env`` in
+    :class:`CheckedEnv` to hold verify() to a time limit."""
+    name = env_name(env)
     report = CheckReport(env=name)
     if not isinstance(getattr(env, "name", None), str):
         report.fail("needs a string attribute `name`")
-    a = _call_tasks(env, report, "train", n, seed)
+    a = _tasks(env, report, "train", n, seed)
     if not a:
         return report
-    report.checks.append(f"tasks('train', {n}, {seed}) returns {n} Task objects")
-    if len({t.id for t in a}) != len(a):
-        report.fail("task ids repeat within one call; make each id unique")
-    b = _call_tasks(env, report, "train", n, seed)
+    report.checks.append(f"tasks('train', {n}, {seed}) returns {len(a)} storable Task objects")
+    b = _tasks(env, report, "train", n, seed)
     if b is not None:
         if [_fingerprint(t) for t in a] != [_fingerprint(t) for t in b]:
             report.fail(
@@ -79,10 +172,10 @@ def check_env(env: Environment, n: int = 16, seed: int = 0) -> CheckReport:
             )
         else:
             report.checks.append("same seed gives the same tasks")
-    c = _call_tasks(env, report, "train", n, seed + 1)
+    c = _tasks(env, report, "train", n, seed + 1)
     if c is not None and n > 1 and [_fingerprint(t) for t in a] == [_fingerprint(t) for t in c]:
         report.fail("another seed gives the same tasks; use the seed when generating tasks")
-    h = _call_tasks(env, report, "heldout", n, seed)
+    h = _tasks(env, report, "heldout", n, seed)
     if h is not None:
         shared_ids = {t.id for t in a} & {t.id for t in h}
         shared_text = {_fingerprint(t)[1] for t in a} & {_fingerprint(t)[1] for t in h}
@@ -92,21 +185,5 @@ def check_env(env: Environment, n: int = 16, seed: int = 0) -> CheckReport:
             )
         else:
             report.checks.append("train and heldout are disjoint")
-    for t in a[: min(4, len(a))]:
-        for response in ("", "A short answer.", t.prompt):
-            try:
-                validate_verdict(name, env.verify(t, response))
-            except ValueError as e:
-                report.fail(str(e).split(": ", 1)[1])
-                return report
-            except EvoforgeError as e:  # the environment's own error, naming its fix
-                report.fail(f"verify() cannot run here on task '{t.id}': {e}")
-                return report
-            except Exception as e:
-                report.fail(
-                    f"verify() raised {type(e).__name__}: {e} on task '{t.id}'; a verifier must "
-                    "return a failing Verdict with feedback instead of raising"
-                )
-                return report
-    report.checks.append("verify() returns well-formed Verdicts on sample responses")
+    _check_verify(env, report, a)
     return report

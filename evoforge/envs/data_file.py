@@ -21,6 +21,68 @@ from evoforge.plugins import load_attr
 PREFIX = "file:"
 
 
+def _read_rows(p: Path, path: str, kind: str) -> list[dict[str, Any]]:
+    """Every row of the file, read with ``datasets`` into a throwaway cache (nothing is left in
+    the user's cache or the temporary directory)."""
+    import tempfile
+
+    import datasets
+
+    datasets.disable_progress_bars()
+    if p.stat().st_size == 0:
+        raise EvoforgeError(f"data file '{path}' is empty; it needs a header (csv) and rows")
+    verbosity = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its own log line repeats ours
+    with tempfile.TemporaryDirectory(prefix="evoforge-data-") as cache:
+        try:
+            return datasets.load_dataset(
+                kind, data_files=str(p), split="train", cache_dir=cache
+            ).to_list()
+        except Exception as e:
+            chain = [e]
+            while chain[-1].__cause__ or chain[-1].__context__:
+                chain.append(chain[-1].__cause__ or chain[-1].__context__)
+                if len(chain) > 8:
+                    break
+            if any(isinstance(c, UnicodeDecodeError) for c in chain):
+                raise EvoforgeError(
+                    f"data file '{path}' is not UTF-8 text; re-encode it as UTF-8"
+                ) from None
+            if any("corresponds to no data" in str(c) for c in chain):
+                raise EvoforgeError(f"data file '{path}' has no rows") from None
+            cause = next((c for c in chain if type(c).__name__ != "DatasetGenerationError"), e)
+            why = " ".join(f"{type(cause).__name__}: {cause}".split())[:200]
+            raise EvoforgeError(
+                f"data file '{path}' could not be read as {p.suffix[1:]} ({why}); fix the file"
+            ) from None
+        finally:
+            datasets.logging.set_verbosity(verbosity)
+
+
+def jsonable(value: Any, where: str) -> Any:
+    """``value`` as run files can store it: dates and times as ISO text, decimals as numbers,
+    NaN as None (a missing value); anything else JSON cannot hold is an error naming ``where``."""
+    import datetime
+    import decimal
+
+    if isinstance(value, datetime.date | datetime.time | datetime.timedelta):
+        return str(value) if isinstance(value, datetime.timedelta) else value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list | tuple):
+        return [jsonable(v, where) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, where) for k, v in value.items()}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise EvoforgeError(
+        f"{where} holds a {type(value).__name__} value, which run files cannot store as JSON; "
+        "convert the column to text or numbers"
+    )
+
+
 class DataFileEnv:
     """Tasks from a local jsonl/csv/parquet file; reward from ``module:attr`` or exact match."""
 
@@ -41,26 +103,7 @@ class DataFileEnv:
             )
         if p.suffix not in kinds:
             raise EvoforgeError(f"data file '{path}' must end in .jsonl, .csv or .parquet")
-        try:
-            import datasets
-
-            datasets.disable_progress_bars()
-            rows = datasets.load_dataset(
-                kinds[p.suffix], data_files=str(p), split="train"
-            ).to_list()
-        except UnicodeDecodeError as e:
-            raise EvoforgeError(
-                f"data file '{path}' is not UTF-8 text (byte {e.start}); re-encode it as UTF-8"
-            ) from None
-        except Exception as e:
-            cause = e.__cause__ or e.__context__ or e
-            if isinstance(cause, UnicodeDecodeError):
-                raise EvoforgeError(
-                    f"data file '{path}' is not UTF-8 text; re-encode it as UTF-8"
-                ) from None
-            raise EvoforgeError(
-                f"data file '{path}' could not be read ({type(e).__name__}: {str(e)[:160]})"
-            ) from None
+        rows = _read_rows(p, path, kinds[p.suffix])
         if not rows:
             raise EvoforgeError(f"data file '{path}' has no rows")
         if prompt_field not in rows[0]:
@@ -68,7 +111,7 @@ class DataFileEnv:
                 f"data file '{path}' has no column '{prompt_field}' (columns: "
                 f"{', '.join(rows[0])}); set data.prompt_field"
             )
-        self.rows, self.prompt_field, self.answer_field = rows, prompt_field, answer_field
+        self.prompt_field, self.answer_field = prompt_field, answer_field
         self.pass_threshold = pass_threshold
         self.reward = None
         if reward:
@@ -78,10 +121,46 @@ class DataFileEnv:
                 f"data file '{path}' has no column '{answer_field}' and no data.reward is set; "
                 "add an answer column or name a reward function module:attr"
             )
+        self.rows = self._checked_rows(path, rows)
         self.split_rows = {"train": [], "heldout": []}
         for i, _ in enumerate(rows):
             heldout = zlib.crc32(f"row{i}".encode()) % 5 == 0
             self.split_rows["heldout" if heldout else "train"].append(i)
+        for split, idx in self.split_rows.items():
+            if not idx:
+                raise EvoforgeError(
+                    f"data file '{path}' has {len(rows)} row(s) and none falls in the {split} split "
+                    "(every fifth row, by a stable hash of its position, is heldout); add rows"
+                )
+
+    def _checked_rows(self, path: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows with a usable prompt (and answer, for exact match), no prompt twice, every value
+        storable as JSON. Row numbers in errors count from 1, the header not included."""
+        out, first_seen = [], {}
+        for i, row in enumerate(rows, 1):
+            prompt = row.get(self.prompt_field)
+            if isinstance(prompt, int | float) and not isinstance(prompt, bool):
+                prompt = str(prompt)
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise EvoforgeError(
+                    f"data file '{path}' row {i}: column '{self.prompt_field}' holds "
+                    f"{prompt!r}; every row needs a prompt as text"
+                )
+            if prompt in first_seen:
+                raise EvoforgeError(
+                    f"data file '{path}' rows {first_seen[prompt]} and {i} have the same prompt; "
+                    "remove the duplicate (it could land in both train and heldout)"
+                )
+            first_seen[prompt] = i
+            if self.reward is None and row.get(self.answer_field) is None:
+                raise EvoforgeError(
+                    f"data file '{path}' row {i} has no value in column '{self.answer_field}'"
+                )
+            out.append(
+                {k: jsonable(v, f"data file '{path}' row {i} column '{k}'") for k, v in row.items()}
+                | {self.prompt_field: prompt}
+            )
+        return out
 
     def tasks(self, split: str, n: int, seed: int) -> list[Task]:
         check_split(self.name, split)

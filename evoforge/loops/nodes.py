@@ -45,8 +45,9 @@ def as_node(rt: Runtime, name: str, stage: Stage) -> Callable[[RunState], dict[s
             pool.task_label = f"round{state.get('round', 0)}/{name}"
         busy = sum(p.busy_seconds() for p in pools)
         r = state.get("round", -1)
-        debug_delay(name, r, "start")
-        result = stage(rt, state)
+        with rt.progress.activity(f"[round {r}] {name}"):
+            debug_delay(name, r, "start")
+            result = stage(rt, state)
         # time inside the engines during this node (a restarted replica restarts its clock)
         engine = round(max(0.0, sum(p.busy_seconds() for p in pools) - busy), 3)
         seconds = round(time.time() - start, 3)

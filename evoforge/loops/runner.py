@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import re
+import shutil
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evoforge.agents.models import resolve_model
 from evoforge.agents.serving import cluster, placement
-from evoforge.agents.serving.engine_base import prompt_ids, too_long
-from evoforge.config import Config, load_config
-from evoforge.config_loader import dump_yaml
-from evoforge.envs.check import check_env
-from evoforge.envs.registry import get_env
-from evoforge.errors import EvoforgeError
+from evoforge.config import RESUME_SAFE_KEYS, Config, load_config
+from evoforge.config_loader import differences, dump_yaml, to_dict
+from evoforge.errors import ConfigError, EvoforgeError
+from evoforge.loops import termination
 from evoforge.loops.graph import build_graph, graph_config, open_checkpointer
-from evoforge.loops.progress import Progress
+from evoforge.loops.preflight import validate
+from evoforge.loops.progress import Progress, say
 from evoforge.loops.report import write_report
-from evoforge.loops.rundir import RunDir, read_json
+from evoforge.loops.rundir import RunDir, atomic_write_text, new_run_id, read_json
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.servers import model_specs, start_servers
-from evoforge.loops.trackers import Trackers, check_trackers
+from evoforge.loops.trackers import Trackers
 
 
 @dataclass
@@ -54,60 +55,19 @@ def default_run_dir(config: Config) -> Path:
     return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{env}"
 
 
-def _validate(config: Config):
-    """Everything that can be checked before a run directory is written."""
-    if config.train.algorithm == "ppo":
-        raise EvoforgeError(
-            "train.algorithm=ppo: TRL 1.16 ships no PPO trainer (it was removed upstream); use "
-            "grpo or rloo, which learn on-policy from the environment's rewards without a value model"
-        )
-    placement.static_checks(config)
-    check_trackers(config)
-    env = get_env(config.env, config.data)
-    report = check_env(env, n=4, seed=config.seed)
-    if not report.ok:
-        raise EvoforgeError(
-            report.problems[0] + f" (run `evoforge envs check {config.env}` for all checks)"
-        )
-    guard = (
-        get_env(config.eval.guard_env)
-        if config.eval.guard_env and config.eval.guard_env != config.env
-        else None
-    )
-    for spec in set(model_specs(config).values()):
-        resolve_model(spec, config.cache_dir)
-    _check_context(config, env)
-    if config.ray_address and not cluster.reachable(config.ray_address):
-        raise EvoforgeError(
-            f"cannot reach the Ray cluster at ray_address='{config.ray_address}'; start it with "
-            "`ray start --head` or leave ray_address empty for a local cluster"
-        )
-    return env, guard
-
-
-def _check_context(config: Config, env) -> None:
-    """Sample prompts of each split must leave room for an answer in the context window: a task
-    family that does not fit fails here, before a run directory exists, not hours in."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(resolve_model(config.model, config.cache_dir).path)
-    window, answer = config.serving.max_model_len, config.generation.max_tokens
-    for split in ("train", "heldout"):
-        for task in env.tasks(split, 4, config.seed):
-            n = len(prompt_ids(tok, task.messages))
-            if n + answer > window:
-                raise too_long(task.id, n, window, answer)
-
-
 def _drive(
     rd: RunDir, config: Config, env, guard, run_id: str, quiet: bool, initial: dict | None
 ) -> RunResult:
-    progress = Progress(quiet)
-    info = cluster.connect(config.ray_address, config.dashboard_host)
-    servers = trackers = None
+    progress = Progress(quiet, config.progress_interval_s)
+    temp_dir = tempfile.mkdtemp(prefix="evoforge-")
+    info = servers = trackers = None
     try:
+        info = cluster.connect(config.ray_address, config.dashboard_host, temp_dir=temp_dir)
+        termination.install()  # ray.init replaced the SIGTERM handler with its own
         if info.dashboard_url:
             progress.line(f"ray dashboard: {info.dashboard_url}  ({info.token_hint()})")
+        elif info.started_here:
+            progress.line("ray dashboard: not available (it did not start); the run goes on")
         plan = placement.plan(
             config, len(set(model_specs(config).values())), *placement.cluster_gpus()
         )
@@ -138,6 +98,7 @@ def _drive(
                 not snapshot.values
             ):  # killed before the first checkpoint: start over (outputs are reused)
                 initial = initial_state(config)
+            _check_weights(rd, snapshot.values or {})
             serving = (snapshot.values or {}).get("serving", "")
             if serving:
                 for pool in servers.pools():
@@ -146,17 +107,36 @@ def _drive(
         final = graph.invoke(initial, gcfg)
         rd.set_meta(finished=True, stop_reason=final.get("stop_reason", ""))
     finally:
-        if servers is not None:
-            servers.shutdown()
-        if trackers is not None:
-            trackers.close()
-        if info.started_here:
-            cluster.shutdown()
-        progress.close()
+        try:
+            if servers is not None:
+                servers.shutdown()
+            if trackers is not None:
+                trackers.close()
+            if info is not None and info.started_here:
+                cluster.shutdown()
+                cluster.remove_session(info)
+        finally:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            progress.close()
     write_report(str(rd.path))
     result = summarize(rd)
     print_summary(result, env.name)
     return result
+
+
+def _check_weights(rd: RunDir, state: dict[str, Any]) -> None:
+    """The weights a resumed run will load (served, last kept) must still be in the run
+    directory: a missing model is a one-line error here, not a failed server start."""
+    kept = state.get("last_kept", -1)
+    wanted = {rd.model(kept)} if kept >= 0 else set()
+    if state.get("serving"):
+        wanted.add(rd.path / state["serving"])
+    for path in sorted(wanted):
+        if not any(path.glob("*.safetensors")):
+            raise EvoforgeError(
+                f"run directory damaged: {path} holds no weights, but the run's state serves or "
+                "keeps them; restore the directory from a copy, or start a new run"
+            )
 
 
 def summarize(rd: RunDir) -> RunResult:
@@ -199,16 +179,16 @@ def _fmt(x, spec: str) -> str:
 
 def print_summary(result: RunResult, env_name: str) -> None:
     """The run's closing table."""
-    print(f"\nheldout pass rate on {env_name} (greedy), compared task by task with the baseline:")
-    print(
+    lines = [
+        f"\nheldout pass rate on {env_name} (greedy), compared task by task with the baseline:",
         f"{'round':>8} {'strict':>7} {'loose':>7} {'delta':>7} {'p':>8} {'n':>5}"
-        f"  {'pairs s/r/p':>11} {'kappa':>6}  kept"
-    )
+        f"  {'pairs s/r/p':>11} {'kappa':>6}  kept",
+    ]
     for r in result.rounds:
         label = "baseline" if r["round"] < 0 else str(r["round"])
         pairs = "/".join(str(r["pairs"].get(k, 0)) for k in ("sampled", "refined", "partial"))
         kept = "" if r["round"] < 0 else ("yes" if r["kept"] else f"no ({r['reason']})")
-        print(
+        lines.append(
             f"{label:>8} {r['strict']:7.3f} {r['loose']:7.3f} {_fmt(r['delta'], '+7.3f'):>7} "
             f"{_fmt(r['p'], '8.2g'):>8} {r['n']:>5}  {pairs if r['round'] >= 0 else '':>11} "
             f"{_fmt(r['kappa'], '6.2f'):>6}  {kept}"
@@ -220,38 +200,88 @@ def print_summary(result: RunResult, env_name: str) -> None:
             for r in result.rounds
             if g in r["by_group"]
         )
-        print(f"  strict on {g} tasks  {vals}")
+        lines.append(f"  strict on {g} tasks  {vals}")
     if result.stop_reason:
-        print(f"stopped early: {result.stop_reason}")
-    print(f"run directory: {result.run_dir}")
+        lines.append(f"stopped early: {result.stop_reason}")
+    lines.append(f"run directory: {result.run_dir}")
+    for line in lines:
+        say(line, sys.stdout)
 
 
 def run(config: Config, quiet: bool = False) -> RunResult:
     """Start a run from a config (the Python API behind ``evoforge run``)."""
-    env, guard = _validate(config)
-    rd = RunDir(config.run_dir or default_run_dir(config))
-    run_id = rd.path.name
-    rd.create(dump_yaml(config), run_id)
-    print(f"run directory: {rd.path}")
-    try:
-        return _drive(rd, config, env, guard, run_id, quiet, initial_state(config))
-    finally:
-        rd.unlock()
+    with termination.sigterm_as_interrupt():
+        path = Path(config.run_dir or default_run_dir(config))
+        checked = validate(config, new_run_dir=path)
+        rd = RunDir(path)
+        run_id = new_run_id(path)
+        rd.create(dump_yaml(config), run_id)
+        say(f"run directory: {rd.path}", sys.stdout)
+        for note in checked.notes:
+            say(note)
+        try:
+            return _drive(
+                rd, config, checked.env, checked.guard, run_id, quiet, initial_state(config)
+            )
+        finally:
+            rd.unlock()
 
 
-def resume(run_dir: str, quiet: bool = False) -> RunResult:
-    """Continue a stopped run from its last checkpoint; completed work is not redone."""
-    rd = RunDir(run_dir)
-    meta = rd.meta()
-    if meta.get("finished"):
+def resume(run_dir: str, quiet: bool = False, overrides: tuple[str, ...] = ()) -> RunResult:
+    """Continue a stopped run from its last checkpoint; completed work is not redone.
+
+    ``overrides`` (``key=value``) may change only the keys in RESUME_SAFE_KEYS; any other
+    difference between config.yaml and the config the run started with is an error."""
+    with termination.sigterm_as_interrupt():
+        rd = RunDir(run_dir)
+        meta = rd.meta()
+        if meta.get("finished"):
+            raise EvoforgeError(
+                f"run {run_dir} already finished; start a new run (or `evoforge report {run_dir}`)"
+            )
+        rd.lock()
+        try:
+            config, changed = resume_config(rd, meta, overrides)
+            checked = validate(config)
+            if changed:
+                atomic_write_text(rd.config_path, dump_yaml(config))
+                rd.set_meta(config=to_dict(config))
+                say(f"resuming with {', '.join(changed)}")
+            rd.repair_events()
+            say(f"resuming run directory: {rd.path}", sys.stdout)
+            for note in checked.notes:
+                say(note)
+            return _drive(rd, config, checked.env, checked.guard, meta["run_id"], quiet, None)
+        finally:
+            rd.unlock()
+
+
+def resume_config(
+    rd: RunDir, meta: dict[str, Any], overrides: tuple[str, ...] = ()
+) -> tuple[Config, list[str]]:
+    """The config a run resumes with, and the (safe) keys that changed since it started.
+
+    config.yaml must equal the config recorded in meta.json at the start, except for keys in
+    RESUME_SAFE_KEYS, which an edit or an override may change."""
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if key not in RESUME_SAFE_KEYS:
+            raise ConfigError(
+                f"'{key}' cannot change when a run resumes (it would change what the run "
+                f"computes midway); keys that can: {', '.join(RESUME_SAFE_KEYS)}"
+            )
+    if not rd.config_path.is_file() or not isinstance(meta.get("config"), dict):
         raise EvoforgeError(
-            f"run {run_dir} already finished; start a new run (or `evoforge report {run_dir}`)"
+            f"run directory damaged: {rd.config_path} or the config recorded in meta.json is "
+            "missing; restore it from a copy, or start a new run"
         )
-    rd.lock()
-    try:
-        config = load_config(rd.config_path)
-        env, guard = _validate(config)
-        print(f"resuming run directory: {rd.path}")
-        return _drive(rd, config, env, guard, meta["run_id"], quiet, None)
-    finally:
-        rd.unlock()
+    config = load_config(rd.config_path, list(overrides))
+    changed = differences(meta["config"], to_dict(config))
+    unsafe = [d for d in changed if d.split(" ", 1)[0] not in RESUME_SAFE_KEYS]
+    if unsafe:
+        raise ConfigError(
+            f"{rd.config_path} differs from the config the run started with: {', '.join(unsafe)}; "
+            "undo the edit (a run cannot change what it computes midway) or start a new run; "
+            f"keys that may change on resume: {', '.join(RESUME_SAFE_KEYS)}"
+        )
+    return config, changed

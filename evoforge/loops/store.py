@@ -1,12 +1,15 @@
 """The files of one round, each named once and read and written through one typed accessor.
 
 Stages never spell a file name: they ask the store for ``tasks``, ``responses``, the search
-state, ``verdicts``, ``pairs``... Every write is atomic (rundir.py), so a stage re-run after a
-crash finds each output complete or absent, and ``exists()`` is how a stage knows its work is done.
+state, ``verdicts``, ``pairs``... Every write is atomic and recorded in the directory's manifest
+(manifest.py), so a stage re-run after a crash finds each output complete or absent, ``exists()``
+is how a stage knows its work is done, and a file deleted or changed after the run wrote it is a
+one-line error wherever it is found or read.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,39 +17,47 @@ from typing import Any
 
 from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
-from evoforge.loops.rundir import read_json, read_jsonl, write_json, write_jsonl
+from evoforge.loops.manifest import Manifest
 
 
 @dataclass(frozen=True)
-class JsonlFile:
+class _RunFile:
+    path: Path
+    manifest: Manifest
+
+    def exists(self) -> bool:
+        """Whether the run wrote this file (a damaged file is an error, not an absence)."""
+        return self.manifest.exists(self.path)
+
+    def _text(self) -> str:
+        text = self.manifest.read_text(self.path)
+        if text is None:
+            raise self.manifest.missing(self.path)
+        return text
+
+
+@dataclass(frozen=True)
+class JsonlFile(_RunFile):
     """One JSON-lines file of records."""
 
-    path: Path
-
-    def exists(self) -> bool:
-        return self.path.exists()
-
     def read(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.path)
+        return [json.loads(line) for line in self._text().splitlines() if line.strip()]
 
     def write(self, rows: Iterable[dict[str, Any]]) -> None:
-        write_jsonl(self.path, rows)
+        self.manifest.write_text(
+            self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        )
 
 
 @dataclass(frozen=True)
-class JsonFile:
+class JsonFile(_RunFile):
     """One JSON document."""
 
-    path: Path
-
-    def exists(self) -> bool:
-        return self.path.exists()
-
     def read(self) -> Any:
-        return read_json(self.path)
+        return json.loads(self._text())
 
     def write(self, obj: Any) -> None:
-        write_json(self.path, obj)
+        self.manifest.write_text(self.path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 class RoundStore:
@@ -55,7 +66,8 @@ class RoundStore:
     def __init__(self, path: Path) -> None:
         self.dir = path
         self.dir.mkdir(parents=True, exist_ok=True)
-        j, jl = (lambda name: JsonFile(path / name)), (lambda name: JsonlFile(path / name))
+        m = self.manifest = Manifest(path)
+        j, jl = (lambda name: JsonFile(path / name, m)), (lambda name: JsonlFile(path / name, m))
         self.task_rows = jl("tasks.jsonl")
         """The round's training tasks (Task.to_json rows); read them with ``tasks()``."""
         self.samples = jl("samples.jsonl")
@@ -86,9 +98,9 @@ class RoundStore:
         self.probe_kept = j("probe_kept.json")
         """Greedy answers of the kept weights to fixed prompts (rollback must restore them)."""
         self.train_dir = path / "train"
-        self.train_done = JsonFile(self.train_dir / "done.json")
+        self.train_done = j("train/done.json")
         """Written when training finished or was skipped (``skipped`` says why)."""
-        self.train_metrics = JsonFile(self.train_dir / "metrics.json")
+        self.train_metrics = j("train/metrics.json")
         """The trainer's losses, steps and seconds."""
         self.trained_model = self.train_dir / "model"
         self.trained_refiner = self.train_dir / "refiner_model"

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from evoforge.envs.base import Environment, Task
+from evoforge.envs.check import CheckedEnv
 from evoforge.envs.registry import get_env
 from evoforge.envs.verify import safe_verify
 from evoforge.errors import EvoforgeError
@@ -77,9 +78,12 @@ def as_trl(fn: RewardFn) -> Callable[..., list[float]]:
     return trl_reward
 
 
-def env_reward_function(env_spec: str, data: object = None) -> Callable[..., list[float]]:
-    """The verifier of ``env_spec`` as a TRL reward function (used by GRPO and RLOO).
+def env_reward_function(
+    env_spec: str, data: object = None, verify_timeout_s: float = 0.0
+) -> Callable[..., list[float]]:
+    """The verifier of ``env_spec`` as a TRL reward function (used by GRPO and RLOO), each call
+    held to ``verify_timeout_s`` as in the rest of a run (0 = no limit).
 
     ``data`` is the config's data section: a ``file:`` environment needs its reward function and
     columns, so the whole spec travels, not the name alone."""
-    return as_trl(verdict_reward(get_env(env_spec, data)))
+    return as_trl(verdict_reward(CheckedEnv(get_env(env_spec, data), verify_timeout_s)))

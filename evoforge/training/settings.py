@@ -1,10 +1,12 @@
-"""The trainer's settings, built from the config (every default lives in evoforge/config.py)."""
+"""The trainer's settings, built from the config (every default lives in evoforge/config.py and
+evoforge/config_sections.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evoforge.config import Config, DataConfig
+from evoforge.config import Config
+from evoforge.config_sections import DataConfig
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class TrainSettings:
     """The config's data section: a ``file:`` environment needs its reward function and columns."""
     grpo_generations: int
     max_completion_length: int
+    verify_timeout_s: float
+    """Time limit of one verify() call of the GRPO or RLOO reward (0 = none)."""
     workers: int
     worker_cpus: int
     strategy: str
@@ -52,6 +56,7 @@ class TrainSettings:
             data=config.data,
             grpo_generations=t.grpo_generations,
             max_completion_length=config.generation.max_tokens,
+            verify_timeout_s=config.verify_timeout_s,
             workers=t.workers,
             worker_cpus=t.worker_cpus,
             strategy=t.strategy,

@@ -105,7 +105,7 @@ class Trainer:
         for i, (algo, rows) in enumerate(phases):
             phase_dir = os.path.join(work, f"{i}-{algo}")
             done = os.path.join(phase_dir, "final")
-            if os.path.isfile(os.path.join(done, "config.json")):  # finished before a crash
+            if os.path.isfile(os.path.join(done, "log.json")):  # finished before a crash
                 model, _ = self._load(done)
                 with open(os.path.join(done, "log.json")) as f:
                     log.add(json.load(f))
@@ -136,8 +136,10 @@ class Trainer:
     def _save_phase(self, model, tok, done: str, log: LossLog, rank: int) -> None:
         if rank == 0:
             save_model(model, tok, done)
-            with open(os.path.join(done, "log.json"), "w") as f:
+            # log.json marks the phase finished: written whole (a rename), after the weights
+            with open(os.path.join(done, "log.json.tmp"), "w") as f:
                 json.dump(log.records, f)
+            os.replace(os.path.join(done, "log.json.tmp"), os.path.join(done, "log.json"))
         barrier()
 
     def _phase(self, algo, model, tok, rows, s: TrainSettings, work, log, ref_path, size: int):
@@ -189,7 +191,7 @@ class Trainer:
         config_cls, trainer_cls = (
             (GRPOConfig, GRPOTrainer) if algo == "grpo" else (RLOOConfig, RLOOTrainer)
         )
-        reward = env_reward_function(s.env, s.data)
+        reward = env_reward_function(s.env, s.data, s.verify_timeout_s)
         rows = [{"prompt": list(t["messages"]), "task": json.dumps(t)} for t in tasks]
         args = config_cls(
             **common_args(s, work, self.cuda, size),

@@ -19,6 +19,7 @@ RNG per rank, and the trainer state with its log history.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -117,13 +118,23 @@ class LossLog:
 
 
 def last_checkpoint(work: str) -> str | None:
-    """The newest complete checkpoint under ``work`` (trainer_state.json is written last)."""
+    """The newest complete checkpoint under ``work``: trainer_state.json is written last, and
+    not atomically, so one cut short (a kill or a full disk while it was written) marks its
+    checkpoint incomplete, and the one before is used."""
     found = []
     for d in Path(work).glob("checkpoint-*"):
         m = re.fullmatch(r"checkpoint-(\d+)", d.name)
-        if m and (d / "trainer_state.json").is_file():
+        if m and _whole_json(d / "trainer_state.json"):
             found.append((int(m.group(1)), str(d)))
     return max(found)[1] if found else None
+
+
+def _whole_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def debug_pause_callback(phase: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evoforge.agents.serving.placement import plan
+from evoforge.agents.serving.placement import check_local_cpus, plan
 from evoforge.config import load_config
 from evoforge.errors import ConfigError, EvoforgeError
 
@@ -17,6 +17,20 @@ def test_no_gpus_is_cpu_only():
     p = layout([], 0)
     assert p.mode == "cpu" and p.replica.actor_gpus == 0 and p.trainer_gpus == 0
     assert p.describe().startswith("placement: cpu")
+
+
+def test_a_local_cluster_must_hold_servers_and_trainer_at_once():
+    def check(overrides, pools=1):
+        check_local_cpus(load_config(None, overrides), pools, 4)
+
+    check([])  # one replica + the trainer actor
+    check(["serving.replicas=2", "train.workers=2"])
+    with pytest.raises(EvoforgeError, match=r"needs 9 CPU slots .* local cluster here has 4"):
+        check(["serving.replicas=8"])
+    with pytest.raises(EvoforgeError, match=r"needs 5 CPU slots at once \(4 for 2 pool"):
+        check(["serving.replicas=2"], pools=2)
+    with pytest.raises(EvoforgeError, match=r"needs 7 CPU slots .*train.workers=3 x train"):
+        check(["train.workers=3", "train.batch_size=6", "train.worker_cpus=2"])
 
 
 def test_one_gpu_colocates_servers_and_trainer_by_shares():

@@ -64,6 +64,31 @@ class LongPrompts(_Base):
         ]
 
 
+class HangingVerify(_Base):
+    """verify() never returns on the answer "hang" (a verifier stuck on one input)."""
+
+    def verify(self, task, response):
+        if "hang" in response:
+            import time
+
+            time.sleep(3600)
+        return Verdict(score=1.0, passed=True)
+
+
+class HangsOnModelAnswers(_Base):
+    """Passes the checks a run starts with (their sample answers, the prompt) and hangs on the
+    first answer a model writes."""
+
+    def verify(self, task, response):
+        from evoforge.envs.check import ADVERSARIAL
+
+        if response not in ADVERSARIAL and response != task.prompt:
+            import time
+
+            time.sleep(3600)
+        return Verdict(score=0.0, passed=False, feedback="not yet")
+
+
 class GradedText(_Base):
     """Two checks per task and partial credit that depends only on the response's text, never a
     pass: with a random model, samples of one task differ in score, so partial pairs exist."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -45,6 +46,18 @@ def cli(args: list[str], env: dict | None = None, **kw) -> subprocess.Popen:
         text=True,
         **kw,
     )
+
+
+def running(procs) -> list[str]:
+    """The command lines of those psutil processes still running (zombies are not)."""
+    import psutil
+
+    out = []
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(" ".join(p.cmdline()[:2]))
+    return out
 
 
 def ray_address() -> str:

@@ -44,3 +44,20 @@ def test_trl_signature():
     )
     assert out == [1.0, 0.0]
     assert as_trl(verdict_reward(env)).__name__ == "arithmetic_score"
+
+
+def test_grpo_reward_holds_the_verifier_to_its_time_limit():
+    import json
+    import time
+
+    import pytest
+
+    from evoforge.envs.verify import VerifyTimeout
+
+    fn = env_reward_function("tests.helpers.plugins:HangingVerify", None, 0.5)
+    task = json.dumps({"id": "t", "messages": [{"role": "user", "content": "q"}]})
+    assert fn(prompts=["q"], completions=["fine"], task=[task]) == [1.0]
+    start = time.monotonic()
+    with pytest.raises(VerifyTimeout, match="environment 'bad'.*within 0.5 s on task 't'"):
+        fn(prompts=["q"], completions=["hang"], task=[task])
+    assert time.monotonic() - start < 5

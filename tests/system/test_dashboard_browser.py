@@ -75,6 +75,7 @@ def test_dashboard_actors_page_lists_evoforge_actors(tmp_path):
     browser = None
     try:
         url = _dashboard_url(proc, time.time() + 180)
+        run_id = json.loads((run_dir / "meta.json").read_text())["run_id"]
         time.sleep(8)  # let the run start its server actors
         browser = subprocess.Popen(
             [
@@ -119,7 +120,7 @@ def test_dashboard_actors_page_lists_evoforge_actors(tmp_path):
             text = page.call(
                 "Runtime.evaluate", expression="document.body.innerText", returnByValue=True
             )["result"].get("value", "")
-            if f"evoforge/{run_dir.name}/policy/0" in text:
+            if f"evoforge/{run_id}/policy/0" in text:
                 break
             time.sleep(2)
         ARTIFACTS.mkdir(exist_ok=True)
@@ -127,7 +128,7 @@ def test_dashboard_actors_page_lists_evoforge_actors(tmp_path):
         import base64
 
         (ARTIFACTS / "dashboard-actors.png").write_bytes(base64.b64decode(shot))
-        assert f"evoforge/{run_dir.name}/policy/0" in text, text[:2000]
+        assert f"evoforge/{run_id}/policy/0" in text, text[:2000]
     finally:
         if browser is not None:
             browser.kill()

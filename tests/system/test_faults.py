@@ -26,7 +26,7 @@ import pytest
 
 from evoforge.loops.graph import NODES
 from evoforge.loops.rundir import read_json, read_jsonl
-from tests.helpers.runs import TINY_RUN, cli, ray_address
+from tests.helpers.runs import TINY_RUN, cli, ray_address, running
 
 pytestmark = pytest.mark.slow
 
@@ -185,7 +185,9 @@ def test_server_actor_killed_in_a_round_is_restarted_counted_and_changes_nothing
     assert second.returncode == 2
     assert "is in use by another evoforge process" in second_err.strip().splitlines()[-1]
 
-    ray.kill(ray.get_actor(f"evoforge/{run_dir.name}/policy/0", namespace="evoforge"))
+    run_id = read_json(run_dir / "meta.json")["run_id"]
+    assert run_id.startswith(f"{run_dir.name}-")  # unique on the shared cluster
+    ray.kill(ray.get_actor(f"evoforge/{run_id}/policy/0", namespace="evoforge"))
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     assert read_json(run_dir / "rounds/001/metrics.json")["server_restarts"] == 1
@@ -243,3 +245,87 @@ def test_disk_full_mid_round_keeps_the_last_good_state_and_resumes(
     filler.unlink()
     resume_ok(run_dir)
     assert outcome(run_dir) == reference
+
+
+def process_tree(pid: int) -> list:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_sigterm_stops_like_ctrl_c_and_the_resume_ends_as_uninterrupted(reference, tmp_path):
+    """A run on its own cluster gets SIGTERM in the middle of real work (a batch in the refiner),
+    then a second one while it cleans up: one line, exit 143, no process of the run left (Ray
+    shut down), resumable to the uninterrupted result."""
+
+    run_dir = tmp_path / "terminated"
+    proc = cli(["run", *TINY_RUN, "rounds=2", f"run_dir={run_dir}"], start_new_session=True)
+    while not (line := proc.stderr.readline()).startswith("[round 0] critique"):
+        assert line, f"run ended early: rc={proc.wait()}"
+    tree = process_tree(proc.pid)
+    assert len(tree) > 3  # the driver, Ray's daemons, the server actor
+    proc.send_signal(signal.SIGTERM)  # expand is running now
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)  # a second SIGTERM during the cleanup is ignored
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 143, rest[-3000:]
+    lines = [x for x in rest.strip().splitlines() if x.strip()]
+    assert lines[-1] == "terminated (SIGTERM); `evoforge resume RUN_DIR` continues the run", rest
+    assert "Traceback" not in rest
+    deadline = time.time() + 30
+    while (alive := running(tree)) and time.time() < deadline:
+        time.sleep(0.5)
+    assert alive == [], alive
+    assert read_json(run_dir / "meta.json")["finished"] is False
+    resume_ok(run_dir)
+    assert outcome(run_dir) == reference
+
+
+def test_resume_trusts_only_an_intact_run_directory(reference, round1_start, ray_cluster, tmp_path):
+    """Techniques on a run stopped with round 1's pairs written: an edited config.yaml, an
+    emptied and a deleted pairs file, a lost model, a torn last line of events.jsonl; each is
+    refused in one line (never "0 pairs"); with everything restored the resume ends as the
+    uninterrupted run did, under the run id the run started with."""
+    run_dir = tmp_path / "tampered"
+    shutil.copytree(round1_start, run_dir)
+    run_id = read_json(run_dir / "meta.json")["run_id"]
+    proc = cli(
+        ["resume", str(run_dir)],
+        env={"EVOFORGE_DEBUG_DELAY": "train@1=300"},
+        start_new_session=True,
+    )
+    pause_and_kill(proc)
+    pairs = run_dir / "rounds/001/pairs.jsonl"
+    good_pairs, good_config = pairs.read_bytes(), (run_dir / "config.yaml").read_text()
+
+    def refused(*words: str) -> None:
+        p = cli(["resume", str(run_dir)])
+        _, err = p.communicate(timeout=300)
+        last = err.strip().splitlines()[-1]
+        assert p.returncode == 2 and last.startswith("error: "), err[-2000:]
+        assert all(w in last for w in words), last
+
+    (run_dir / "config.yaml").write_text(
+        good_config.replace("tasks_per_round: 6", "tasks_per_round: 7")
+    )
+    refused("differs from the config the run started with", "tasks_per_round (6 -> 7)")
+    (run_dir / "config.yaml").write_text(good_config)
+    pairs.write_text("")
+    refused("run directory damaged", "pairs.jsonl was changed after the run wrote it")
+    pairs.unlink()
+    refused("run directory damaged", "pairs.jsonl is missing")
+    pairs.write_bytes(good_pairs)
+    model = run_dir / "models/round-000"
+    os.rename(model, run_dir / "elsewhere")
+    refused("run directory damaged", "round-000 holds no weights")
+    os.rename(run_dir / "elsewhere", model)
+    with open(run_dir / "events.jsonl", "ab") as f:
+        f.write(b'{"round": 1, "node": "tor')
+    resume_ok(run_dir)
+    assert outcome(run_dir) == reference
+    assert read_json(run_dir / "meta.json")["run_id"] == run_id
+    assert all(e["node"] for e in read_jsonl(run_dir / "events.jsonl"))

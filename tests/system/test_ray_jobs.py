@@ -176,7 +176,7 @@ def test_job_stopped_mid_run_then_resumed_as_a_job(head, tmp_path):
     assert nodes.count("pairs") == 1 and nodes.count("train") == 1 and nodes[-1] == "promote"
 
     # the actors and tasks of each job are listed under it
-    run = run_dir.name
+    run = read_json(run_dir / "meta.json")["run_id"]
     first_actors = {a["name"] for a in head.listed("actors", head.job_id(first))}
     second_actors = {a["name"] for a in head.listed("actors", head.job_id(second))}
     assert f"evoforge/{run}/policy/0" in first_actors

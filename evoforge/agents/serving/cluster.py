@@ -7,10 +7,14 @@ starts a new local cluster, never one that ``ray start`` left running on the mac
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 from evoforge.errors import EvoforgeError, storage_error
@@ -18,6 +22,10 @@ from evoforge.errors import EvoforgeError, storage_error
 NAMESPACE = "evoforge"
 log = logging.getLogger("evoforge")
 _CONTEXT = None  # what ray.init returned in this process
+MAX_RAY_TEMP_DIR = 50
+"""Longest temp_dir a local cluster keeps its session in: Ray's unix sockets live ~60 characters
+deeper, and a socket path may have at most 107. A longer one leaves the session in Ray's default
+place, and the run removes the session's directory at exit instead."""
 
 
 @dataclass(frozen=True)
@@ -60,14 +68,35 @@ def job_address() -> str:
     return os.environ.get("RAY_ADDRESS", "")
 
 
+def local_cpus() -> int:
+    """CPU slots of a local cluster. Logical: serving actors and the trainer take turns on the
+    cores, so a local cluster offers at least 4 slots even on a 2-core machine."""
+    return max(os.cpu_count() or 1, 4)
+
+
+def starts_local(address: str) -> bool:
+    """Whether ``connect(address)`` would start a new local cluster: no address, no job's
+    cluster, and none this process is already connected to."""
+    ray = sys.modules.get("ray")  # imported only if someone connected already
+    connected = ray is not None and ray.is_initialized()
+    return not (address or job_address() or connected)
+
+
 def connect(
     address: str = "",
     dashboard_host: str = "127.0.0.1",
     num_cpus: int | None = None,
     num_gpus: int | None = None,
+    temp_dir: str = "",
 ) -> ClusterInfo:
     """Join ``address`` (or the job's cluster) or start a local cluster; idempotent within a
-    process. ``num_gpus`` declares GPUs to a local cluster (how GPU layouts are tested on CPU)."""
+    process. ``num_gpus`` declares GPUs to a local cluster (how GPU layouts are tested on CPU).
+
+    ``temp_dir``: a directory of the run's own, removed by the run at exit. A local cluster keeps
+    its session (logs, sockets) there, and actors get it as TMPDIR, so the temporary files of
+    libraries inside actors (``datasets`` caches, ``multiprocessing``) go with it even when an
+    actor is killed. A joined cluster keeps its own temp dirs: its nodes need not have this
+    directory, and a Ray job's runtime environment is the job's."""
     import ray
 
     global _CONTEXT
@@ -84,7 +113,8 @@ def connect(
                     "`ray start --head` or leave ray_address empty for a local cluster"
                 )
             try:
-                _CONTEXT = ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
+                with _private_files():
+                    _CONTEXT = ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 hint = "check the address or leave it empty for a local cluster"
                 if "RAY_AUTH_MODE" not in os.environ:
@@ -96,19 +126,9 @@ def connect(
                     f"cannot join the Ray cluster at ray_address='{address}' ({e}); {hint}"
                 ) from None
         else:
-            # Logical CPU slots: serving actors and the trainer take turns on the cores, so the
-            # local cluster offers at least 4 slots even on a 2-core machine.
-            cpus = num_cpus or max(os.cpu_count() or 1, 4)
-            _CONTEXT = ray.init(
-                address="local",  # a new cluster: never join one `ray start` left running
-                namespace=NAMESPACE,
-                num_cpus=cpus,
-                num_gpus=num_gpus,
-                include_dashboard=True,
-                dashboard_host=dashboard_host,
-                log_to_driver=False,
-                logging_level=logging.ERROR,
-            )
+            cpus = num_cpus or local_cpus()
+            _CONTEXT = _start_local(cpus, num_gpus, dashboard_host, temp_dir)
+        _protect_token(_CONTEXT)
     ctx = ray.get_runtime_context()
     dashboard = (getattr(_CONTEXT, "dashboard_url", None) or "") if _CONTEXT is not None else ""
     if dashboard and not dashboard.startswith("http"):
@@ -121,6 +141,89 @@ def connect(
         gpus=float(ray.cluster_resources().get("GPU", 0)),
         session_dir=info.get("session_dir", ""),
     )
+
+
+@contextmanager
+def _private_files():
+    """Files Ray creates meanwhile (its auth token, a local cluster's session) are the owner's
+    only."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@contextmanager
+def _loopback_node():
+    """A local cluster on 127.0.0.1 only: Ray binds its metrics export port (and GCS, raylet,
+    workers) to the node's IP, which it takes from the network unless clusters are "disabled"
+    as on macOS; so the node's IP is the loopback address while the cluster starts."""
+    from ray._private import ray_constants
+
+    old = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = old
+
+
+@contextmanager
+def _tmpdir(path: str):
+    """TMPDIR for the processes started meanwhile (Ray's daemons: the dashboard's forkserver,
+    for one, writes its sockets there)."""
+    old = os.environ.get("TMPDIR")
+    if path:
+        os.environ["TMPDIR"] = path
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = old
+
+
+def _start_local(cpus: int, gpus: int | None, dashboard_host: str, temp_dir: str):
+    """ray.init of a new local cluster, never one that `ray start` left running. The dashboard is
+    started but not required: one that does not come up in time (Ray waits
+    RAY_DASHBOARD_STARTUP_TIMEOUT_S) costs its URL, not the run."""
+    import ray
+
+    ray_log = logging.getLogger("ray")
+    level = ray_log.level
+    ray_log.setLevel(logging.CRITICAL)  # a dashboard that failed to start: we say so in one line
+    kwargs: dict[str, Any] = {}
+    if temp_dir and len(temp_dir) <= MAX_RAY_TEMP_DIR:
+        kwargs["_temp_dir"] = temp_dir
+    try:
+        with _private_files(), _loopback_node(), _tmpdir(temp_dir):
+            return ray.init(
+                address="local",
+                namespace=NAMESPACE,
+                num_cpus=cpus,
+                num_gpus=gpus,
+                include_dashboard=None,
+                dashboard_host=dashboard_host,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                runtime_env={"env_vars": {"TMPDIR": temp_dir}} if temp_dir else None,
+                **kwargs,
+            )
+    finally:
+        ray_log.setLevel(level)
+
+
+def _protect_token(context) -> None:
+    """Ray's auth token files readable by their owner only (Ray writes ~/.ray/auth_token 0644)."""
+    session = (getattr(context, "address_info", None) or {}).get("session_dir", "")
+    for path in (os.path.join(session, "auth_token"), os.path.expanduser("~/.ray/auth_token")):
+        try:
+            if os.path.isfile(path) and os.stat(path).st_uid == os.getuid():
+                os.chmod(path, 0o600)
+        except OSError as e:
+            log.warning("cannot make %s private (%s)", path, e)
 
 
 def claim_name(name: str, timeout: float = 30.0) -> None:
@@ -154,6 +257,22 @@ def shutdown() -> None:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+def remove_session(info: ClusterInfo) -> None:
+    """Delete the session directory (logs, sockets) of a local cluster this process started and
+    has shut down, and Ray's "latest session" link to it."""
+    import shutil
+
+    if not info.started_here or not info.session_dir:
+        return
+    shutil.rmtree(info.session_dir, ignore_errors=True)
+    parent = os.path.dirname(info.session_dir)
+    for link in ("session_latest", "prom_metrics_service_discovery.json"):
+        path = os.path.join(parent, link)
+        if os.path.islink(path) and os.path.realpath(path).startswith(info.session_dir):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def unwrap(error: Exception) -> Exception:

@@ -151,6 +151,23 @@ def static_checks(config: Config) -> None:
         raise ConfigError("train.strategy=fsdp shards across workers; set train.workers >= 2")
 
 
+def check_local_cpus(config: Config, pools: int, cluster_cpus: float) -> None:
+    """A local cluster has no autoscaler: the CPU slots the servers and the trainer hold at once
+    must fit in it, or Ray would leave an actor pending (a server start that times out, a
+    training that waits forever)."""
+    s, t = config.serving, config.train
+    serving = pools * s.replicas * s.tensor_parallel_size
+    training = t.workers * t.worker_cpus if t.workers > 1 else 1
+    if serving + training > cluster_cpus:
+        raise EvoforgeError(
+            f"the run needs {serving + training:g} CPU slots at once ({serving:g} for {pools} "
+            f"pool(s) x serving.replicas={s.replicas}, {training:g} for training: "
+            f"train.workers={t.workers} x train.worker_cpus={t.worker_cpus}) but a local "
+            f"cluster here has {cluster_cpus:g}; lower them, or join a larger cluster with "
+            "ray_address="
+        )
+
+
 def cluster_gpus() -> tuple[float, list[float]]:
     """GPUs of the connected cluster, in total and per alive node."""
     import ray

@@ -1,0 +1,126 @@
+"""A round's files are trusted only while intact: deleted, truncated, edited or planted files
+are one-line errors where a stage finds or reads them; a write interrupted at any step reads as
+not done (the stage runs again), never as damage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evoforge.loops import manifest as manifest_mod
+from evoforge.loops.manifest import RunDirDamaged
+from evoforge.loops.store import RoundStore
+
+
+@pytest.fixture
+def store(tmp_path) -> RoundStore:
+    s = RoundStore(tmp_path / "rounds" / "000")
+    s.pairs.write(
+        [{"id": "a", "chosen": "x", "rejected": "y"}, {"id": "b", "chosen": "z", "rejected": "w"}]
+    )
+    s.update_metrics(0, pairs=2)
+    s.train_done.write({"skipped": None})
+    return s
+
+
+def damaged(fn, *words: str) -> str:
+    with pytest.raises(RunDirDamaged) as info:
+        fn()
+    msg = str(info.value)
+    assert msg.startswith("run directory damaged: ") and "\n" not in msg
+    assert all(w in msg for w in words), msg
+    return msg
+
+
+def test_intact_files_read_back(store):
+    assert store.pairs.exists() and len(store.pairs.read()) == 2
+    assert store.metrics.read()["pairs"] == 2 and store.training_skipped() is None
+    assert not store.verdicts.exists()  # never written: not done yet, no error
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "delete",
+        "empty",
+        "truncate",
+        "drop a line",
+        "edit a value",
+        "append a line",
+        "same size edit",
+    ],
+)
+def test_tampered_outputs_are_errors_where_found_and_where_read(store, tamper):
+    p = store.pairs.path
+    text = p.read_text()
+    changed = {
+        "empty": "",
+        "truncate": text[: len(text) // 2],
+        "drop a line": text.splitlines(keepends=True)[0],
+        "edit a value": text.replace('"x"', '"X!"'),
+        "append a line": text + json.dumps({"id": "c"}) + "\n",
+        "same size edit": text.replace('"x"', '"q"'),
+    }
+    if tamper == "delete":
+        p.unlink()
+        words = ("pairs.jsonl", "is missing")
+    else:
+        p.write_text(changed[tamper])
+        words = ("pairs.jsonl", "was changed after the run wrote it")
+    damaged(store.pairs.exists, *words)  # the stage that wrote it: not "redo", an error
+    damaged(store.pairs.read, *words)  # a later stage: never "0 pairs"
+
+
+def test_damaged_manifest_and_planted_files(store, tmp_path):
+    store.manifest.path.unlink()
+    damaged(store.pairs.read, "pairs.jsonl", "cannot be trusted (manifest.json is missing)")
+    fresh = RoundStore(tmp_path / "rounds" / "001")
+    fresh.verdicts.path.write_text('{"task_id": "t"}\n')  # a file the run never wrote
+    damaged(fresh.verdicts.exists, "verdicts.jsonl", "not written by this run")
+    fresh.pairs.write([])
+    damaged(fresh.verdicts.exists, "verdicts.jsonl", "is not in manifest.json")
+    fresh.manifest.path.write_text("{not json")
+    damaged(fresh.pairs.read, "manifest.json is not valid JSON")
+    gone = RoundStore(tmp_path / "rounds" / "002")
+    damaged(gone.pairs.read, "pairs.jsonl is missing")  # a whole round directory lost
+
+
+def test_nested_train_files_are_covered(store):
+    store.train_done.path.write_text('{"skipped": "no pairs"}\n')
+    damaged(store.training_skipped, "train/done.json", "changed")
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("step", [1, 2, 3])
+def test_a_write_interrupted_at_any_step_is_not_damage(store, monkeypatch, step):
+    """Crash at the first manifest save (step 1), the file's replacement (2) or the last
+    manifest save (3): afterwards the file reads as before the write or as after it."""
+    real = manifest_mod.atomic_write_text
+    calls = {"n": 0}
+
+    def crashing(path, text):
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise Crash
+        real(path, text)
+
+    old_metrics = store.metrics.read()
+    monkeypatch.setattr(manifest_mod, "atomic_write_text", crashing)
+    with pytest.raises(Crash):
+        store.update_metrics(0, accepted=5)  # an overwrite
+    calls["n"] = 0
+    with pytest.raises(Crash):
+        store.verdicts.write([{"task_id": "t"}])  # a first write
+    monkeypatch.setattr(manifest_mod, "atomic_write_text", real)
+
+    metrics = store.metrics.read()
+    assert metrics == (old_metrics if step < 3 else old_metrics | {"accepted": 5})
+    assert store.verdicts.exists() == (step == 3)
+    store.verdicts.write([{"task_id": "t"}])  # the stage runs again
+    assert store.verdicts.read() == [{"task_id": "t"}]
+    store.update_metrics(0, accepted=6)
+    assert store.metrics.read()["accepted"] == 6

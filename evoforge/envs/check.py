@@ -1,7 +1,8 @@
 """``check_env``: validate an environment before a run depends on it (Gymnasium's env checker idea).
 
 Checks: tasks() types, unique ids, determinism for a seed, a different seed changing the tasks,
-train/heldout disjointness, and verify() on sample responses returning a well-formed Verdict.
+train/heldout disjointness, and verify() on sample responses returning a well-formed Verdict;
+for a multi-turn environment (one with tools) the tool and step checks of check_multiturn.py.
 Each problem is reported as one line naming the environment and what is wrong.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from evoforge.envs.base import Environment, Task
+from evoforge.envs.check_multiturn import check_multiturn
+from evoforge.envs.multiturn import is_multiturn
 from evoforge.envs.verify import validate_verdict
 
 
@@ -91,18 +94,25 @@ def check_env(env: Environment, n: int = 16, seed: int = 0) -> CheckReport:
             )
         else:
             report.checks.append("train and heldout are disjoint")
-    for t in a[: min(4, len(a))]:
+    if is_multiturn(env):
+        check_multiturn(env, a, report)
+    else:
+        _check_verify(env, a, report)
+    return report
+
+
+def _check_verify(env: Environment, tasks: list[Task], report: CheckReport) -> None:
+    for t in tasks[: min(4, len(tasks))]:
         for response in ("", "A short answer.", t.prompt):
             try:
-                validate_verdict(name, env.verify(t, response))
+                validate_verdict(report.env, env.verify(t, response))
             except ValueError as e:
                 report.fail(str(e).split(": ", 1)[1])
-                return report
+                return
             except Exception as e:
                 report.fail(
                     f"verify() raised {type(e).__name__}: {e} on task '{t.id}'; a verifier must "
                     "return a failing Verdict with feedback instead of raising"
                 )
-                return report
+                return
     report.checks.append("verify() returns well-formed Verdicts on sample responses")
-    return report

@@ -8,6 +8,7 @@ line naming the environment and the task instead of silently scoring answers.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from evoforge.envs.base import Environment, Task, Verdict
 from evoforge.errors import EvoforgeError
@@ -49,8 +50,10 @@ def validate_verdict(env: str, v: object) -> Verdict:
     return v
 
 
-def safe_verify(env: Environment, task: Task, response: str) -> Verdict:
-    """``env.verify`` with its verdict checked; any failure is an EvoforgeError naming the task."""
+def safe_verify(env: Environment, task: Task, response: str | Sequence[dict[str, str]]) -> Verdict:
+    """``env.verify`` with its verdict checked; any failure is an EvoforgeError naming the task.
+
+    ``response``: one response, or a trajectory's messages for a multi-turn environment."""
     name = env_name(env)
     try:
         v = env.verify(task, response)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import random
 import re
 
-from evoforge.envs import Task, Verdict
-from evoforge.envs.multiturn import EnvReply, Tool, ToolError, object_schema
+from evoforge.envs import EnvReply, Task, Tool, ToolError, Verdict, object_schema
 
 STOCK = {"apples": 14, "pears": 9, "plums": 23, "figs": 4, "limes": 31, "kiwis": 17}
 ASK_AGAIN = "Please give the count as a number."

@@ -213,3 +213,28 @@ def test_tiny_model_rollouts_through_the_real_engine(tiny_path):
         assert not v.passed and v.feedback  # a random model fails, with feedback in words
     again = rollout(engine, env, tasks, sampling, max_turns=2, seed=3)
     assert [t.to_json() for t in again] == [t.to_json() for t in trajs]
+
+
+def test_a_rollout_resumed_from_saved_trajectories_ends_the_same():
+    from evoforge.agents.rollout import advance
+    from evoforge.envs.multiturn import Trajectory
+
+    env = get_env("tools")
+    tasks = env.tasks("train", 7, 0)
+    whole = rollout(ScriptedServer(tasks), env, tasks, SAMPLING, max_turns=6, seed=1)
+
+    class Crashing(ScriptedServer):
+        def generate(self, requests):
+            if len(self.calls) == 2:
+                raise RuntimeError("killed")
+            return super().generate(requests)
+
+    trajs = [Trajectory.start(t, f"{t.id}/rollout/0") for t in tasks]
+    with pytest.raises(RuntimeError):
+        advance(Crashing(tasks), env, trajs, SAMPLING, max_turns=6, seed=1)
+    saved = [json.loads(json.dumps(t.to_json())) for t in trajs]
+    assert any(len(s["turns"]) == 2 and not s["ended"] for s in saved)
+    resumed = advance(
+        ScriptedServer(tasks), env, [Trajectory.from_json(s) for s in saved], SAMPLING, 6, seed=1
+    )
+    assert [t.to_json() for t in resumed] == [t.to_json() for t in whole]

@@ -213,6 +213,12 @@ def test_tiny_model_rollouts_through_the_real_engine(tiny_path):
         assert not v.passed and v.feedback  # a random model fails, with feedback in words
     again = rollout(engine, env, tasks, sampling, max_turns=2, seed=3)
     assert [t.to_json() for t in again] == [t.to_json() for t in trajs]
+    # replay turn 0 with the right call: the engine writes turn 1 after the real tool result
+    first = tasks[0].metadata["calls"][0]
+    n = len(engine.batches)
+    [b] = replay(engine, env, [Edit(trajs[0], 0, call(first))], sampling, max_turns=2, seed=3)
+    assert len(engine.batches) == n + 1 and b.turns[0].calls and len(b.turns) == 2
+    assert b.messages[len(tasks[0].messages) + 1]["role"] == "tool"
 
 
 def test_a_rollout_resumed_from_saved_trajectories_ends_the_same():

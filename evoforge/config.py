@@ -87,8 +87,21 @@ class GenerationConfig:
     temperature: float = opt(
         0.7, "Sampling temperature of the actor's answers (0 = greedy).", ge=0.0, le=10.0
     )
-    top_p: float = opt(0.95, "Nucleus sampling threshold.", gt=0.0, le=1.0)
+    top_p: float = opt(
+        1.0,
+        "Nucleus sampling threshold; 1.0 = off (nucleus sampling sorts the vocabulary at every "
+        "token: on vLLM-CPU it costs more than a third of the sampling throughput).",
+        gt=0.0,
+        le=1.0,
+    )
     max_tokens: int = opt(192, "Most tokens of one answer.", ge=1)
+    samples: int = opt(
+        8,
+        "Answers sampled per task (one request with n completions: the prompt is prefilled "
+        "once); every one is verified.",
+        ge=1,
+        le=256,
+    )
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,19 @@ class CriticConfig:
         128,
         "Most tokens of one critique (the verdict comes last: too short a budget means abstentions).",
         ge=1,
+    )
+    calibration_answers: int = opt(
+        32,
+        "Answers of each round the judge is measured on against the verifier (half passing, half "
+        "failing where the round has them); 0 = trust the judge fully without measuring.",
+        ge=0,
+    )
+    min_kappa: float = opt(
+        0.1,
+        "The judge's weight in a node's value is its Cohen's kappa against the verifier; at or "
+        "below this it is benched for the round (weight 0, no more judge calls).",
+        ge=-1.0,
+        le=1.0,
     )
 
 
@@ -155,14 +181,28 @@ class SearchConfig:
     adaptive_stop: bool = opt(
         False, "Stop a task's search when the best value did not rise over the last level."
     )
+    max_tasks: int = opt(
+        24,
+        "Most tasks searched per round: those with no passing sample, closest to passing first.",
+        ge=0,
+    )
 
 
 @dataclass(frozen=True)
 class PairsConfig:
-    """Preference pairs: chosen = accepted refinement, rejected = original."""
+    """Preference pairs: a passing sample against the closest failing one (sampled), an accepted
+    refinement against its original (refined), a higher against a lower partial score."""
 
+    per_task: int = opt(2, "Most pairs per task and source.", ge=1, le=256)
+    partial_credit_gap: float = opt(
+        0.0,
+        "Where no sample of a multi-constraint task passes, pair the best against the closest "
+        "sample scoring at least this much less; 0 = no partial-credit pairs.",
+        ge=0.0,
+        le=1.0,
+    )
     require_verifier: bool = opt(
-        True, "Keep a pair only if the verifier passes chosen and fails rejected."
+        True, "Keep a refined pair only if the verifier passes chosen and fails rejected."
     )
     max_length_ratio: float = opt(
         3.0,
@@ -189,6 +229,12 @@ class TrainConfig:
     sft_weight: float = opt(
         0.2, "Weight of the SFT (NLL) term on chosen answers added to the DPO loss.", ge=0.0
     )
+    rft: bool = opt(
+        True,
+        "Rejection-sampling fine-tuning: SFT on the round's passing samples and accepted "
+        "refinements before the preference step.",
+    )
+    rft_per_task: int = opt(2, "Most passing answers per task in the RFT data.", ge=1, le=256)
     reference: str = opt(
         "round",
         "DPO reference: round = the round's starting model, original = the first model.",
@@ -233,6 +279,13 @@ class EvalConfig:
     )
     patience: int = opt(
         2, "Stop after this many rounds in a row without a gain; 0 = never stop early.", ge=0
+    )
+    require_significance: bool = opt(
+        False,
+        "Keep a round only if it beats the last kept one significantly (McNemar p < eval.alpha).",
+    )
+    alpha: float = opt(
+        0.05, "Significance level of the paired comparisons (McNemar's exact test).", gt=0, le=1
     )
 
 
@@ -296,9 +349,17 @@ class Config:
         "Where converted models are cached; empty = $EVOFORGE_CACHE, else ~/.cache/evoforge.",
     )
     curriculum: str = opt(
-        "weakness",
-        "Task selection: weakness (weight types by last eval failures) or uniform.",
-        ("weakness", "uniform"),
+        "informative",
+        "Task selection: informative (oversample types whose sampled pass rate is between 0 and 1: "
+        "they yield pairs), weakness (weight types by last eval failures) or uniform.",
+        ("informative", "weakness", "uniform"),
+    )
+    curriculum_floor: float = opt(
+        0.25,
+        "Weight every type keeps under the informative and weakness curricula (types that never "
+        "or always pass still appear: the tree search works on the first).",
+        ge=0.0,
+        le=10.0,
     )
     serving: ServingConfig = sub(ServingConfig)
     generation: GenerationConfig = sub(GenerationConfig)

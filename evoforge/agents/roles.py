@@ -10,7 +10,7 @@ import zlib
 from dataclasses import dataclass
 
 from evoforge.agents.parsing import parse_refinement, parse_verdict, vote_value
-from evoforge.agents.prompts import FEEDBACK_LINE, load_template
+from evoforge.agents.prompts import FEEDBACK_LINE, NO_CRITIQUE, load_template
 from evoforge.agents.serving.types import GenRequest, GenResult, ModelServer, Sampling, generate
 from evoforge.config import Config
 from evoforge.envs.base import Task
@@ -75,7 +75,7 @@ class Roles:
             critic=critic,
             refiner=refiner,
             actor_sampling=Sampling(
-                temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_tokens
+                temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_tokens, n=g.samples
             ),
             critic_sampling=Sampling(temperature=c.temperature, max_tokens=c.max_tokens, n=c.votes),
             refiner_sampling=Sampling(temperature=r.temperature, max_tokens=r.max_tokens),
@@ -122,7 +122,10 @@ class Roles:
     ) -> list[dict[str, str]]:
         fb = FEEDBACK_LINE.format(feedback=feedback) if feedback else ""
         text = self.refiner_template.format(
-            instruction=task.prompt, response=response, critique=critique, feedback=fb
+            instruction=task.prompt,
+            response=response,
+            critique=critique or NO_CRITIQUE,
+            feedback=fb,
         )
         return [{"role": "user", "content": text}]
 

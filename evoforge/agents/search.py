@@ -134,11 +134,18 @@ class SearchSettings:
         )
 
 
-def combine_value(mode: str, judge: float | None, verifier: float | None) -> float | None:
-    """The node value: judge votes, the verifier's score, or their mean (None: nothing to go on)."""
-    parts = {"judge": [judge], "verifier": [verifier], "both": [judge, verifier]}[mode]
-    known = [p for p in parts if p is not None]
-    return sum(known) / len(known) if known else None
+def combine_value(
+    mode: str, judge: float | None, verifier: float | None, judge_weight: float = 1.0
+) -> float | None:
+    """The node value: judge votes, the verifier's score, or their mean with the judge weighted
+    by its measured reliability (``judge_weight``, 0 = benched); None: nothing to go on."""
+    if mode == "judge":
+        return judge
+    if mode == "verifier" or judge is None or judge_weight <= 0:
+        return verifier if verifier is not None else (judge if mode == "both" else None)
+    if verifier is None:
+        return judge
+    return (judge_weight * judge + verifier) / (judge_weight + 1.0)
 
 
 def _rank(v: float | None) -> float:
@@ -149,14 +156,27 @@ class TreeSearch:
     """Batched tree search over the failed answers of a round."""
 
     def __init__(
-        self, roles: Roles, env: Environment, tasks: dict[str, Task], settings: SearchSettings
+        self,
+        roles: Roles,
+        env: Environment,
+        tasks: dict[str, Task],
+        settings: SearchSettings,
+        judge_weight: float = 1.0,
     ) -> None:
+        """``judge_weight``: the judge's share of a node's value (its kappa against the verifier
+        this round; 1.0 trusts it fully, as SPaR does; 0 benches it: no critic calls at all)."""
         self.roles, self.env, self.tasks, self.s = roles, env, tasks, settings
+        self.judge_weight = judge_weight
+        self.use_judge = settings.value == "judge" or (
+            settings.value == "both" and judge_weight > 0
+        )
         self._judged: dict[tuple[str, str], Node] = {}
 
     # -- scoring shared with the critique step ---------------------------------------------
     def score(self, nodes: list[Node], progress=None) -> int:
-        """Judge and verify ``nodes`` (one critic call for all uncached ones); returns cache hits."""
+        """Judge (unless the judge is benched) and verify ``nodes``: one critic call for all
+        uncached ones; a node already carrying a verdict is not verified again. Returns cache
+        hits."""
         by_key: dict[tuple[str, str], Node] = {}
         fresh, hits = [], 0
         for n in nodes:
@@ -169,15 +189,27 @@ class TreeSearch:
             else:
                 by_key[key] = n
                 fresh.append(n)
-        judgements = self.roles.judge(
-            [(n.id, self.tasks[n.task_id], n.response) for n in fresh], progress
-        )
-        for n, j in zip(fresh, judgements, strict=True):
-            n.votes, n.critiques, n.judge_value = j.votes, j.critiques, j.value
-            self._verify(n)
+        if self.use_judge:
+            judgements = self.roles.judge(
+                [(n.id, self.tasks[n.task_id], n.response) for n in fresh], progress
+            )
+            for n, j in zip(fresh, judgements, strict=True):
+                n.votes, n.critiques, n.judge_value = j.votes, j.critiques, j.value
+        elif progress is not None:
+            progress(len(fresh))
+        for n in fresh:
+            if n.verifier_score is None:
+                self._verify(n)
+            n.value = combine_value(
+                self.s.value, n.judge_value, n.verifier_score, self.judge_weight
+            )
             self._judged[(n.task_id, n.response)] = n
         for n in nodes:
-            if n.status == "new" and n.judge_value is None and not n.votes:
+            if (
+                n.status == "new"
+                and n.value is None
+                and n is not self._judged.get((n.task_id, n.response))
+            ):
                 self._copy_judgement(self._judged[(n.task_id, n.response)], n)
             n.status = "judged"
         return hits
@@ -186,7 +218,6 @@ class TreeSearch:
         v = safe_verify(self.env, self.tasks[n.task_id], n.response)
         n.verifier_score, n.verifier_passed, n.feedback = float(v.score), v.passed, v.feedback
         n.verifier_loose = bool(v.details.get("loose", v.passed))
-        n.value = combine_value(self.s.value, n.judge_value, n.verifier_score)
 
     @staticmethod
     def _copy_judgement(src: Node, dst: Node) -> None:
@@ -293,12 +324,18 @@ class TreeSearch:
         state.level += 1
         return len(new)
 
+    def acceptable(self, n: Node) -> bool:
+        """A node ends its task's search when its value is above the threshold and the verifier,
+        where there is one, does not fail it (a failing refinement would make no pair)."""
+        return n.value is not None and n.value > self.s.threshold and n.verifier_passed is not False
+
     def _advance(self, t: Tree, children: list[Node]) -> None:
         best = children[0] if children else None
-        if best is not None and best.value is not None and best.value > self.s.threshold:
-            best.status = "accepted"
-            t.accepted, t.done, t.reason, t.frontier = best.id, True, "accepted", []
-            t.best_value = max(t.best_value, _rank(best.value))
+        winner = next((c for c in children if self.acceptable(c)), None)
+        if winner is not None:
+            winner.status = "accepted"
+            t.accepted, t.done, t.reason, t.frontier = winner.id, True, "accepted", []
+            t.best_value = max(t.best_value, _rank(winner.value))
             return
         plateau = best is None or _rank(best.value) <= t.best_value
         if best is not None:

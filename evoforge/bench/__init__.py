@@ -73,9 +73,10 @@ def run_bench(
     json_path: str | None = None,
     size: str = "full",
 ) -> dict[str, Any]:
-    from evoforge.bench import loop, search, serving, training
+    from evoforge.bench import loop, pairs, search, serving, training
 
     benches = {
+        "pairs": pairs.bench_pairs,
         "round": loop.bench_round,
         "generate": serving.bench_generate,
         "sync": serving.bench_sync,

@@ -16,7 +16,9 @@ class Task:
     messages: tuple[dict[str, str], ...]
     """Chat messages the actor answers (role/content dicts)."""
     metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    """Whatever verify() needs: constraints, reference answer, hidden tests..."""
+    """Whatever verify() needs: constraints, reference answer, hidden tests... (JSON values).
+    An optional ``group`` (a string) splits heldout pass rates into groups, e.g. tasks phrased
+    as in training vs in words never trained on."""
     tags: tuple[str, ...] = ()
     """Task types (e.g. constraint types): the per-type breakdown and the weakness curriculum use them."""
 

@@ -1,11 +1,14 @@
 """The round as a LangGraph state machine, checkpointed to RUN_DIR/graph.sqlite.
 
-    START -> baseline -> plan -> generate -> critique --(any failed?)--> expand -> judge
-      --(trees left and depth < max?)--> expand ... -> verify -> pairs -> train -> sync
-      -> evaluate -> promote --(rounds left and not stopped)--> plan ... -> END
+    START -> baseline -> plan -> generate -> verify -> critique --(any tree?)--> expand -> judge
+      --(trees left and depth < max?)--> expand ... -> pairs -> train -> sync -> evaluate
+      -> promote --(rounds left and not stopped)--> plan ... -> END
 
-``baseline`` evaluates the starting model once, before the first plan, so that the weakness
-curriculum and the promotion gate have a reference. Each node is one stage of stages/.
+``baseline`` evaluates the starting model once, before the first plan, so that the curriculum
+and the promotion gate have a reference. Each node is one stage of stages/. Where we depart from
+SPaR's round: every answer is verified right after it is sampled (so pairs come from the samples
+themselves), the judge is measured before it is trusted, and the tree search works only on the
+tasks that no sample passed.
 """
 
 from __future__ import annotations
@@ -34,10 +37,10 @@ STAGES: dict[str, Stage] = {
     "baseline": baseline,
     "plan": plan,
     "generate": generate,
+    "verify": verify,
     "critique": critique,
     "expand": expand,
     "judge": judge,
-    "verify": verify,
     "pairs": pairs,
     "train": train,
     "sync": sync,
@@ -54,18 +57,17 @@ def build_graph(rt: Runtime, checkpointer=None):
         g.add_node(name, as_node(rt, name, stage))
     g.add_edge(START, "baseline")
     g.add_edge("baseline", "plan")
-    g.add_edge("plan", "generate")
-    g.add_edge("generate", "critique")
-    g.add_conditional_edges("critique", after_critique, {"expand": "expand", "verify": "verify"})
+    for a, b in (("plan", "generate"), ("generate", "verify"), ("verify", "critique")):
+        g.add_edge(a, b)
+    g.add_conditional_edges("critique", after_critique, {"expand": "expand", "pairs": "pairs"})
     g.add_edge("expand", "judge")
     g.add_conditional_edges(
         "judge",
         partial(after_judge, max_depth=rt.config.search.max_depth),
-        {"expand": "expand", "verify": "verify"},
+        {"expand": "expand", "pairs": "pairs"},
     )
-    for a, b in (("verify", "pairs"), ("pairs", "train"), ("train", "sync")):
+    for a, b in (("pairs", "train"), ("train", "sync"), ("sync", "evaluate")):
         g.add_edge(a, b)
-    g.add_edge("sync", "evaluate")
     g.add_edge("evaluate", "promote")
     g.add_conditional_edges("promote", after_promote, {"plan": "plan", END: END})
     return g.compile(checkpointer=checkpointer)
@@ -77,7 +79,7 @@ def open_checkpointer(path: str) -> SqliteSaver:
 
 
 def graph_config(run_id: str, rounds: int, max_depth: int) -> dict:
-    # Each round visits at most 10 + 2 * max_depth nodes.
+    # Each round visits at most 10 + 2 * max_depth nodes (plus the baseline once).
     return {
         "configurable": {"thread_id": run_id},
         "recursion_limit": (12 + 2 * max_depth) * (rounds + 1) + 10,

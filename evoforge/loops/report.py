@@ -45,23 +45,58 @@ def _plot(path: Path, draw) -> str:
     return f"report/{path.name}"
 
 
+def _delta(c: dict[str, Any] | None) -> tuple[str, str]:
+    if not c:
+        return "", ""
+    lo, hi = c["ci95"]
+    return f"{c['delta']:+.3f} [{lo:+.3f}, {hi:+.3f}]", f"{c['p']:.3g}"
+
+
+def _pass_rows(ev: dict[str, Any], env: str, h: dict[str, Any]) -> list[str]:
+    """One row for the env overall, then one per task group (e.g. seen/unseen phrasings)."""
+    cmp = ev.get("compare", {})
+    base, last = cmp.get("baseline", {}).get(env), cmp.get("last_kept", {}).get(env)
+    kept = "" if ev["round"] < 0 else str(ev.get("kept"))
+    rows = [
+        (
+            "all",
+            h,
+            _delta(base),
+            _delta(last),
+            [f"[{h['ci95'][0]:.3f}, {h['ci95'][1]:.3f}]", kept, ev.get("reason", "")],
+        )
+    ]
+    for g, gh in (h.get("by_group") or {}).items():
+        gb = (base or {}).get("by_group", {}).get(g)
+        gl = (last or {}).get("by_group", {}).get(g)
+        rows.append((g, gh, _delta(gb), _delta(gl), ["", "", ""]))
+    out = []
+    for group, x, (bd, bp), (ld, lp), (ci, k, why) in rows:
+        out.append(
+            f"| {_label(ev['round'])} | {env} | {group} | {x['n']} | {x['strict']:.3f} | "
+            f"{x['loose']:.3f} | {ci} | {bd} | {bp} | {ld} | {lp} | {k} | {why} |"
+        )
+    return out
+
+
 def _pass_rate_section(evals: list[dict[str, Any]], out_dir: Path) -> list[str]:
     """Held-out pass rate per round and environment, with its plot."""
     lines: list[str] = []
     lines += [
         "## Heldout pass rate (greedy)",
         "",
-        "| round | env | n | strict | loose | 95% CI (strict) | kept | why |",
-        "|---|---|---|---|---|---|---|---|",
+        "Each round is compared task by task with the baseline and with the last kept round: the "
+        "paired difference in strict pass rate, its 95% interval, and McNemar's exact p.",
+        "",
+        "| round | env | group | n | strict | loose | 95% CI (strict) | vs baseline | p | "
+        "vs last kept | p | kept | why |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     series: dict[str, list[tuple[int, float, float, list[float]]]] = defaultdict(list)
     for ev in evals:
         for env, h in ev["heldout"].items():
             series[env].append((ev["round"], h["strict"], h["loose"], h["ci95"]))
-            lines.append(
-                f"| {_label(ev['round'])} | {env} | {h['n']} | {h['strict']:.3f} | {h['loose']:.3f} | "
-                f"[{h['ci95'][0]:.3f}, {h['ci95'][1]:.3f}] | {ev.get('kept')} | {ev.get('reason', '')} |"
-            )
+            lines += _pass_rows(ev, env, h)
     if series:
 
         def draw_pass(ax):
@@ -139,48 +174,65 @@ def _type_section(evals: list[dict[str, Any]], out_dir: Path) -> list[str]:
 
 
 def _rounds_section(metrics: list[dict[str, Any]], out_dir: Path) -> list[str]:
-    """Counts of each round (tasks, trees, pairs, agreement) and their plots."""
+    """What each round made (samples, pairs by source, search, the judge) and their plots."""
     rounds = [m["round"] for m in metrics]
     lines: list[str] = []
-    keys = (
-        "tasks",
-        "failed",
-        "trees",
-        "nodes_expanded",
-        "accepted",
-        "pairs",
-        "judge_verifier_agreement",
-        "max_tree_depth",
-        "mean_edit_distance",
-    )
+    sources = ("sampled", "refined", "partial")
+    cols = {
+        "tasks": lambda m: m.get("tasks"),
+        "sample pass": lambda m: m.get("sample_pass_rate"),
+        "mixed": lambda m: m.get("tasks_mixed"),
+        "no pass": lambda m: m.get("tasks_no_pass"),
+        "trees": lambda m: m.get("trees"),
+        "accepted": lambda m: m.get("accepted"),
+        **{f"pairs {s}": (lambda m, s=s: m.get("pairs_by_source", {}).get(s)) for s in sources},
+        "rft rows": lambda m: sum((m.get("rft_examples") or {}).values()),
+        "judge kappa": lambda m: (m.get("judge") or {}).get("kappa"),
+        "judge weight": lambda m: (m.get("judge") or {}).get("weight"),
+    }
     lines += [
         "## Rounds",
         "",
-        "| round | " + " | ".join(keys) + " |",
-        "|---|" + "---|" * len(keys),
+        "| round | " + " | ".join(cols) + " |",
+        "|---|" + "---|" * len(cols),
     ]
     for m in metrics:
-        lines.append(f"| {m['round']} | " + " | ".join(str(m.get(k, "")) for k in keys) + " |")
+        cells = ["" if (v := f(m)) is None else str(v) for f in cols.values()]
+        lines.append(f"| {m['round']} | " + " | ".join(cells) + " |")
 
     def draw_counts(ax):
-        for k in ("failed", "accepted", "pairs"):
-            ax.plot(rounds, [m.get(k) or 0 for m in metrics], marker="o", label=k)
+        bottom = [0] * len(rounds)
+        for s in sources:
+            vals = [m.get("pairs_by_source", {}).get(s, 0) for m in metrics]
+            ax.bar(rounds, vals, bottom=bottom, label=f"pairs {s}", width=0.6)
+            bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+        ax.plot(
+            rounds, [m.get("accepted") or 0 for m in metrics], "ko-", label="accepted refinements"
+        )
         ax.set_xticks(rounds)
         ax.set_xlabel("round")
-        ax.set_title("Failed answers, accepted refinements, pairs")
+        ax.set_title("Pairs by source")
         ax.legend(fontsize=8)
 
-    lines += ["", f"![counts]({_plot(out_dir / 'pairs.png', draw_counts)})", ""]
+    lines += ["", f"![pairs]({_plot(out_dir / 'pairs.png', draw_counts)})", ""]
 
-    def draw_agreement(ax):
-        ax.plot(rounds, [m.get("judge_verifier_agreement") or 0 for m in metrics], marker="o")
-        ax.set_ylim(0, 1)
+    def draw_judge(ax):
+        kappa = [(m.get("judge") or {}).get("kappa") for m in metrics]
+        ax.plot(rounds, [k if k is not None else float("nan") for k in kappa], "o-", label="kappa")
+        ax.plot(
+            rounds,
+            [(m.get("judge") or {}).get("weight") or 0 for m in metrics],
+            "s--",
+            label="weight",
+        )
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_ylim(-1, 1)
         ax.set_xticks(rounds)
         ax.set_xlabel("round")
-        ax.set_title("Judge-verifier agreement")
+        ax.set_title("Judge against the verifier: Cohen's kappa and its weight (0 = benched)")
+        ax.legend(fontsize=8)
 
-    lines += [f"![agreement]({_plot(out_dir / 'agreement.png', draw_agreement)})", ""]
-
+    lines += [f"![judge]({_plot(out_dir / 'judge.png', draw_judge)})", ""]
     return lines
 
 

@@ -30,7 +30,8 @@ class RunResult:
 
     run_dir: str
     rounds: list[dict[str, Any]] = field(default_factory=list)
-    """Per round: round, kept, strict, loose, ci95 (round -1 is the baseline)."""
+    """Per round (round -1 is the baseline): round, kept, strict, loose, ci95, n, by_group,
+    delta / delta_ci95 / p against the baseline, p_last_kept, pairs (by source), kappa, reason."""
     stop_reason: str = ""
 
 
@@ -147,6 +148,8 @@ def _drive(
 
 
 def summarize(rd: RunDir) -> RunResult:
+    """Per round (round -1 is the baseline): pass rates, the comparison with the baseline and
+    with the last kept round (delta, 95% interval, McNemar p), pairs by source, the judge's kappa."""
     meta = rd.meta()
     name = None
     rows = []
@@ -154,6 +157,9 @@ def summarize(rd: RunDir) -> RunResult:
         ev = read_json(p)
         name = name or next(iter(ev["heldout"]))
         h = ev["heldout"][name]
+        base = ev.get("compare", {}).get("baseline", {}).get(name, {})
+        last = ev.get("compare", {}).get("last_kept", {}).get(name, {})
+        m = read_json(p.parent / "metrics.json") if (p.parent / "metrics.json").exists() else {}
         rows.append(
             {
                 "round": ev["round"],
@@ -162,20 +168,47 @@ def summarize(rd: RunDir) -> RunResult:
                 "loose": h["loose"],
                 "ci95": h["ci95"],
                 "n": h["n"],
+                "by_group": h.get("by_group", {}),
+                "delta": base.get("delta"),
+                "delta_ci95": base.get("ci95"),
+                "p": base.get("p"),
+                "p_last_kept": last.get("p"),
+                "pairs": m.get("pairs_by_source", {}),
+                "kappa": (m.get("judge") or {}).get("kappa"),
                 "reason": ev.get("reason", ""),
             }
         )
     return RunResult(run_dir=str(rd.path), rounds=rows, stop_reason=meta.get("stop_reason", ""))
 
 
+def _fmt(x, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
 def print_summary(result: RunResult, env_name: str) -> None:
-    print(f"\nheldout pass rate on {env_name} (greedy):")
-    print(f"{'round':>8} {'strict':>7} {'loose':>7} {'95% CI (strict)':>17} {'n':>5}  kept")
+    """The run's closing table."""
+    print(f"\nheldout pass rate on {env_name} (greedy), compared task by task with the baseline:")
+    print(
+        f"{'round':>8} {'strict':>7} {'loose':>7} {'delta':>7} {'p':>8} {'n':>5}"
+        f"  {'pairs s/r/p':>11} {'kappa':>6}  kept"
+    )
     for r in result.rounds:
         label = "baseline" if r["round"] < 0 else str(r["round"])
-        ci = f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
+        pairs = "/".join(str(r["pairs"].get(k, 0)) for k in ("sampled", "refined", "partial"))
         kept = "" if r["round"] < 0 else ("yes" if r["kept"] else f"no ({r['reason']})")
-        print(f"{label:>8} {r['strict']:7.3f} {r['loose']:7.3f} {ci:>17} {r['n']:>5}  {kept}")
+        print(
+            f"{label:>8} {r['strict']:7.3f} {r['loose']:7.3f} {_fmt(r['delta'], '+7.3f'):>7} "
+            f"{_fmt(r['p'], '8.2g'):>8} {r['n']:>5}  {pairs if r['round'] >= 0 else '':>11} "
+            f"{_fmt(r['kappa'], '6.2f'):>6}  {kept}"
+        )
+    groups = sorted({g for r in result.rounds for g in r["by_group"]})
+    for g in groups:
+        vals = "  ".join(
+            f"{'base' if r['round'] < 0 else r['round']}: {r['by_group'][g]['strict']:.3f}"
+            for r in result.rounds
+            if g in r["by_group"]
+        )
+        print(f"  strict on {g} tasks  {vals}")
     if result.stop_reason:
         print(f"stopped early: {result.stop_reason}")
     print(f"run directory: {result.run_dir}")

@@ -62,9 +62,14 @@ class Runtime:
         return "" if round_ < 0 else str(self.rd.model(round_).relative_to(self.rd.path))
 
     def tree_search(self, store: RoundStore) -> TreeSearch:
-        """The round's tree search over its tasks."""
+        """The round's tree search over its tasks, with the judge weighted as it earned."""
+        weight = store.judge.read()["weight"] if store.judge.exists() else 1.0
         return TreeSearch(
-            self.roles, self.env, store.tasks(), SearchSettings.from_config(self.config)
+            self.roles,
+            self.env,
+            store.tasks(),
+            SearchSettings.from_config(self.config),
+            judge_weight=weight,
         )
 
     def model_dir(self, round_: int) -> Path:

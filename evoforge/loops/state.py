@@ -15,7 +15,7 @@ class RunState(TypedDict, total=False):
     level: int
     """Search level within the round."""
     failed: int
-    """Tasks whose first answer failed (trees started)."""
+    """Tasks that no sample passed and that the search took on (trees started)."""
     active: int
     """Trees still searching."""
     last_kept: int
@@ -29,15 +29,13 @@ class RunState(TypedDict, total=False):
 
 
 def after_critique(state: RunState) -> str:
-    """Refine only when some answer failed."""
-    return "expand" if state.get("failed", 0) > 0 and state.get("active", 0) > 0 else "verify"
+    """Search only when some task has a tree to grow."""
+    return "expand" if state.get("failed", 0) > 0 and state.get("active", 0) > 0 else "pairs"
 
 
 def after_judge(state: RunState, max_depth: int) -> str:
     """Keep expanding while some tree searches and the depth allows."""
-    return (
-        "expand" if state.get("active", 0) > 0 and state.get("level", 0) < max_depth else "verify"
-    )
+    return "expand" if state.get("active", 0) > 0 and state.get("level", 0) < max_depth else "pairs"
 
 
 def after_promote(state: RunState) -> str:

@@ -58,18 +58,23 @@ class RoundStore:
         j, jl = (lambda name: JsonFile(path / name)), (lambda name: JsonlFile(path / name))
         self.task_rows = jl("tasks.jsonl")
         """The round's training tasks (Task.to_json rows); read them with ``tasks()``."""
-        self.responses = jl("responses.jsonl")
-        """The actor's answers: {task_id, response, tokens}."""
+        self.samples = jl("samples.jsonl")
+        """The actor's sampled answers: {task_id, responses: [...], tokens: [...]}."""
+        self.verdicts = jl("verdicts.jsonl")
+        """The verifier's verdict on every sample: {task_id, verdicts: [{score, passed, loose,
+        feedback}, ...]} in the order of the samples."""
         self.critiques = jl("critiques.jsonl")
-        """The critic's votes on each first answer and whether it failed."""
+        """The critic's votes on the answers it judged: a calibration set, and the search roots."""
+        self.judge = j("judge.json")
+        """The judge measured against the verifier: accuracy, kappa, its weight, benched or not."""
         self.search_file = j("search.json")
         """The tree search's state and phase; read it with ``search()``."""
         self.tree = jl("tree.jsonl")
         """Every searched tree, node by node (for the report)."""
-        self.verdicts = jl("verdicts.jsonl")
-        """The verifier's verdicts on each original and accepted refinement."""
         self.pairs = jl("pairs.jsonl")
-        """Preference pairs the round trains on."""
+        """Preference pairs the round trains on, each with its source (sampled, refined, partial)."""
+        self.sft = jl("sft.jsonl")
+        """Rejection-sampling fine-tuning rows: passing samples and accepted refinements."""
         self.refiner = jl("refiner.jsonl")
         """SFT examples for the refiner (refinement chains, agreeing judgements)."""
         self.metrics = j("metrics.json")

@@ -4,8 +4,8 @@ TRL 1.16 patches every trainer's model with a fused, chunked LM head that return
 log-probs without materializing (tokens x vocab) logits. On a GPU it runs Triton kernels on the
 labelled positions only. Without Triton (CPU) it folds each tile with a chain of torch ops, scores
 *every* position, prompt included, and recomputes the tiles in backward. For a small model whose
-49k-token vocabulary is most of the compute, that made a DPO step 3x a bare training step
-(`evoforge bench train --model tiny`). On CPU we swap in this head: the labelled positions only,
+49k-token vocabulary is most of the compute, that tripled a DPO step against a bare training
+step (`evoforge bench train --model tiny`; figures in docs/benchmarks.md). On CPU we swap in this head: the labelled positions only,
 one matmul, one log_softmax, the metrics TRL logs computed from the same logits without gradient.
 Memory is (labelled tokens x vocab) floats, which CPU training of small models affords.
 """

@@ -12,7 +12,7 @@ FIELDS = {"bench", "machine", "evoforge", "baseline", "ratio", "target", "met"}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["generate", "sync", "train", "tree", "round"])
+@pytest.mark.parametrize("name", ["generate", "sync", "train", "tree", "round", "pairs"])
 def test_bench_hf_tiny(ray_cluster, tmp_path, name):
     out = tmp_path / f"{name}.json"
     result = run_bench(name, model="tiny", backend="hf", json_path=str(out), size="tiny")

@@ -1,17 +1,4 @@
-import pytest
-
 from evoforge.loops.stages.promote import decide
-from evoforge.stats import wilson
-
-
-def test_wilson_interval():
-    lo, hi = wilson(41, 200)
-    assert (
-        lo < 0.205 < hi
-        and lo == pytest.approx(0.155, abs=0.002)
-        and hi == pytest.approx(0.266, abs=0.002)
-    )
-    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0 and wilson(0, 0) == [0.0, 0.0]
 
 
 def ev(main, guard=None):
@@ -30,3 +17,30 @@ def test_promotion_rule():
     assert not d.keep and "fell" in d.reason
     d = decide(ev(0.30, guard=0.1), ev(0.20, guard=0.5), "instructions", "arithmetic", 0.02)
     assert not d.keep and "forgetting" in d.reason
+
+
+def test_significance_gate():
+    def cand(strict, p):
+        return {
+            "heldout": {"instructions": {"strict": strict}},
+            "compare": {"last_kept": {"instructions": {"p": p, "delta": strict - 0.2}}},
+        }
+
+    last = ev(0.20)
+    assert decide(cand(0.24, 0.30), last, "instructions", "", 0.02).keep  # off by default
+    d = decide(cand(0.24, 0.30), last, "instructions", "", 0.02, require_significance=True)
+    assert not d.keep and not d.gain and "not a significant gain" in d.reason
+    d = decide(cand(0.30, 0.004), last, "instructions", "", 0.02, require_significance=True)
+    assert d.keep and d.gain and "p=0.004" in d.reason
+    d = decide(cand(0.30, 0.04), last, "instructions", "", 0.02, True, alpha=0.01)
+    assert not d.keep
+
+
+def test_patience_rule():
+    from evoforge.loops.stages.promote import next_patience
+
+    assert next_patience(True, 3, 2, 0, 5) == (0, "")
+    assert next_patience(False, 0, 2, 0, 5) == (1, "")
+    assert next_patience(False, 1, 2, 1, 5)[1].startswith("2 rounds without a gain")
+    assert next_patience(False, 1, 2, 4, 5) == (2, "")  # last round: nothing to stop
+    assert next_patience(False, 9, 0, 1, 5) == (10, "")  # patience 0: never stops

@@ -32,33 +32,49 @@ def test_two_rounds_run_every_node_and_counts_add_up(ray_cluster, tmp_path):
         d = run_dir / "rounds" / r
         for name in (
             "tasks.jsonl",
-            "responses.jsonl",
-            "critiques.jsonl",
-            "tree.jsonl",
+            "samples.jsonl",
             "verdicts.jsonl",
+            "critiques.jsonl",
+            "judge.json",
+            "tree.jsonl",
             "pairs.jsonl",
+            "sft.jsonl",
             "refiner.jsonl",
             "eval.json",
             "metrics.json",
         ):
             assert (d / name).exists(), f"{r}/{name}"
         tasks = {t["id"] for t in read_jsonl(d / "tasks.jsonl")}
-        failed = {c["task_id"] for c in read_jsonl(d / "critiques.jsonl") if c["failed"]}
+        samples = {s["task_id"]: s["responses"] for s in read_jsonl(d / "samples.jsonl")}
+        verdicts = {v["task_id"]: v["verdicts"] for v in read_jsonl(d / "verdicts.jsonl")}
+        assert set(samples) == set(verdicts) == tasks
+        assert all(len(x) == 2 == len(verdicts[t]) for t, x in samples.items())  # 2 samples each
+        no_pass = {t for t, vs in verdicts.items() if not any(v["passed"] for v in vs)}
         trees = {t["task_id"]: t for t in read_jsonl(d / "tree.jsonl")}
-        assert set(trees) == failed and failed <= tasks  # every failed task has a tree
-        assert all(t["reason"] for t in trees.values())  # ...and a recorded reason it ended
+        assert set(trees) == no_pass  # every task no sample passed was searched, no other
+        assert all(t["reason"] for t in trees.values())  # ...with a recorded reason it ended
+        judge = read_json(d / "judge.json")
+        assert judge["n"] == 4 and "kappa" in judge and judge["weight"] >= 0
         for p in read_jsonl(d / "pairs.jsonl"):
-            assert p["task_id"] in tasks
-            assert p["node_id"] in {n["id"] for n in trees[p["task_id"]]["nodes"]}
-            assert p["node_id"] == trees[p["task_id"]]["accepted"]
+            assert p["task_id"] in tasks and p["source"] in ("sampled", "refined")
+            if p["source"] == "sampled":  # a passing sample against a failing one of the task
+                texts, vs = samples[p["task_id"]], verdicts[p["task_id"]]
+                assert vs[texts.index(p["chosen"])]["passed"]
+                assert not vs[texts.index(p["rejected"])]["passed"]
+            else:  # the accepted refinement against its original
+                tree = trees[p["task_id"]]
+                accepted = next(n for n in tree["nodes"] if n["id"] == tree["accepted"])
+                assert p["chosen"] == accepted["response"] and accepted["verifier_passed"]
         m = read_json(d / "metrics.json")
-        assert (
-            m["tasks"] == len(tasks)
-            and m["failed"] == len(failed)
-            and m["pairs"] == len(read_jsonl(d / "pairs.jsonl"))
-        )
+        pairs = read_jsonl(d / "pairs.jsonl")
+        assert m["tasks"] == len(tasks) and m["trees"] == len(trees) and m["pairs"] == len(pairs)
+        assert sum(m["pairs_by_source"].values()) == len(pairs)
+        ev = read_json(d / "eval.json")
+        base = ev["compare"]["baseline"]["parity"]
+        assert base["n"] == 8 and 0 <= base["p"] <= 1 and base["gained"] + base["lost"] <= 8
     assert [r["round"] for r in result.rounds] == [-1, 0, 1]
-    plots = ("pass_rate", "pass_rate_by_type", "pairs", "agreement", "trees", "seconds")
+    assert result.rounds[1]["p"] is not None and result.rounds[1]["pairs"]
+    plots = ("pass_rate", "pass_rate_by_type", "pairs", "judge", "trees", "seconds")
     for name in plots:  # every plot of the report, each a real image
         png = run_dir / "report" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, name
@@ -103,9 +119,8 @@ def test_separate_refiner_model_is_trained_on_its_own(ray_cluster, tmp_path, tin
     assert (
         m["refiner"]["algorithm"] == "sft" and (run_dir / "rounds/000/train/refiner_model").exists()
     )
-    assert (
-        "sft_examples" not in m
-    )  # not mixed into the actor's data when the refiner has its own weights
+    # the actor's SFT phase holds its RFT rows only: the refiner's rows train the refiner alone
+    assert m["sft_examples"] == len(read_jsonl(run_dir / "rounds/000/sft.jsonl"))
 
 
 def test_rollback_restores_kept_weights_exactly(ray_cluster, tmp_path):

@@ -5,14 +5,14 @@ from evoforge.loops.state import after_critique, after_judge, after_promote
 
 def test_after_critique():
     assert after_critique({"failed": 3, "active": 3}) == "expand"
-    assert after_critique({"failed": 0, "active": 0}) == "verify"
-    assert after_critique({"failed": 2, "active": 0}) == "verify"
+    assert after_critique({"failed": 0, "active": 0}) == "pairs"
+    assert after_critique({"failed": 2, "active": 0}) == "pairs"
 
 
 def test_after_judge():
     assert after_judge({"active": 2, "level": 1}, max_depth=3) == "expand"
-    assert after_judge({"active": 2, "level": 3}, max_depth=3) == "verify"
-    assert after_judge({"active": 0, "level": 1}, max_depth=3) == "verify"
+    assert after_judge({"active": 2, "level": 3}, max_depth=3) == "pairs"
+    assert after_judge({"active": 0, "level": 1}, max_depth=3) == "pairs"
 
 
 def test_after_promote():

@@ -44,7 +44,7 @@ def read_into(param, file: Path, base: int, entry: dict, fh) -> None:
     """Read one tensor from an open safetensors file into ``param`` in place.
 
     Same dtype and shape: one read from the page cache into the parameter's memory, no temporary
-    tensor (a 135M model loads in about a third of the time of load_file + copy_). Otherwise the
+    tensor (about a third of the time of load_file + copy_, docs/benchmarks.md). Otherwise the
     bytes go through a temporary tensor and a dtype-converting copy."""
     import torch
 
@@ -92,9 +92,9 @@ class HFEngine(EngineBase):
         self.model.to(self.device).eval()
         if self.device == "cpu":
             # transformers leaves CPU parameters as copy-on-write maps of the safetensors file:
-            # the first in-place load then page-faults through all of them (0.32 s vs 0.08 s on
-            # the 135M model), and a file truncated under the server would crash it (SIGBUS).
-            # One copy at start (0.17 s) gives the engine memory of its own.
+            # the first in-place load then page-faults through all of them (4x slower than the
+            # next), and a file truncated under the server would crash it (SIGBUS). One copy at
+            # start gives the engine memory of its own (docs/benchmarks.md, sync).
             with torch.no_grad():
                 for param in self.model.parameters():
                     param.data = param.data.clone()

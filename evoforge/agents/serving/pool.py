@@ -135,6 +135,8 @@ class ServerPool:
         self.run, self.role = run, role
         self.restarts = 0
         """Actors restarted after dying; reported in the round's metrics."""
+        self.generated_tokens = 0
+        """Completion tokens the pool's replicas returned since it started."""
         self.max_restarts = 2
         self.weights_path = spec.model_path
         self.task_label = ""
@@ -255,7 +257,9 @@ class ServerPool:
                     if progress is not None:
                         progress(len(results[refs[r]]))
             if not failed:
-                return [r for part in results for r in part]  # type: ignore[union-attr]
+                out = [r for part in results for r in part]  # type: ignore[union-attr]
+                self.generated_tokens += sum(sum(r.completion_tokens) for r in out)
+                return out
             self._restart_dead()
             todo = failed
         raise EvoforgeError(

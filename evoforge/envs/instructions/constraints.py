@@ -25,17 +25,46 @@ from evoforge.envs.instructions.text import (
 
 @dataclass(frozen=True)
 class Constraint:
-    """A constraint type: how to draw its parameters, describe it, and check a response."""
+    """A constraint type: how to draw its parameters, the ways it is phrased, and its check.
+
+    ``phrasings`` are ``str.format`` templates over ``fields(params)``. The first
+    ``len(phrasings) - UNSEEN`` are used in every split; the last ``UNSEEN`` appear only in heldout
+    tasks, so a held-out pass on them means the instruction was followed, not its wording learned.
+    """
 
     id: str
     slots: frozenset[str]
     draw: Callable[[random.Random, str], dict[str, Any]]
-    describe: Callable[[dict[str, Any]], str]
+    phrasings: tuple[str, ...]
     check: Callable[[str, dict[str, Any]], Check]
+    fields: Callable[[dict[str, Any]], dict[str, Any]] = lambda p: p
+
+    def seen(self) -> tuple[str, ...]:
+        """Phrasings of train (and of seen-phrasing heldout) tasks."""
+        return self.phrasings[:-UNSEEN]
+
+    def unseen(self) -> tuple[str, ...]:
+        """Phrasings that only heldout tasks use."""
+        return self.phrasings[-UNSEEN:]
+
+    def describe(self, params: dict[str, Any], phrasing: int = 0) -> str:
+        """The instruction text of this constraint, in phrasing number ``phrasing``."""
+        return self.phrasings[phrasing].format(**self.fields(params))
 
 
-def _c(id: str, slots: str, draw, describe, check) -> Constraint:
-    return Constraint(id, frozenset(slots.split()), draw, describe, check)
+UNSEEN = 2
+"""Phrasings per constraint type held back for heldout tasks."""
+
+
+def _c(id: str, slots: str, draw, phrasings: tuple[str, ...], check, fields=None) -> Constraint:
+    return Constraint(id, frozenset(slots.split()), draw, phrasings, check, fields or (lambda p: p))
+
+
+def _quoted_list(key: str):
+    def fields(p: dict[str, Any]) -> dict[str, Any]:
+        return {key: " and ".join(repr(k) for k in p[key]), "s": "s" if len(p[key]) > 1 else ""}
+
+    return fields
 
 
 CONSTRAINTS: list[Constraint] = [
@@ -43,15 +72,25 @@ CONSTRAINTS: list[Constraint] = [
         "no_comma",
         "commas",
         lambda g, q: {},
-        lambda p: "Do not use any commas in your response.",
+        (
+            "Do not use any commas in your response.",
+            "Your answer must not contain a single comma.",
+            "Write the response without using commas.",
+            "Avoid the comma character entirely in what you write.",
+            "No commas are allowed anywhere in your reply.",
+        ),
         checks.no_comma,
     ),
     _c(
         "lowercase",
         "case",
         lambda g, q: {},
-        lambda p: (
-            "Your entire response must be in lowercase letters; no capital letters are allowed."
+        (
+            "Your entire response must be in lowercase letters; no capital letters are allowed.",
+            "Write everything in lowercase, with no capital letters at all.",
+            "Use only lowercase letters in your answer.",
+            "Do not use any uppercase letters anywhere in the reply.",
+            "Every letter you write has to be a small (lowercase) letter.",
         ),
         checks.lowercase,
     ),
@@ -59,50 +98,90 @@ CONSTRAINTS: list[Constraint] = [
         "uppercase",
         "case",
         lambda g, q: {},
-        lambda p: "Your entire response must be in English and in all capital letters.",
+        (
+            "Your entire response must be in English and in all capital letters.",
+            "Write your whole answer in capital letters only.",
+            "Respond using only UPPERCASE letters.",
+            "Every letter of your reply must be a capital letter.",
+            "Do not use any lowercase letters: the entire text should be in caps.",
+        ),
         checks.uppercase,
     ),
     _c(
         "capital_words",
         "case",
         lambda g, q: {"n": g.randint(2, 5)},
-        lambda p: f"Include at least {p['n']} words written in ALL CAPITAL LETTERS.",
+        (
+            "Include at least {n} words written in ALL CAPITAL LETTERS.",
+            "Use at least {n} words that are fully capitalized, LIKE THIS.",
+            "Your answer needs {n} or more words in all caps.",
+            "Write no fewer than {n} words entirely in uppercase.",
+            "At least {n} of your words must be spelled in capital letters only.",
+        ),
         checks.capital_words,
     ),
     _c(
         "words_at_least",
         "length",
         lambda g, q: {"n": g.choice([50, 80, 100, 150])},
-        lambda p: f"Answer with at least {p['n']} words.",
+        (
+            "Answer with at least {n} words.",
+            "Your response should be {n} words long or longer.",
+            "Write a minimum of {n} words.",
+            "Make sure the reply contains no fewer than {n} words.",
+            "The answer must run to {n} words or more.",
+        ),
         checks.words_at_least,
     ),
     _c(
         "words_at_most",
         "length",
         lambda g, q: {"n": g.choice([30, 50, 80])},
-        lambda p: f"Answer with at most {p['n']} words.",
+        (
+            "Answer with at most {n} words.",
+            "Keep your response to {n} words or fewer.",
+            "Use no more than {n} words.",
+            "Your reply must not exceed {n} words.",
+            "Limit the answer to a maximum of {n} words.",
+        ),
         checks.words_at_most,
     ),
     _c(
         "sentences_at_most",
         "length",
         lambda g, q: {"n": g.choice([2, 3, 4, 5])},
-        lambda p: f"Your response should contain at most {p['n']} sentences.",
+        (
+            "Your response should contain at most {n} sentences.",
+            "Use no more than {n} sentences.",
+            "Answer in {n} sentences or fewer.",
+            "Keep the reply short: a maximum of {n} sentences.",
+            "Do not write more than {n} sentences.",
+        ),
         checks.sentences_at_most,
     ),
     _c(
         "sentences_at_least",
         "length",
         lambda g, q: {"n": g.choice([4, 5, 6])},
-        lambda p: f"Your response should contain at least {p['n']} sentences.",
+        (
+            "Your response should contain at least {n} sentences.",
+            "Write {n} sentences or more.",
+            "Use a minimum of {n} sentences.",
+            "The reply needs no fewer than {n} sentences.",
+            "Make your answer at least {n} sentences long.",
+        ),
         checks.sentences_at_least,
     ),
     _c(
         "paragraphs",
         "structure",
         lambda g, q: {"n": g.randint(2, 4)},
-        lambda p: (
-            f"There should be exactly {p['n']} paragraphs. Paragraphs are separated by the markdown divider ***."
+        (
+            "There should be exactly {n} paragraphs. Paragraphs are separated by the markdown divider ***.",
+            "Write exactly {n} paragraphs, with a line containing only *** between paragraphs.",
+            "Your answer must have {n} paragraphs, separated from each other by ***.",
+            "Split the response into exactly {n} paragraphs and put the divider *** between them.",
+            "Use {n} paragraphs in total; separate consecutive paragraphs with ***.",
         ),
         checks.paragraphs,
     ),
@@ -110,29 +189,40 @@ CONSTRAINTS: list[Constraint] = [
         "keywords",
         "",
         lambda g, q: {"keywords": g.sample(KEYWORDS, g.randint(1, 2))},
-        lambda p: (
-            "Include the keyword"
-            + ("s " if len(p["keywords"]) > 1 else " ")
-            + " and ".join(repr(k) for k in p["keywords"])
-            + " in the response."
+        (
+            "Include the keyword{s} {keywords} in the response.",
+            "Make sure your answer mentions the word{s} {keywords}.",
+            "Use the keyword{s} {keywords} somewhere in your reply.",
+            "Your text has to contain the word{s} {keywords}.",
+            "Work the word{s} {keywords} into your answer.",
         ),
         checks.keywords,
+        _quoted_list("keywords"),
     ),
     _c(
         "forbidden_words",
         "",
         lambda g, q: {"words": g.sample(FORBIDDEN, g.randint(1, 3))},
-        lambda p: (
-            f"Do not include the words {', '.join(repr(w) for w in p['words'])} in the response."
+        (
+            "Do not include the word{s} {words} in the response.",
+            "Avoid using the word{s} {words}.",
+            "Your answer must not contain the word{s} {words}.",
+            "Never write the word{s} {words} in your reply.",
+            "Leave out the word{s} {words} entirely.",
         ),
         checks.forbidden,
+        _quoted_list("words"),
     ),
     _c(
         "keyword_frequency",
         "",
         lambda g, q: {"keyword": g.choice(KEYWORDS), "n": g.randint(2, 4)},
-        lambda p: (
-            f"In your response, the word '{p['keyword']}' should appear at least {p['n']} times."
+        (
+            "In your response, the word '{keyword}' should appear at least {n} times.",
+            "Use the word '{keyword}' {n} times or more.",
+            "Mention '{keyword}' at least {n} times in your answer.",
+            "The word '{keyword}' must occur no fewer than {n} times.",
+            "Repeat the word '{keyword}' at least {n} times in the reply.",
         ),
         checks.keyword_freq,
     ),
@@ -140,8 +230,12 @@ CONSTRAINTS: list[Constraint] = [
         "letter_frequency",
         "",
         lambda g, q: {"letter": g.choice(LETTERS), "n": g.choice([5, 8, 10, 15])},
-        lambda p: (
-            f"In your response, the letter '{p['letter']}' should appear at least {p['n']} times."
+        (
+            "In your response, the letter '{letter}' should appear at least {n} times.",
+            "Use the letter '{letter}' at least {n} times.",
+            "The letter '{letter}' must occur {n} times or more in your answer.",
+            "Make sure the letter '{letter}' shows up no fewer than {n} times.",
+            "Your reply should contain the letter '{letter}' at least {n} times.",
         ),
         checks.letter_freq,
     ),
@@ -149,8 +243,12 @@ CONSTRAINTS: list[Constraint] = [
         "end_phrase",
         "end",
         lambda g, q: {"phrase": g.choice(END_PHRASES)},
-        lambda p: (
-            f'Finish your response with this exact phrase: "{p["phrase"]}". No other words should follow it.'
+        (
+            'Finish your response with this exact phrase: "{phrase}". No other words should follow it.',
+            'End your answer with the exact words "{phrase}" and write nothing after them.',
+            'The last words of your reply must be exactly "{phrase}".',
+            'Conclude with the phrase "{phrase}", with nothing following it.',
+            'Your response has to close with "{phrase}" as its final words.',
         ),
         checks.end_phrase,
     ),
@@ -158,22 +256,38 @@ CONSTRAINTS: list[Constraint] = [
         "start_phrase",
         "start",
         lambda g, q: {"phrase": g.choice(START_PHRASES)},
-        lambda p: f'Start your response with the exact words "{p["phrase"]}"',
+        (
+            'Start your response with the exact words "{phrase}"',
+            'Begin your answer with "{phrase}"',
+            'The very first words of your reply must be "{phrase}"',
+            'Open the response with the exact phrase "{phrase}"',
+            'Your answer has to start with "{phrase}"',
+        ),
         checks.start_phrase,
     ),
     _c(
         "quotation",
         "start end",
         lambda g, q: {},
-        lambda p: "Wrap your entire response with double quotation marks.",
+        (
+            "Wrap your entire response with double quotation marks.",
+            'Put the whole answer inside double quotes, starting and ending with ".',
+            "Enclose your entire reply in double quotation marks.",
+            'Your response must begin and end with a double quote character (").',
+            "Place the complete answer between a pair of double quotation marks.",
+        ),
         checks.quotation,
     ),
     _c(
         "json_format",
         "start end structure commas case length",
         lambda g, q: {},
-        lambda p: (
-            "Your entire output should be wrapped in JSON format. You can use markdown ticks such as ```."
+        (
+            "Your entire output should be wrapped in JSON format. You can use markdown ticks such as ```.",
+            "Give your whole answer as valid JSON.",
+            "Format the complete response as a JSON object.",
+            "Reply only with JSON; the entire output must parse as JSON.",
+            "Write the answer as a JSON document and nothing else.",
         ),
         checks.json_format,
     ),
@@ -181,8 +295,12 @@ CONSTRAINTS: list[Constraint] = [
         "bullet_points",
         "structure",
         lambda g, q: {"n": g.randint(2, 5)},
-        lambda p: (
-            f"Your answer must contain exactly {p['n']} bullet points. Use markdown bullet points such as:\n* This is point 1."
+        (
+            "Your answer must contain exactly {n} bullet points. Use markdown bullet points such as:\n* This is point 1.",
+            "Use exactly {n} markdown bullet points (lines starting with * ).",
+            "Write your answer as exactly {n} bullet points, each starting with *.",
+            "Give precisely {n} bullet points, using * at the start of each.",
+            "Structure the reply as {n} bullet points exactly; start each one with *.",
         ),
         checks.bullets,
     ),
@@ -190,8 +308,12 @@ CONSTRAINTS: list[Constraint] = [
         "highlighted_sections",
         "",
         lambda g, q: {"n": g.randint(1, 3)},
-        lambda p: (
-            f"Highlight at least {p['n']} sections in your answer with markdown, i.e. *highlighted section*."
+        (
+            "Highlight at least {n} sections in your answer with markdown, i.e. *highlighted section*.",
+            "Use markdown to highlight {n} or more parts of the answer, like *this part*.",
+            "Mark at least {n} sections as highlighted by wrapping them in single asterisks.",
+            "Emphasize at least {n} passages with markdown asterisks, e.g. *key idea*.",
+            "Include {n} or more highlighted sections written as *text between asterisks*.",
         ),
         checks.highlights,
     ),
@@ -199,8 +321,12 @@ CONSTRAINTS: list[Constraint] = [
         "title",
         "start",
         lambda g, q: {},
-        lambda p: (
-            "Your answer must contain a title, wrapped in double angular brackets, such as <<poem of joy>>."
+        (
+            "Your answer must contain a title, wrapped in double angular brackets, such as <<poem of joy>>.",
+            "Give your response a title inside double angle brackets, like <<my title>>.",
+            "Include a title written between << and >>.",
+            "Add a title to the answer, wrapped as <<title here>>.",
+            "Put a title in double angular brackets (for example <<a day out>>) in your reply.",
         ),
         checks.title,
     ),
@@ -208,8 +334,12 @@ CONSTRAINTS: list[Constraint] = [
         "postscript",
         "end",
         lambda g, q: {},
-        lambda p: (
-            "At the end of your response, please explicitly add a postscript starting with P.S."
+        (
+            "At the end of your response, please explicitly add a postscript starting with P.S.",
+            "End with a postscript that begins with P.S.",
+            "Add a P.S. note at the end of your answer.",
+            "Finish the reply with a postscript line starting with P.S.",
+            "Close your response with a postscript introduced by P.S.",
         ),
         checks.postscript,
     ),
@@ -217,8 +347,12 @@ CONSTRAINTS: list[Constraint] = [
         "placeholders",
         "",
         lambda g, q: {"n": g.randint(1, 3)},
-        lambda p: (
-            f"The response must contain at least {p['n']} placeholders represented by square brackets, such as [address]."
+        (
+            "The response must contain at least {n} placeholders represented by square brackets, such as [address].",
+            "Include at least {n} placeholders in square brackets, like [name].",
+            "Use {n} or more placeholders written in square brackets, for example [date].",
+            "Your answer needs no fewer than {n} bracketed placeholders such as [city].",
+            "Put at least {n} placeholders in your reply, each inside square brackets like [item].",
         ),
         checks.placeholders,
     ),
@@ -226,9 +360,13 @@ CONSTRAINTS: list[Constraint] = [
         "repeat_request",
         "start",
         lambda g, q: {"request": q},
-        lambda p: (
+        (
             "First repeat the request word for word without change, then give your answer (do not say "
-            "anything before repeating the request; the request you need to repeat does not include this sentence)."
+            "anything before repeating the request; the request you need to repeat does not include this sentence).",
+            "Begin by copying the request exactly as written (not this sentence), then answer it.",
+            "Start your reply with the request repeated word for word, excluding this instruction, and then respond.",
+            "Before answering, restate the request verbatim as your first words (leave out this sentence).",
+            "Your response must open with an exact copy of the request (without this sentence), followed by your answer.",
         ),
         checks.repeat,
     ),
@@ -236,8 +374,12 @@ CONSTRAINTS: list[Constraint] = [
         "two_responses",
         "start end structure",
         lambda g, q: {},
-        lambda p: (
-            "Give two different responses. Responses and only responses should be separated by 6 asterisk symbols: ******."
+        (
+            "Give two different responses. Responses and only responses should be separated by 6 asterisk symbols: ******.",
+            "Write two different answers separated by a line of six asterisks (******).",
+            "Provide two distinct responses, with ****** between them and nowhere else.",
+            "Answer twice, differently each time; separate the two answers with ******.",
+            "Produce two separate, different replies divided by six asterisks: ******.",
         ),
         checks.two_responses,
     ),
@@ -245,8 +387,12 @@ CONSTRAINTS: list[Constraint] = [
         "sections",
         "structure",
         lambda g, q: {"n": g.randint(2, 4)},
-        lambda p: (
-            f"Your response must have {p['n']} sections. Mark the beginning of each section with SECTION X, such as: SECTION 1."
+        (
+            "Your response must have {n} sections. Mark the beginning of each section with SECTION X, such as: SECTION 1.",
+            "Divide the answer into {n} sections, each starting with SECTION followed by its number (SECTION 1, SECTION 2, ...).",
+            "Organize your reply into {n} parts labelled SECTION 1, SECTION 2 and so on.",
+            "Write {n} sections; begin each one with the marker SECTION X where X is its number.",
+            "Split the response into {n} numbered sections headed SECTION 1, SECTION 2, etc.",
         ),
         checks.sections,
     ),
@@ -254,8 +400,12 @@ CONSTRAINTS: list[Constraint] = [
         "constrained_response",
         "start end structure length",
         lambda g, q: {},
-        lambda p: (
-            "Answer with one of the following options: 'My answer is yes.', 'My answer is no.', 'My answer is maybe.'"
+        (
+            "Answer with one of the following options: 'My answer is yes.', 'My answer is no.', 'My answer is maybe.'",
+            "Reply using exactly one of these: 'My answer is yes.', 'My answer is no.' or 'My answer is maybe.'",
+            "Your answer must be one of the options 'My answer is yes.', 'My answer is no.', 'My answer is maybe.'",
+            "Choose one response from: 'My answer is yes.', 'My answer is no.', 'My answer is maybe.'",
+            "Respond only with one of 'My answer is yes.', 'My answer is no.' and 'My answer is maybe.'",
         ),
         checks.constrained,
     ),
@@ -263,7 +413,13 @@ CONSTRAINTS: list[Constraint] = [
         "first_word",
         "start",
         lambda g, q: {"word": g.choice(["Today", "Yes", "Imagine", "First", "Honestly"])},
-        lambda p: f"The first word of your response should be the word '{p['word']}'.",
+        (
+            "The first word of your response should be the word '{word}'.",
+            "Start your answer with the word '{word}'.",
+            "Make '{word}' the very first word of the reply.",
+            "Your response must begin with the word '{word}'.",
+            "Open your answer with the single word '{word}'.",
+        ),
         checks.first_word,
     ),
 ]

@@ -1,8 +1,11 @@
 """baseline and evaluate: greedy held-out pass rates of the served weights, on the main
-environment and the forgetting guard. ``baseline`` runs once, on the starting model."""
+environment and the forgetting guard, compared task by task with the baseline and with the last
+kept round (McNemar's exact test and the paired difference with its 95% interval).
+``baseline`` runs once, on the starting model."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from evoforge.agents.serving.types import GenRequest, ModelServer, Sampling, generate
@@ -13,13 +16,51 @@ from evoforge.loops.nodes import StageResult
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
 from evoforge.loops.store import RoundStore
-from evoforge.stats import wilson
+from evoforge.stats import paired_comparison, wilson
+
+
+def _rates(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
+    return {
+        k: {
+            "n": b["n"],
+            "strict": round(b["strict"] / b["n"], 4),
+            "loose": round(b["loose"] / b["n"], 4),
+        }
+        for k, b in sorted(counts.items())
+    }
+
+
+def summarize(records: list[dict[str, Any]], by_type: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Pass rates overall (with Wilson intervals), per type and per task group."""
+    total = len(records)
+    strict = sum(r["passed"] for r in records)
+    loose = sum(r["loose"] for r in records)
+    groups: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "strict": 0, "loose": 0})
+    for r in records:
+        if r.get("group"):
+            g = groups[r["group"]]
+            g["n"], g["strict"], g["loose"] = (
+                g["n"] + 1,
+                g["strict"] + r["passed"],
+                g["loose"] + r["loose"],
+            )
+    out = {
+        "n": total,
+        "strict": round(strict / total, 4),
+        "loose": round(loose / total, 4),
+        "ci95": wilson(strict, total),
+        "ci95_loose": wilson(loose, total),
+        "by_type": _rates(by_type),
+    }
+    if groups:
+        out["by_group"] = _rates(groups)
+    return out
 
 
 def evaluate_env(
     server: ModelServer, env: Environment, n: int, seed: int, max_tokens: int, progress=None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Pass rates (strict, loose, 95% CI, per type) of greedy answers on the heldout split."""
+    """Pass rates (strict, loose, 95% CI, per type, per group) of greedy heldout answers."""
     tasks = env.tasks("heldout", n, seed)
     if not tasks:
         raise EvoforgeError(
@@ -27,24 +68,21 @@ def evaluate_env(
         )
     reqs = [GenRequest(t.messages, Sampling.greedy(max_tokens), id=t.id) for t in tasks]
     results = generate(server, reqs, progress)
-    strict = loose = 0
-    by_type: dict[str, dict[str, int]] = {}
+    by_type: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "strict": 0, "loose": 0})
     records = []
     for t, r in zip(tasks, results, strict=True):
         v = safe_verify(env, t, r.texts[0])
         lo = bool(v.details.get("loose", v.passed))
-        strict += v.passed
-        loose += lo
         per_type = v.details.get("by_type") or {tag: v.passed for tag in t.tags}
         per_type_loose = v.details.get("by_type_loose") or per_type
         for tag, ok in per_type.items():
-            b = by_type.setdefault(tag, {"n": 0, "strict": 0, "loose": 0})
-            b["n"] += 1
-            b["strict"] += bool(ok)
+            b = by_type[tag]
+            b["n"], b["strict"] = b["n"] + 1, b["strict"] + bool(ok)
             b["loose"] += bool(per_type_loose.get(tag, ok))
         records.append(
             {
                 "task_id": t.id,
+                "group": t.metadata.get("group"),
                 "response": r.texts[0],
                 "passed": v.passed,
                 "loose": lo,
@@ -52,23 +90,33 @@ def evaluate_env(
                 "feedback": v.feedback,
             }
         )
-    total = len(tasks)
-    summary = {
-        "n": total,
-        "strict": round(strict / total, 4),
-        "loose": round(loose / total, 4),
-        "ci95": wilson(strict, total),
-        "ci95_loose": wilson(loose, total),
-        "by_type": {
-            k: {
-                "n": b["n"],
-                "strict": round(b["strict"] / b["n"], 4),
-                "loose": round(b["loose"] / b["n"], 4),
-            }
-            for k, b in sorted(by_type.items())
-        },
-    }
-    return summary, records
+    return summarize(records, by_type), records
+
+
+def outcomes(store: RoundStore) -> dict[str, dict[str, bool]]:
+    """{env: {task id: passed}} of a stored evaluation."""
+    out: dict[str, dict[str, bool]] = defaultdict(dict)
+    for r in store.eval_responses.read():
+        out[r["env"]][r["task_id"]] = bool(r["passed"])
+    return out
+
+
+def compare(
+    now: dict[str, dict[str, bool]], then: dict[str, dict[str, bool]], groups: dict[str, str]
+) -> dict[str, Any]:
+    """Per env, the paired comparison of ``now`` against ``then`` (and per task group)."""
+    out = {}
+    for env, results in now.items():
+        c = paired_comparison(then.get(env, {}), results)
+        by_group: dict[str, dict[str, Any]] = {}
+        for g in sorted({groups[t] for t in results if groups.get(t)}):
+            ids = [t for t in results if groups.get(t) == g]
+            by_group[g] = paired_comparison(
+                {t: then.get(env, {})[t] for t in ids if t in then.get(env, {})},
+                {t: results[t] for t in ids},
+            )
+        out[env] = c | ({"by_group": by_group} if by_group else {})
+    return out
 
 
 def evaluate_all(rt: Runtime, label: str) -> dict[str, Any]:
@@ -84,24 +132,36 @@ def evaluate_all(rt: Runtime, label: str) -> dict[str, Any]:
     return {"heldout": heldout, "records": records}
 
 
-def _write_eval(rt: Runtime, store: RoundStore, round_: int, label: str) -> None:
+def _write_eval(rt: Runtime, state: RunState, store: RoundStore, round_: int, label: str) -> None:
     ev = evaluate_all(rt, label)
     store.eval_responses.write(r | {"env": e} for e, recs in ev["records"].items() for r in recs)
-    store.eval.write(
-        {"round": round_, "kept": None if round_ >= 0 else True, "heldout": ev["heldout"]}
-    )
+    result: dict[str, Any] = {"round": round_, "kept": None if round_ >= 0 else True}
+    result["heldout"] = ev["heldout"]
+    if round_ >= 0:
+        now = outcomes(store)
+        groups = {r["task_id"]: r["group"] for recs in ev["records"].values() for r in recs}
+        result["compare"] = {
+            "baseline": compare(now, outcomes(rt.baseline_store()), groups),
+            "last_kept": compare(now, outcomes(rt.last_kept_store(state)), groups),
+        }
+    store.eval.write(result)
 
 
 def _counts(rt: Runtime, store: RoundStore) -> dict[str, Any]:
-    h = store.eval.read()["heldout"][rt.env.name]
-    return {"strict": h["strict"], "loose": h["loose"], "n": h["n"]}
+    ev = store.eval.read()
+    h = ev["heldout"][rt.env.name]
+    counts = {"strict": h["strict"], "loose": h["loose"], "n": h["n"]}
+    base = ev.get("compare", {}).get("baseline", {}).get(rt.env.name)
+    if base:
+        counts |= {"delta": base["delta"], "p": base["p"]}
+    return counts
 
 
 def baseline(rt: Runtime, state: RunState) -> StageResult:
     """Held-out numbers of the starting model (the bar every round is compared with)."""
     store = rt.baseline_store()
     if not store.eval.exists():
-        _write_eval(rt, store, -1, "baseline eval")
+        _write_eval(rt, state, store, -1, "baseline eval")
     return StageResult(counts=_counts(rt, store))
 
 
@@ -110,9 +170,10 @@ def evaluate(rt: Runtime, state: RunState) -> StageResult:
     if not store.eval.exists():
         if store.training_skipped():
             last = rt.last_kept_store(state).eval.read()
-            store.eval.write(
-                {"round": r, "kept": None, "unchanged": True, "heldout": last["heldout"]}
-            )
+            unchanged = {"round": r, "kept": None, "unchanged": True, "heldout": last["heldout"]}
+            if "compare" in last:
+                unchanged["compare"] = {"baseline": last["compare"]["baseline"]}
+            store.eval.write(unchanged)
         else:
-            _write_eval(rt, store, r, f"round {r} eval")
+            _write_eval(rt, state, store, r, f"round {r} eval")
     return StageResult(counts=_counts(rt, store))

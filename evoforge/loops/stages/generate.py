@@ -1,4 +1,5 @@
-"""generate: the actor answers the round's tasks (sampled, seeded per task)."""
+"""generate: the actor samples several answers per task (one request with n completions, so the
+prompt is prefilled once), seeded per task so a re-run gives the same answers."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from evoforge.loops.state import RunState
 
 def generate(rt: Runtime, state: RunState) -> StageResult:
     store = rt.store(state)
-    if not store.responses.exists():
+    if not store.samples.exists():
         tasks = list(store.tasks().values())
         with rt.progress.bar(f"round {state['round']} generate", len(tasks)) as bar:
             results = rt.roles.answer(tasks, key=f"round{state['round']}", progress=bar)
-        store.responses.write(
-            {"task_id": r.id, "response": r.texts[0], "tokens": r.completion_tokens[0]}
-            for r in results
+        store.samples.write(
+            {"task_id": r.id, "responses": r.texts, "tokens": r.completion_tokens} for r in results
         )
-    n = len(store.responses.read())
-    store.update_metrics(state["round"], responses=n)
-    return StageResult(counts={"responses": n})
+    rows = store.samples.read()
+    answers = sum(len(r["responses"]) for r in rows)
+    tokens = sum(sum(r["tokens"]) for r in rows)
+    store.update_metrics(state["round"], samples=answers, sample_tokens=tokens)
+    return StageResult(counts={"tasks": len(rows), "samples": answers, "tokens": tokens})

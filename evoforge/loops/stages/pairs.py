@@ -1,8 +1,17 @@
-"""pairs: preference pairs (refined vs original) and the refiner's training data.
+"""pairs: preference pairs and SFT data from the round's verified answers.
 
-SPaR's point: chosen and rejected come from the same answer, the chosen one refined only where
-the instruction was missed, so the pair isolates the mistake. We record the word-level edit
-distance between the two to show how close they are.
+- sampled: on a task with passing and failing samples, a passing sample is chosen and the failing
+  sample closest to it (word edit distance) rejected: the two differ where the instruction was
+  missed, SPaR's point, without the cost of a search (AutoIF, RS-DPO, Iterative RPO pair sampled
+  answers by their verdicts the same way).
+- refined: an accepted refinement from the tree search (the verifier passes it) against the
+  original it came from (the verifier fails it).
+- partial: where no sample of a multi-constraint task passes, the best-scoring sample against the
+  closest one scoring at least ``pairs.partial_credit_gap`` less (off by default).
+
+Every pair records its source, both scores and the edit distance. The RFT rows are the passing
+samples and accepted refinements; the refiner's rows are its successful refinement chains and the
+critiques that agreed with the verifier.
 """
 
 from __future__ import annotations
@@ -11,12 +20,14 @@ from collections import Counter
 from typing import Any
 
 from evoforge.agents.roles import Roles
-from evoforge.agents.search import Node, SearchState
-from evoforge.config import PairsConfig
+from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
 from evoforge.loops.nodes import StageResult
 from evoforge.loops.runtime import Runtime
+from evoforge.loops.stages.tree_search import search_metrics, tree_record
 from evoforge.loops.state import RunState
+
+SOURCES = ("sampled", "refined", "partial")
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -31,78 +42,160 @@ def edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
-def build_pairs(
-    tasks: dict[str, Task],
-    state: SearchState,
-    verdicts: dict[str, dict[str, Any]],
-    rules: PairsConfig,
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Pairs from accepted refinements; returns (pairs, counts of why candidates were dropped)."""
-    pairs, seen = [], set()
-    dropped = {
-        "no_accepted_refinement": 0,
-        "chosen_fails_verifier": 0,
-        "rejected_passes_verifier": 0,
-        "length_ratio": 0,
-        "duplicate": 0,
-        "identical": 0,
+def _pair(task: Task, source: str, chosen: str, rejected: str, cs: float, rs: float, key: str):
+    return {
+        "id": f"{task.id}|{source}|{key}",
+        "task_id": task.id,
+        "source": source,
+        "prompt": list(task.messages),
+        "chosen": chosen,
+        "rejected": rejected,
+        "chosen_score": cs,
+        "rejected_score": rs,
+        "edit_distance": edit_distance(chosen, rejected),
     }
+
+
+def _closest(text: str, candidates: list[int], texts: list[str], used: set[int]) -> int | None:
+    free = [i for i in candidates if i not in used]
+    return min(free, key=lambda i: (edit_distance(text, texts[i]), i)) if free else None
+
+
+def _distinct(indices: list[int], texts: list[str]) -> list[int]:
+    seen, out = set(), []
+    for i in indices:
+        if texts[i].strip() not in seen:
+            seen.add(texts[i].strip())
+            out.append(i)
+    return out
+
+
+def sampled_pairs(
+    task: Task, texts: list[str], verdicts: list[dict], per_task: int
+) -> list[dict[str, Any]]:
+    """Each passing sample (up to ``per_task``) against the closest failing sample not yet used."""
+    passing = _distinct([i for i, v in enumerate(verdicts) if v["passed"]], texts)
+    failing = _distinct([i for i, v in enumerate(verdicts) if not v["passed"]], texts)
+    out, used = [], set()
+    for c in passing[:per_task]:
+        r = _closest(texts[c], failing, texts, used)
+        if r is None:
+            break
+        used.add(r)
+        s = (verdicts[c]["score"], verdicts[r]["score"])
+        out.append(_pair(task, "sampled", texts[c], texts[r], *s, f"{c}-{r}"))
+    return out
+
+
+def partial_pairs(
+    task: Task, texts: list[str], verdicts: list[dict], gap: float, per_task: int
+) -> list[dict[str, Any]]:
+    """Where nothing passes a task of several checks: the best sample against the closest sample
+    scoring at least ``gap`` less."""
+    if gap <= 0 or len(task.tags) < 2 or any(v["passed"] for v in verdicts):
+        return []
+    order = _distinct(sorted(range(len(texts)), key=lambda i: (-verdicts[i]["score"], i)), texts)
+    out, used = [], set()
+    for c in order[:per_task]:
+        lower = [i for i in order if verdicts[i]["score"] <= verdicts[c]["score"] - gap]
+        r = _closest(texts[c], lower, texts, used)
+        if r is None:
+            continue
+        used.add(r)
+        s = (verdicts[c]["score"], verdicts[r]["score"])
+        out.append(_pair(task, "partial", texts[c], texts[r], *s, f"{c}-{r}"))
+    return out
+
+
+def refined_pairs(
+    tasks: dict[str, Task], state: SearchState, require_verifier: bool
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Accepted refinements against their originals; counts of trees that made no pair."""
+    out, dropped = [], Counter()
     for tree in state.trees.values():
         if tree.accepted is None:
             dropped["no_accepted_refinement"] += 1
             continue
-        chosen: Node = state.nodes[tree.accepted]
-        rejected: Node = state.nodes[tree.root]
-        v = verdicts[tree.task_id]
-        if rules.require_verifier:
-            if not v["refined"]["passed"]:
-                dropped["chosen_fails_verifier"] += 1
-                continue
-            if v["original"]["passed"]:
-                dropped["rejected_passes_verifier"] += 1
-                continue
-        if chosen.response.strip() == rejected.response.strip():
-            dropped["identical"] += 1
+        chosen, rejected = state.nodes[tree.accepted], state.nodes[tree.root]
+        if require_verifier and not chosen.verifier_passed:
+            dropped["chosen_fails_verifier"] += 1
             continue
-        lc, lr = max(len(chosen.response), 1), max(len(rejected.response), 1)
-        if max(lc, lr) / min(lc, lr) > rules.max_length_ratio:
-            dropped["length_ratio"] += 1
+        if require_verifier and rejected.verifier_passed:
+            dropped["rejected_passes_verifier"] += 1
             continue
+        s = (chosen.verifier_score or 0.0, rejected.verifier_score or 0.0)
         task = tasks[tree.task_id]
-        key = (task.id, chosen.response, rejected.response)
-        if key in seen:
+        out.append(_pair(task, "refined", chosen.response, rejected.response, *s, chosen.id))
+        out[-1]["depth"] = chosen.depth
+    return out, dict(dropped)
+
+
+def filter_pairs(
+    pairs: list[dict[str, Any]], max_length_ratio: float
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Drop identical sides, lopsided lengths and duplicates."""
+    kept, seen, dropped = [], set(), Counter()
+    for p in pairs:
+        c, r = p["chosen"].strip(), p["rejected"].strip()
+        lc, lr = max(len(c), 1), max(len(r), 1)
+        if c == r:
+            dropped["identical"] += 1
+        elif max(lc, lr) / min(lc, lr) > max_length_ratio:
+            dropped["length_ratio"] += 1
+        elif (p["task_id"], c, r) in seen:
             dropped["duplicate"] += 1
-            continue
-        seen.add(key)
-        pairs.append(
-            {
-                "id": f"{tree.task_id}|{chosen.id}",
-                "task_id": tree.task_id,
-                "node_id": chosen.id,
-                "prompt": list(task.messages),
-                "chosen": chosen.response,
-                "rejected": rejected.response,
-                "chosen_score": v["refined"]["score"],
-                "rejected_score": v["original"]["score"],
-                "depth": chosen.depth,
-                "edit_distance": edit_distance(chosen.response, rejected.response),
-            }
-        )
-    return pairs, dropped
+        else:
+            seen.add((p["task_id"], c, r))
+            kept.append(p)
+    return kept, dict(dropped)
+
+
+def rft_rows(
+    tasks: dict[str, Task],
+    samples: dict[str, list[str]],
+    verdicts: dict[str, list[dict]],
+    state: SearchState,
+    per_task: int,
+) -> list[dict[str, Any]]:
+    """Passing samples (distinct, up to ``per_task`` a task) and accepted, verified refinements."""
+    out = []
+    for tid, texts in samples.items():
+        ok = _distinct([i for i, v in enumerate(verdicts[tid]) if v["passed"]], texts)
+        for i in ok[:per_task]:
+            out.append(_sft(tasks[tid], "sampled", texts[i]))
+    for tree in state.trees.values():
+        node = state.nodes[tree.accepted] if tree.accepted else None
+        if node is not None and node.verifier_passed:
+            out.append(_sft(tasks[tree.task_id], "refined", node.response))
+    return out
+
+
+def _sft(task: Task, source: str, text: str) -> dict[str, Any]:
+    return {
+        "task_id": task.id,
+        "source": source,
+        "messages": list(task.messages),
+        "completion": text,
+    }
 
 
 def refiner_data(
-    tasks: dict[str, Task], state: SearchState, roles: Roles, verdicts: dict[str, dict[str, Any]]
+    tasks: dict[str, Task],
+    state: SearchState,
+    roles: Roles,
+    calibration: list[dict[str, Any]] = (),
+    samples: dict[str, list[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """SPaR trains the refiner on successful refinement chains and on judgements.
 
     - refinement: each step on the path root -> accepted node, when the accepted node passes
       the verifier: (refiner prompt for the parent, the child's response);
-    - judgement: critiques whose verdict agrees with the verifier on that node.
+    - judgement: critiques whose verdict agrees with the verifier, on search nodes and on the
+      answers the judge was calibrated on (so the judge keeps learning while it is benched).
     """
     out = []
     for tree in state.trees.values():
-        if tree.accepted is None or not verdicts[tree.task_id]["refined"]["passed"]:
+        if tree.accepted is None or not state.nodes[tree.accepted].verifier_passed:
             continue
         task = tasks[tree.task_id]
         node = state.nodes[tree.accepted]
@@ -135,37 +228,75 @@ def refiner_data(
                     "completion": agreeing[0],
                 }
             )
+    for c in calibration:
+        want = "yes" if c["passed"] else "no"
+        agreeing = [x for x, v in zip(c["critiques"], c["votes"], strict=True) if v == want]
+        if agreeing and samples is not None:
+            answer = samples[c["task_id"]][c["sample"]]
+            out.append(
+                {
+                    "kind": "judgement",
+                    "task_id": c["task_id"],
+                    "node_id": f"{c['task_id']}@{c['sample']}",
+                    "messages": roles.critic_prompt(tasks[c["task_id"]], answer),
+                    "completion": agreeing[0],
+                }
+            )
     return out
 
 
-def _fill(v: dict[str, Any]) -> dict[str, Any]:
-    """A verdict row with a failing placeholder where no refinement was accepted."""
-    return v if v["refined"] is not None else v | {"refined": {"score": 0.0, "passed": False}}
+def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
+    """Every pair source, the RFT rows and the refiner's rows of a round."""
+    store, c = rt.store(state), rt.config.pairs
+    tasks = store.tasks()
+    _, s = store.search()
+    samples = {r["task_id"]: r["responses"] for r in store.samples.read()}
+    verdicts = {r["task_id"]: r["verdicts"] for r in store.verdicts.read()}
+    candidates = []
+    for tid, texts in samples.items():
+        candidates += sampled_pairs(tasks[tid], texts, verdicts[tid], c.per_task)
+        candidates += partial_pairs(
+            tasks[tid], texts, verdicts[tid], c.partial_credit_gap, c.per_task
+        )
+    refined, dropped = refined_pairs(tasks, s, c.require_verifier)
+    kept, filtered = filter_pairs(candidates + refined, c.max_length_ratio)
+    return {
+        "pairs": kept,
+        "dropped": dropped | filtered,
+        "sft": rft_rows(tasks, samples, verdicts, s, rt.config.train.rft_per_task),
+        "refiner": refiner_data(tasks, s, rt.roles, store.critiques.read(), samples),
+        "trees": [tree_record(s, t) for t in s.trees],
+        "search": search_metrics(s),
+    }
 
 
 def pairs(rt: Runtime, state: RunState) -> StageResult:
     store = rt.store(state)
     if not store.pairs.exists():
-        tasks = store.tasks()
-        _, s = store.search()
-        verdicts = {r["task_id"]: r for r in store.verdicts.read()}
-        searched = {tid: _fill(v) for tid, v in verdicts.items() if tid in s.trees}
-        built, dropped = build_pairs(tasks, s, searched, rt.config.pairs)
-        store.refiner.write(refiner_data(tasks, s, rt.roles, searched))
-        dist = [p["edit_distance"] for p in built]
+        data = build_round_data(rt, state)
+        store.tree.write(data["trees"])
+        store.sft.write(data["sft"])
+        store.refiner.write(data["refiner"])
+        dist = [p["edit_distance"] for p in data["pairs"]]
         store.update_metrics(
             state["round"],
-            pairs_dropped=dropped,
+            pairs_dropped=data["dropped"],
             mean_edit_distance=round(sum(dist) / len(dist), 2) if dist else None,
+            **data["search"],
         )
-        store.pairs.write(built)
-    n = len(store.pairs.read())
+        store.pairs.write(data["pairs"])
+    built = store.pairs.read()
+    by_source = {src: sum(p["source"] == src for p in built) for src in SOURCES}
+    sft = Counter(r["source"] for r in store.sft.read())
     refiner = Counter(r["kind"] for r in store.refiner.read())
-    store.update_metrics(state["round"], pairs=n, refiner_examples=dict(refiner))
+    store.update_metrics(
+        state["round"],
+        pairs=len(built),
+        pairs_by_source=by_source,
+        rft_examples=dict(sft),
+        refiner_examples=dict(refiner),
+    )
     return StageResult(
-        counts={
-            "pairs": n,
-            "refinements": refiner.get("refinement", 0),
-            "judgements": refiner.get("judgement", 0),
-        }
+        counts={"pairs": len(built), **{f"pairs_{k}": v for k, v in by_source.items()}}
+        | {"rft": sum(sft.values()), "refinements": refiner.get("refinement", 0)}
     )

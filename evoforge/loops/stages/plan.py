@@ -1,4 +1,12 @@
-"""plan: choose the round's training tasks (the weakness curriculum)."""
+"""plan: choose the round's training tasks (the curriculum).
+
+- informative (default): a type's weight is 4 p (1 - p) + floor, where p is its pass rate under
+  sampling in the last round (before the first: its greedy pass rate at the last evaluation).
+  Types that sometimes pass yield sampled pairs; the floor keeps a share of those that never pass
+  (the tree search works on them) and of those that always pass.
+- weakness: (1 - p) + floor with p the last kept evaluation's pass rate.
+- uniform: the first tasks of the pool.
+"""
 
 from __future__ import annotations
 
@@ -9,40 +17,68 @@ from evoforge.agents.roles import stable_seed
 from evoforge.envs.base import Task
 from evoforge.errors import EvoforgeError
 from evoforge.loops.nodes import StageResult
+from evoforge.loops.rundir import read_json
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
 
 POOL_FACTOR = 4
-"""The weakness curriculum draws from this many times tasks_per_round candidates."""
+"""A weighted curriculum draws from this many times tasks_per_round candidates."""
+
+
+def type_weights(rates: dict[str, float], kind: str, floor: float) -> dict[str, float]:
+    """The curriculum's weight of each type, from its pass rate."""
+    if kind == "informative":
+        return {t: 4 * p * (1 - p) + floor for t, p in rates.items()}
+    return {t: (1 - p) + floor for t, p in rates.items()}
 
 
 def select_tasks(
-    pool: list[Task], n: int, fail_rates: dict[str, float] | None, rng: random.Random
+    pool: list[Task],
+    n: int,
+    weights: dict[str, float] | None,
+    rng: random.Random,
+    default: float = 1.0,
 ) -> list[Task]:
     """Weighted sampling without replacement (Efraimidis-Spirakis): a task's weight is the mean
-    failure rate of its types in the last evaluation (unseen types count as 0.5), plus a floor
-    so strong types still appear. ``fail_rates=None`` is the uniform curriculum."""
-    if fail_rates is None:
+    weight of its types (``default`` for a type never measured). ``weights=None`` is the uniform
+    curriculum."""
+    if weights is None:
         return pool[:n]
     keyed = []
     for t in pool:
-        rates = [fail_rates.get(tag, 0.5) for tag in t.tags] or [0.5]
-        w = sum(rates) / len(rates) + 0.05
+        ws = [weights.get(tag, default) for tag in t.tags] or [default]
+        w = max(sum(ws) / len(ws), 1e-6)
         keyed.append((rng.random() ** (1.0 / w), t))
     keyed.sort(key=lambda kt: -kt[0])
     return [t for _, t in keyed[:n]]
+
+
+def pass_rates(rt: Runtime, state: RunState) -> dict[str, float] | None:
+    """Per-type pass rates the curriculum steers by (None: uniform, or nothing measured yet)."""
+    c, r = rt.config, state["round"]
+    if c.curriculum == "uniform":
+        return None
+    if c.curriculum == "informative" and r > 0:
+        prev = rt.rd.round(r - 1) / "metrics.json"
+        if prev.exists():
+            rates = read_json(prev).get("sample_pass_by_type")
+            if rates:
+                return rates
+    last = rt.last_kept_store(state).eval
+    if not last.exists():
+        return None
+    by_type = last.read()["heldout"][rt.env.name]["by_type"]
+    return {k: v["strict"] for k, v in by_type.items()}
 
 
 def plan(rt: Runtime, state: RunState) -> StageResult:
     c, store = rt.config, rt.store(state)
     r = state["round"]
     if not store.task_rows.exists():
-        last = rt.last_kept_store(state).eval
-        fail_rates = None
-        if c.curriculum == "weakness" and last.exists():
-            by_type = last.read()["heldout"][rt.env.name]["by_type"]
-            fail_rates = {k: 1.0 - v["strict"] for k, v in by_type.items()}
-        pool_n = c.tasks_per_round * (POOL_FACTOR if fail_rates is not None else 1)
+        rates = pass_rates(rt, state)
+        weights = None if rates is None else type_weights(rates, c.curriculum, c.curriculum_floor)
+        unmeasured = type_weights({"": 0.5}, c.curriculum, c.curriculum_floor)[""]
+        pool_n = c.tasks_per_round * (POOL_FACTOR if weights is not None else 1)
         pool = rt.env.tasks("train", pool_n, c.seed * 1000 + r)
         if not isinstance(pool, list) or not pool:
             raise EvoforgeError(
@@ -50,7 +86,7 @@ def plan(rt: Runtime, state: RunState) -> StageResult:
                 "non-empty list of Task"
             )
         rng = random.Random(stable_seed(c.seed, "plan", r))
-        store.write_tasks(select_tasks(pool, c.tasks_per_round, fail_rates, rng))
+        store.write_tasks(select_tasks(pool, c.tasks_per_round, weights, rng, unmeasured))
     tasks = store.tasks()
     types = Counter(tag for t in tasks.values() for tag in t.tags)
     store.update_metrics(r, tasks=len(tasks), task_types=dict(types), curriculum=c.curriculum)

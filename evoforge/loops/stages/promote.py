@@ -30,14 +30,21 @@ def decide(
     main_env: str,
     guard_env: str,
     tolerance: float,
+    require_significance: bool = False,
+    alpha: float = 0.05,
 ) -> Decision:
-    """Keep unless the main pass rate (or the guard's) fell by more than ``tolerance``."""
+    """Keep unless the main pass rate (or the guard's) fell by more than ``tolerance``; with
+    ``require_significance``, keep only a gain over the last kept round with McNemar p < alpha.
+    A gain counts toward patience only when it is positive (and significant when required)."""
     new, old = candidate["heldout"][main_env]["strict"], last_kept["heldout"][main_env]["strict"]
+    paired = candidate.get("compare", {}).get("last_kept", {}).get(main_env, {})
+    p = paired.get("p")
+    sig = f" (p={p:.3g})" if p is not None else ""
     if new < old - tolerance:
         return Decision(
             False,
             False,
-            f"{main_env} strict pass rate fell {old:.3f} -> {new:.3f} "
+            f"{main_env} strict pass rate fell {old:.3f} -> {new:.3f}{sig} "
             f"(more than tolerance {tolerance})",
         )
     if guard_env and guard_env in candidate["heldout"] and guard_env in last_kept["heldout"]:
@@ -47,9 +54,19 @@ def decide(
             return Decision(
                 False, False, f"guard {guard_env} regressed {g_old:.3f} -> {g_new:.3f} (forgetting)"
             )
+    significant = p is not None and p < alpha and new > old
+    if require_significance and not significant:
+        return Decision(
+            False,
+            False,
+            f"{main_env} strict {old:.3f} -> {new:.3f}{sig}: not a significant gain "
+            f"(eval.require_significance, alpha {alpha})",
+        )
     gain = new > old
     return Decision(
-        True, gain, f"{main_env} strict {old:.3f} -> {new:.3f}" + ("" if gain else " (no gain)")
+        True,
+        gain,
+        f"{main_env} strict {old:.3f} -> {new:.3f}{sig}" + ("" if gain else " (no gain)"),
     )
 
 
@@ -81,7 +98,8 @@ def promote(rt: Runtime, state: RunState) -> StageResult:
         dec = Decision(False, False, store.training_skipped() or "")
     else:
         guard = rt.guard.name if rt.guard else ""
-        dec = decide(ev, last, rt.env.name, guard, c.eval.tolerance)
+        e = c.eval
+        dec = decide(ev, last, rt.env.name, guard, e.tolerance, e.require_significance, e.alpha)
     update: dict[str, Any] = {"round": r + 1}
     if dec.keep:
         update["last_kept"] = r

@@ -11,13 +11,14 @@ from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
 
 PROBE_TASKS = 8
+PROBE_TOKENS = 32
+"""Enough greedy tokens to tell two sets of weights apart, few enough to cost a second or two."""
 
 
 def probe(rt: Runtime) -> list[str]:
     """Greedy answers to fixed held-out prompts: the fingerprint of the served weights."""
-    c = rt.config
-    tasks = rt.env.tasks("heldout", PROBE_TASKS, c.seed)
-    reqs = [GenRequest(t.messages, Sampling.greedy(c.eval.max_tokens), id=t.id) for t in tasks]
+    tasks = rt.env.tasks("heldout", PROBE_TASKS, rt.config.seed)
+    reqs = [GenRequest(t.messages, Sampling.greedy(PROBE_TOKENS), id=t.id) for t in tasks]
     return [r.texts[0] for r in rt.servers.actor.generate(reqs)]
 
 

@@ -1,8 +1,10 @@
 """train: the trainer actor trains the actor's weights on the round's data (TRL).
 
-dpo trains on the pairs, sft on the chosen answers, grpo on the round's tasks with the verifier
-as reward. When the roles share one model (SPaR), the refiner's SFT examples are mixed in first;
-a separate refiner model is trained on them on its own.
+An SFT phase comes first: the round's passing samples and accepted refinements (rejection-sampling
+fine-tuning, ``train.rft``) and, when the roles share one model (SPaR), the refiner's examples.
+Then the algorithm: dpo on the pairs (DPO with an NLL term on chosen), sft on the RFT rows alone,
+grpo on the round's tasks with the verifier as reward. A separate refiner model is trained on its
+examples on its own.
 """
 
 from __future__ import annotations
@@ -16,13 +18,22 @@ from evoforge.loops.store import RoundStore
 from evoforge.training.settings import TrainSettings
 
 
-def training_data(algorithm: str, store: RoundStore) -> list[dict[str, Any]]:
-    """What ``algorithm`` trains on this round."""
-    if algorithm == "dpo":
-        return store.pairs.read()
+def training_plan(
+    algorithm: str, rft: bool, store: RoundStore, refiner_mix: list[dict[str, Any]]
+) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """(algorithm, its data, the SFT rows trained first) for this round.
+
+    A dpo round without pairs but with RFT rows trains those with SFT alone."""
+    sft = store.sft.read()
     if algorithm == "sft":
-        return [{"messages": p["prompt"], "completion": p["chosen"]} for p in store.pairs.read()]
-    return store.task_rows.read()
+        return "sft", sft, refiner_mix
+    if algorithm == "grpo":
+        return "grpo", store.task_rows.read(), refiner_mix
+    pairs = store.pairs.read()
+    first = (sft if rft else []) + refiner_mix
+    if not pairs and first:
+        return "sft", first, []
+    return "dpo", pairs, first
 
 
 def refiner_examples(store: RoundStore, limit: int) -> list[dict[str, Any]]:
@@ -36,17 +47,18 @@ def train(rt: Runtime, state: RunState) -> StageResult:
     if not store.train_done.exists():
         shared_refiner = rt.servers.refiner is rt.servers.actor
         refiner_rows = refiner_examples(store, c.train.max_refiner_examples)
-        sft_mix = refiner_rows if (c.train.refiner_data == "mix" and shared_refiner) else []
-        algo = c.train.algorithm
-        data = training_data(algo, store)
+        mix = refiner_rows if (c.train.refiner_data == "mix" and shared_refiner) else []
+        algo, data, sft_mix = training_plan(c.train.algorithm, c.train.rft, store, mix)
         if not data:
-            store.train_done.write({"skipped": f"no training data for {algo} this round (0 pairs)"})
+            store.train_done.write(
+                {"skipped": f"no training data for {algo} this round (0 pairs, 0 RFT rows)"}
+            )
         else:
             ref = rt.kept_weights(state) if c.train.reference == "round" else rt.base_model_path()
             settings = TrainSettings.from_config(c)
             rt.progress.line(
                 f"[round {r}] training {algo} on {len(data)} examples"
-                + (f" + {len(sft_mix)} refiner SFT examples" if sft_mix else "")
+                + (f" after SFT on {len(sft_mix)} examples" if sft_mix else "")
             )
             store.train_dir.mkdir(parents=True, exist_ok=True)
             label = f"round{r}/train"

@@ -7,6 +7,9 @@ frontier. The graph loops expand -> judge while trees are active and depth allow
 
 from __future__ import annotations
 
+from typing import Any
+
+from evoforge.agents.search import Node, SearchState
 from evoforge.loops.nodes import StageResult
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
@@ -52,3 +55,45 @@ def judge(rt: Runtime, state: RunState) -> StageResult:
         },
         update={"active": len(s.active()), "level": s.level},
     )
+
+
+def search_metrics(s: SearchState) -> dict[str, Any]:
+    """What the round's search did, for metrics.json."""
+    trees = s.trees.values()
+    return {
+        "nodes_expanded": sum(t.budget_used for t in trees),
+        "accepted": sum(t.accepted is not None for t in trees),
+        "max_tree_depth": max((s.nodes[n].depth for t in trees for n in t.nodes), default=0),
+        "judge_calls": s.judge_calls,
+        "expand_calls": s.expand_calls,
+        "cache_hits": s.cache_hits,
+    }
+
+
+def tree_record(s: SearchState, task_id: str) -> dict[str, Any]:
+    """One searched tree as tree.jsonl records it."""
+    t = s.trees[task_id]
+    return {
+        "task_id": t.task_id,
+        "accepted": t.accepted,
+        "reason": t.reason,
+        "budget_used": t.budget_used,
+        "depth": max(s.nodes[n].depth for n in t.nodes),
+        "nodes": [node_record(s.nodes[n]) for n in t.nodes],
+    }
+
+
+def node_record(n: Node) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "parent": n.parent,
+        "depth": n.depth,
+        "value": n.value,
+        "judge_value": n.judge_value,
+        "verifier_score": n.verifier_score,
+        "verifier_passed": n.verifier_passed,
+        "votes": n.votes,
+        "status": n.status,
+        "cached": n.cached,
+        "response": n.response,
+    }

@@ -1,102 +1,79 @@
-"""verify: collect the verifier's verdicts on each original answer and its accepted refinement,
-and measure how far the judge agreed with the verifier.
+"""verify: the environment checks every sampled answer.
 
-Every answer was verified once, when it was scored (critique, judge); this stage only gathers
-those verdicts, so no response is verified twice.
+The verdicts decide the rest of the round: a task with passing and failing samples yields
+sampled pairs; a task with no passing sample goes to the tree search; the sampled pass rate per
+type steers the next round's curriculum.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
-from evoforge.agents.search import Node, SearchState
+from evoforge.envs.base import Verdict
+from evoforge.envs.verify import safe_verify
 from evoforge.loops.nodes import StageResult
 from evoforge.loops.runtime import Runtime
-from evoforge.loops.stages.critique import verdict_row
 from evoforge.loops.state import RunState
-from evoforge.stats import agreement
 
 
-def judged_pairs(critiques: list[dict[str, Any]], s: SearchState) -> list[tuple[float, bool]]:
-    """(judge value, verifier passed) of every judged answer: the first answers and the search's
-    new nodes (a cached duplicate counts once)."""
-    judged = [
-        (r["judge_value"], bool(r["verdict"]["passed"]))
-        for r in critiques
-        if r["judge_value"] is not None
-    ]
-    judged += [
-        (n.judge_value, bool(n.verifier_passed))
-        for n in s.nodes.values()
-        if n.depth > 0 and not n.cached and n.judge_value is not None
-    ]
-    return judged
+def verdict_row(v: Verdict) -> dict[str, Any]:
+    """A verdict as run files record it."""
+    return {
+        "score": v.score,
+        "passed": v.passed,
+        "loose": bool(v.details.get("loose", v.passed)),
+        "feedback": v.feedback,
+    }
+
+
+def sample_stats(
+    tags: dict[str, tuple[str, ...]], verdicts: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Pass rates of the samples: overall, per type, and how many tasks are mixed (some pass,
+    some fail: sampled pairs), all-pass, or no-pass (tree search)."""
+    by_type: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    mixed = all_pass = no_pass = passed = total = 0
+    for tid, vs in verdicts.items():
+        ok = sum(bool(v["passed"]) for v in vs)
+        passed, total = passed + ok, total + len(vs)
+        mixed += 0 < ok < len(vs)
+        all_pass += ok == len(vs)
+        no_pass += ok == 0
+        for tag in tags[tid]:
+            by_type[tag][0] += ok
+            by_type[tag][1] += len(vs)
+    return {
+        "sample_pass_rate": round(passed / max(1, total), 4),
+        "tasks_mixed": mixed,
+        "tasks_all_pass": all_pass,
+        "tasks_no_pass": no_pass,
+        "sample_pass_by_type": {t: round(p / n, 4) for t, (p, n) in sorted(by_type.items()) if n},
+    }
 
 
 def verify(rt: Runtime, state: RunState) -> StageResult:
     store = rt.store(state)
+    tasks = store.tasks()
     if not store.verdicts.exists():
-        _, s = store.search()
-        critiques = store.critiques.read()
-        rows = []
-        for c in critiques:
-            tree = s.trees.get(c["task_id"])
-            accepted = s.nodes[tree.accepted] if tree and tree.accepted else None
-            rows.append(
-                {
-                    "task_id": c["task_id"],
-                    "original": c["verdict"],
-                    "refined": verdict_row(accepted) if accepted else None,
-                    "accepted_node": tree.accepted if tree else None,
-                    "tree": "searched" if tree else "original passed the critique",
-                }
-            )
-        trees = [tree_record(s, t.task_id) for t in s.trees.values()]
-        store.tree.write(trees)
-        store.update_metrics(
-            state["round"],
-            judge_verifier_agreement=agreement(judged_pairs(critiques, s)),
-            judged_for_agreement=len(judged_pairs(critiques, s)),
-            original_pass_rate=round(
-                sum(bool(r["original"]["passed"]) for r in rows) / max(1, len(rows)), 4
-            ),
-            trees=len(trees),
-            nodes_expanded=sum(t["budget_used"] for t in trees),
-            accepted=sum(t["accepted"] is not None for t in trees),
-            max_tree_depth=max((t["depth"] for t in trees), default=0),
-            judge_calls=s.judge_calls,
-            expand_calls=s.expand_calls,
-            cache_hits=s.cache_hits,
-        )
-        store.verdicts.write(rows)
-    m = store.metrics.read()
-    keys = ("original_pass_rate", "trees", "accepted", "judge_verifier_agreement")
-    return StageResult(counts={k: m.get(k) for k in keys})
-
-
-def tree_record(s: SearchState, task_id: str) -> dict[str, Any]:
-    """One searched tree as tree.jsonl records it."""
-    t = s.trees[task_id]
-    return {
-        "task_id": t.task_id,
-        "accepted": t.accepted,
-        "reason": t.reason,
-        "budget_used": t.budget_used,
-        "depth": max(s.nodes[n].depth for n in t.nodes),
-        "nodes": [node_record(s.nodes[n]) for n in t.nodes],
-    }
-
-
-def node_record(n: Node) -> dict[str, Any]:
-    return {
-        "id": n.id,
-        "parent": n.parent,
-        "depth": n.depth,
-        "value": n.value,
-        "judge_value": n.judge_value,
-        "verifier_score": n.verifier_score,
-        "votes": n.votes,
-        "status": n.status,
-        "cached": n.cached,
-        "response": n.response,
-    }
+        rows = store.samples.read()
+        with rt.progress.bar(f"round {state['round']} verify", len(rows)) as bar:
+            out = []
+            for r in rows:
+                task = tasks[r["task_id"]]
+                out.append(
+                    {
+                        "task_id": r["task_id"],
+                        "verdicts": [
+                            verdict_row(safe_verify(rt.env, task, x)) for x in r["responses"]
+                        ],
+                    }
+                )
+                bar(1)
+        store.verdicts.write(out)
+    verdicts = {r["task_id"]: r["verdicts"] for r in store.verdicts.read()}
+    stats = sample_stats({t: tasks[t].tags for t in verdicts}, verdicts)
+    store.update_metrics(state["round"], **stats)
+    return StageResult(
+        counts={k: stats[k] for k in ("sample_pass_rate", "tasks_mixed", "tasks_no_pass")}
+    )

@@ -102,6 +102,13 @@ class GenerationConfig:
         ge=1,
         le=256,
     )
+    max_turns: int = opt(
+        4,
+        "Multi-turn environments: most assistant turns of one trajectory (tool calls and the "
+        "final answer), in sampling, replays and evaluation; single-turn environments ignore it.",
+        ge=1,
+        le=64,
+    )
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,11 @@ class PairsConfig:
         3.0,
         "Drop pairs whose longer side is more than this many times the shorter.",
         ge=1.0,
+    )
+    turn_only: bool = opt(
+        True,
+        "Multi-turn pairs: chosen and rejected are the two differing assistant turns only (no "
+        "loss on what the environment said after them); false = the whole continuations.",
     )
 
 

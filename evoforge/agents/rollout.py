@@ -5,11 +5,14 @@ live trajectory; the replies are parsed, their tool calls run in the environment
 appended, until every trajectory has answered, been ended by the environment, or reached
 ``max_turns``. Sampling seeds derive from (seed, trajectory key, turn), so a rollout is
 deterministic given its seeds and replays of the same edit give the same continuation.
+
+A trajectory whose next prompt would not fit the context window (``fits``, when given, says; long
+tool results can get there before ``max_turns``) ends as ``context`` instead of failing the batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from evoforge.agents.roles import stable_seed
@@ -17,6 +20,9 @@ from evoforge.agents.serving.types import GenRequest, ModelServer, Sampling, gen
 from evoforge.envs.base import Task
 from evoforge.envs.multiturn import Tool, Trajectory, apply_turn, is_multiturn, tool_map
 from evoforge.errors import EvoforgeError
+
+Fits = Callable[[list[dict[str, str]], tuple[dict, ...]], bool]
+"""Whether a prompt (messages, tool specs) leaves room for a turn in the context window."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ def advance(
     max_turns: int,
     seed: int = 0,
     progress=None,
+    fits: Fits | None = None,
 ) -> list[Trajectory]:
     """Run every live trajectory to its end, one batched server call per turn (in place)."""
     _check(env, sampling, max_turns)
@@ -60,6 +67,16 @@ def advance(
             tools[t.task.id] = tool_map(env, t.task)
     specs = {tid: tuple(tool.spec() for tool in ts.values()) for tid, ts in tools.items()}
     while live := [t for t in trajectories if not t.done]:
+        if fits is not None:
+            for t in live:
+                if t.turns and not fits(t.messages, specs[t.task.id]):
+                    t.ended = "context"
+                    t.turns[-1].errors.append(
+                        "the conversation outgrew the context window; answer in fewer turns"
+                    )
+            live = [t for t in live if not t.done]
+            if not live:
+                break
         requests = []
         for t in live:
             turn = len(t.turns)
@@ -71,7 +88,8 @@ def advance(
             )
         results = generate(server, requests, progress)
         for t, res in zip(live, results, strict=True):
-            apply_turn(env, t, res.texts[0], max_turns, tools[t.task.id])
+            record = apply_turn(env, t, res.texts[0], max_turns, tools[t.task.id])
+            record.tokens = res.completion_tokens[0]
     return list(trajectories)
 
 
@@ -85,6 +103,7 @@ def rollout(
     samples: int = 1,
     key: str = "rollout",
     progress=None,
+    fits: Fits | None = None,
 ) -> list[Trajectory]:
     """``samples`` trajectories per task (task-major order), advanced together turn by turn.
 
@@ -92,7 +111,7 @@ def rollout(
     trajectories = [
         Trajectory.start(task, f"{task.id}/{key}/{i}") for task in tasks for i in range(samples)
     ]
-    return advance(server, env, trajectories, sampling, max_turns, seed, progress)
+    return advance(server, env, trajectories, sampling, max_turns, seed, progress, fits)
 
 
 def replay(
@@ -103,6 +122,7 @@ def replay(
     max_turns: int,
     seed: int = 0,
     progress=None,
+    fits: Fits | None = None,
 ) -> list[Trajectory]:
     """Each edit's trajectory cut before its turn, the turn replaced by the edit's text, and the
     rest played again (all edits batched turn by turn). The original trajectories are unchanged.
@@ -115,4 +135,4 @@ def replay(
         b = e.trajectory.branch(e.turn, f"{e.trajectory.key}/t{e.turn}-{stable_seed(e.text):08x}")
         apply_turn(env, b, e.text, max_turns, tool_map(env, b.task))
         branches.append(b)
-    return advance(server, env, branches, sampling, max_turns, seed, progress)
+    return advance(server, env, branches, sampling, max_turns, seed, progress, fits)

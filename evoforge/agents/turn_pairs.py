@@ -72,10 +72,15 @@ def turn_pair(a: Trajectory, score_a: float, b: Trajectory, score_b: float) -> T
             f"trajectories '{a.key}' and '{b.key}' score the same ({score_a}); a pair needs a "
             "preference"
         )
-    k = divergence(a, b)
     (win, ws), (lose, ls) = sorted([(a, score_a), (b, score_b)], key=lambda x: -x[1])
+    return prefer(win, ws, lose, ls)
+
+
+def prefer(win: Trajectory, ws: float, lose: Trajectory, ls: float) -> TurnPair:
+    """The pair with ``win``'s continuation chosen (a verdict decided it, whatever the scores)."""
+    k = divergence(win, lose)
     return TurnPair(
-        task_id=a.task.id,
+        task_id=win.task.id,
         turn=k,
         prompt=win.prefix(k),
         chosen=win.continuation(k),
@@ -85,9 +90,12 @@ def turn_pair(a: Trajectory, score_a: float, b: Trajectory, score_b: float) -> T
     )
 
 
-def _render(
+def chat_row(
     prompt: list[Message], completions: dict[str, list[Message]], specs, native: bool
 ) -> dict[str, Any]:
+    """One TRL conversational row: ``prompt`` and the ``completions`` by column name, with the
+    tools in a ``tools`` column (``native``: the chat template renders tools) or in the system
+    prompt with tool results as user turns (as ``engine_base.chat_for`` shows them to the model)."""
     if native:
         row: dict[str, Any] = {"prompt": prompt, **completions}
         if specs:
@@ -112,7 +120,7 @@ def dpo_rows(
     no loss on what the environment said afterwards)."""
     end = 1 if turn_only else None
     return [
-        _render(
+        chat_row(
             p.prompt,
             {"chosen": p.chosen[:end], "rejected": p.rejected[:end]},
             specs,
@@ -131,4 +139,4 @@ def sft_rows(
     """TRL conversational prompt-completion rows: the shared messages and the chosen continuation
     (only its first assistant turn with ``turn_only``)."""
     end = 1 if turn_only else None
-    return [_render(p.prompt, {"completion": p.chosen[:end]}, specs, native_tools) for p in pairs]
+    return [chat_row(p.prompt, {"completion": p.chosen[:end]}, specs, native_tools) for p in pairs]

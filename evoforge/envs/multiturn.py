@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from evoforge.envs.base import Task, Verdict
@@ -122,6 +122,8 @@ class TurnRecord:
     """Why a call failed, per failed call; non-empty = a failed turn."""
     final: bool = False
     """The turn made no tool call (an answer)."""
+    tokens: int = 0
+    """Tokens the model generated for this turn (0 when not generated: a rewritten turn)."""
 
 
 @dataclass
@@ -134,7 +136,8 @@ class Trajectory:
     messages: list[Message] = field(default_factory=list)
     turns: list[TurnRecord] = field(default_factory=list)
     ended: str = ""
-    """'' while live; else 'answer', 'env' (the step hook ended it) or 'max_turns'."""
+    """'' while live; else 'answer', 'env' (the step hook ended it), 'max_turns' or 'context'
+    (the next prompt would not fit the context window)."""
 
     @classmethod
     def start(cls, task: Task, key: str) -> Trajectory:
@@ -163,26 +166,37 @@ class Trajectory:
             key=key,
             messages=self.prefix(turn),
             turns=[
-                TurnRecord(r.index, list(r.calls), list(r.errors), r.final)
+                TurnRecord(r.index, list(r.calls), list(r.errors), r.final, r.tokens)
                 for r in self.turns[:turn]
             ],
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "task": self.task.to_json(),
+    def turn_text(self, turn: int) -> str:
+        """What the assistant wrote at turn ``turn``."""
+        return self.messages[self.turns[turn].index].get("content", "")
+
+    @property
+    def tokens(self) -> int:
+        """Tokens the model generated over the whole trajectory."""
+        return sum(r.tokens for r in self.turns)
+
+    def to_json(self, with_task: bool = True) -> dict[str, Any]:
+        """JSON of the trajectory; ``with_task=False`` leaves the task out (the round's files
+        hold each task once and give it back to ``from_json``)."""
+        d: dict[str, Any] = {"task": self.task.to_json()} if with_task else {}
+        return d | {
             "key": self.key,
             "messages": self.messages,
-            "turns": [vars(r) for r in self.turns],
+            "turns": [asdict(r) for r in self.turns],
             "ended": self.ended,
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Trajectory:
+    def from_json(cls, d: dict[str, Any], task: Task | None = None) -> Trajectory:
         return cls(
-            task=Task.from_json(d["task"]),
+            task=task if task is not None else Task.from_json(d["task"]),
             key=d["key"],
-            messages=list(d["messages"]),
+            messages=[dict(m) for m in d["messages"]],
             turns=[TurnRecord(**r) for r in d["turns"]],
             ended=d["ended"],
         )

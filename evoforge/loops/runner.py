@@ -14,6 +14,7 @@ from evoforge.agents.serving.engine_base import prompt_ids, too_long
 from evoforge.config import Config, load_config
 from evoforge.config_loader import dump_yaml
 from evoforge.envs.check import check_env
+from evoforge.envs.multiturn import is_multiturn, tool_map
 from evoforge.envs.registry import get_env
 from evoforge.errors import EvoforgeError
 from evoforge.loops.graph import build_graph, graph_config, open_checkpointer
@@ -61,6 +62,11 @@ def _validate(config: Config):
             "grpo, which learns on-policy from the environment's rewards without a value model"
         )
     env = get_env(config.env, config.data)
+    if config.train.algorithm == "grpo" and is_multiturn(env):
+        raise EvoforgeError(
+            f"train.algorithm=grpo: environment '{env.name}' is multi-turn (it gives tools) and "
+            "TRL's GRPO samples one completion per prompt; use dpo or sft"
+        )
     report = check_env(env, n=4, seed=config.seed)
     if not report.ok:
         raise EvoforgeError(
@@ -84,16 +90,28 @@ def _validate(config: Config):
 
 def _check_context(config: Config, env) -> None:
     """Sample prompts of each split must leave room for an answer in the context window: a task
-    family that does not fit fails here, before a run directory exists, not hours in."""
+    family that does not fit fails here, before a run directory exists, not hours in.
+
+    A multi-turn environment's prompts count its tools' specs as the model sees them, and must
+    also leave room for a turn in training (``train.max_length``): a longer prompt would be
+    dropped or its turn cut off by the trainer."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(resolve_model(config.model, config.cache_dir).path)
     window, answer = config.serving.max_model_len, config.generation.max_tokens
+    multi = is_multiturn(env)
     for split in ("train", "heldout"):
         for task in env.tasks(split, 4, config.seed):
-            n = len(prompt_ids(tok, task.messages))
+            specs = [t.spec() for t in tool_map(env, task).values()] if multi else ()
+            n = len(prompt_ids(tok, task.messages, specs))
             if n + answer > window:
                 raise too_long(task.id, n, window, answer)
+            if multi and n + answer > config.train.max_length:
+                raise EvoforgeError(
+                    f"prompt of '{task.id}' has {n} tokens with its tools plus {answer} answer "
+                    f"tokens (generation.max_tokens) but train.max_length is "
+                    f"{config.train.max_length}; raise train.max_length to at least {n + answer}"
+                )
 
 
 def _drive(

@@ -22,6 +22,7 @@ from evoforge.training.trl_adapters import (
     lora_config,
     merged,
     save_model,
+    sft_rows,
 )
 
 
@@ -105,7 +106,7 @@ class Trainer:
             DPOTrainer,
             model,
             dpo_config(s, work, self.cuda),
-            dpo_rows(pairs),
+            dpo_rows(pairs, tok),
             tok,
             log,
             ref_model=ref,
@@ -115,13 +116,7 @@ class Trainer:
     def _sft(self, model, tok, examples, s: TrainSettings, work: str, log: LossLog):
         from trl import SFTConfig, SFTTrainer
 
-        rows = [
-            {
-                "prompt": e["messages"],
-                "completion": [{"role": "assistant", "content": e["completion"]}],
-            }
-            for e in examples
-        ]
+        rows = sft_rows(examples, tok)
         args = SFTConfig(
             **common_args(s, work, self.cuda), max_length=s.max_length, completion_only_loss=True
         )

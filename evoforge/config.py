@@ -1,9 +1,8 @@
 """Every setting of a run and its one default: frozen nested dataclasses.
 
-Each field is documented and bounded where it is declared (``opt``); ``evoforge run --help``
-prints them all. This module is the only home of a default: settings objects elsewhere
-(``SearchSettings``, ``ServerSpec``, ``TrainSettings``, the roles' sampling) are built from a
-``Config`` by their own ``from_config`` and carry no defaults of their own.
+Each field is documented and bounded where it is declared (``opt``; ``evoforge run --help``
+prints them all). This module is the only home of a default: settings objects elsewhere
+(``SearchSettings``, ``ServerSpec``, ``TrainSettings``, sampling) come from ``from_config``.
 
 Loading (YAML, ``key=value`` overrides, type and range checks) lives in ``config_loader.py``.
 """
@@ -23,11 +22,16 @@ def opt(
     ge: float | None = None,
     gt: float | None = None,
     le: float | None = None,
+    many: bool = False,
 ) -> Any:
-    """A config field with its documentation, its allowed values (strings) or range (numbers)."""
+    """A config field with its documentation, its allowed values (strings) or range (numbers).
+
+    ``many``: the string is a comma-separated list, each item one of ``choices`` (empty = none)."""
     meta: dict[str, Any] = {"help": help}
     if choices:
         meta["choices"] = choices
+    if many:
+        meta["many"] = True
     for name, bound in (("ge", ge), ("gt", gt), ("le", le)):
         if bound is not None:
             meta[name] = bound
@@ -78,6 +82,27 @@ class ServingConfig:
     vllm_start_timeout_s: float = opt(
         300.0, "Seconds to wait for a vLLM engine to start before falling back (auto).", gt=0.0
     )
+    tensor_parallel_size: int = opt(
+        1,
+        "GPUs per replica (vLLM tensor parallelism); each replica is a Ray placement group of "
+        "this many GPU bundles on one node.",
+        ge=1,
+        le=64,
+    )
+    placement: str = opt(
+        "auto",
+        "GPU layout: separate (servers and training on their own GPUs), colocate (training "
+        "shares the servers' GPUs by fractional shares; vLLM sleeps while it trains), or auto "
+        "(separate when the cluster has enough GPUs, else colocate).",
+        ("auto", "separate", "colocate"),
+    )
+    gpu_share: float = opt(
+        0.5,
+        "colocate: share of each GPU a server takes in Ray's accounting (training takes the "
+        "rest); vLLM's memory share is serving.vllm_memory_fraction.",
+        gt=0.0,
+        le=0.95,
+    )
 
 
 @dataclass(frozen=True)
@@ -103,11 +128,7 @@ class GenerationConfig:
         le=256,
     )
     max_turns: int = opt(
-        4,
-        "Multi-turn environments: most assistant turns of one trajectory (tool calls and the "
-        "final answer), in sampling, replays and evaluation; single-turn environments ignore it.",
-        ge=1,
-        le=64,
+        4, "Most assistant turns of a trajectory (multi-turn environments only).", ge=1, le=64
     )
 
 
@@ -120,7 +141,7 @@ class CriticConfig:
         "Model of the critic; empty = the actor's server (one model plays every role, as in SPaR).",
     )
     votes: int = opt(
-        5,
+        3,
         "Verdicts sampled per response; the node value is the share of yes among parsed votes.",
         ge=1,
         le=64,
@@ -132,7 +153,7 @@ class CriticConfig:
         ge=1,
     )
     calibration_answers: int = opt(
-        32,
+        24,
         "Answers of each round the judge is measured on against the verifier (half passing, half "
         "failing where the round has them); 0 = trust the judge fully without measuring.",
         ge=0,
@@ -161,18 +182,13 @@ class SearchConfig:
     """Tree-search refinement of failed answers (level-synchronous across all tasks)."""
 
     strategy: str = opt(
-        "bfs",
-        "bfs: expand the best `keep` nodes of each level; dfs: follow the best child first.",
-        ("bfs", "dfs"),
+        "bfs", "bfs: expand the best `keep` nodes per level; dfs: best child first.", ("bfs", "dfs")
     )
     children: int = opt(3, "Refinements sampled per expanded node.", ge=1, le=64)
     keep: int = opt(2, "Nodes kept per level (bfs) after ranking by value.", ge=1, le=64)
     max_depth: int = opt(3, "Deepest refinement level.", ge=0, le=32)
     threshold: float = opt(
-        0.5,
-        "A node whose value is above this is accepted and ends its task's search.",
-        ge=0.0,
-        le=1.0,
+        0.5, "A node whose value is above this is accepted (its task's search ends).", ge=0, le=1
     )
     node_budget: int = opt(
         6,
@@ -189,7 +205,7 @@ class SearchConfig:
         False, "Stop a task's search when the best value did not rise over the last level."
     )
     max_tasks: int = opt(
-        24,
+        8,
         "Most tasks searched per round: those with no passing sample, closest to passing first.",
         ge=0,
     )
@@ -212,14 +228,10 @@ class PairsConfig:
         True, "Keep a refined pair only if the verifier passes chosen and fails rejected."
     )
     max_length_ratio: float = opt(
-        3.0,
-        "Drop pairs whose longer side is more than this many times the shorter.",
-        ge=1.0,
+        3.0, "Drop pairs whose longer side is more than this many times the shorter.", ge=1.0
     )
     turn_only: bool = opt(
-        True,
-        "Multi-turn pairs: chosen and rejected are the two differing assistant turns only (no "
-        "loss on what the environment said after them); false = the whole continuations.",
+        True, "Multi-turn pairs: only the two differing turns; false = the whole continuations."
     )
 
 
@@ -231,10 +243,16 @@ class TrainConfig:
         "dpo",
         "dpo: DPO (+SFT term) on the round's pairs. grpo: TRL GRPO, on-policy, rewards from the environment's "
         "verifier on the round's tasks, no value model. sft: SFT on chosen answers. ppo: not available "
-        "(TRL ships no PPO trainer).",
-        ("dpo", "grpo", "sft", "ppo"),
+        "(TRL ships no PPO trainer). rloo: TRL RLOO, on-policy like grpo, advantages from the "
+        "leave-one-out mean of the other completions' verifier rewards.",
+        ("dpo", "grpo", "rloo", "sft", "ppo"),
     )
-    learning_rate: float = opt(2e-5, "Optimizer learning rate.", gt=0.0, le=1.0)
+    learning_rate: float = opt(
+        5e-5,
+        "Optimizer learning rate (docs/tuning.md: what was tried on the default model).",
+        gt=0.0,
+        le=1.0,
+    )
     epochs: int = opt(1, "Passes over the round's data.", ge=1, le=1000)
     batch_size: int = opt(4, "Examples per optimizer step.", ge=1, le=65536)
     beta: float = opt(0.1, "DPO beta (SPaR uses 0.1); also GRPO's KL coefficient.", ge=0.0)
@@ -256,7 +274,32 @@ class TrainConfig:
     lora_r: int = opt(16, "LoRA rank.", ge=1, le=4096)
     max_length: int = opt(640, "Most tokens of prompt + answer in training.", ge=16)
     grpo_generations: int = opt(
-        4, "GRPO: completions sampled per prompt (the group of the advantage).", ge=2, le=256
+        4,
+        "GRPO and RLOO: completions sampled per prompt (the group of the advantage).",
+        ge=2,
+        le=256,
+    )
+    workers: int = opt(
+        1,
+        "Data-parallel training workers; 1 trains in one Ray actor, more run the same TRL "
+        "trainer under Ray Train (TorchTrainer); train.batch_size is split across them.",
+        ge=1,
+        le=1024,
+    )
+    worker_cpus: int = opt(
+        1, "CPUs (Ray's accounting, and torch threads on CPU) per training worker.", ge=1, le=256
+    )
+    strategy: str = opt(
+        "ddp",
+        "Data parallelism with several workers: ddp (replicated weights), or fsdp (sharded; GPUs only).",
+        ("ddp", "fsdp"),
+    )
+    checkpoint_steps: int = opt(
+        100,
+        "Save the trainer's checkpoint (weights, optimizer, scheduler, RNG) every this many "
+        "optimizer steps inside the round's train directory; a resumed run continues from the "
+        "last one. 0 = never.",
+        ge=0,
     )
     max_refiner_examples: int = opt(
         12,
@@ -275,7 +318,10 @@ class EvalConfig:
     """Held-out evaluation and the promotion gate."""
 
     heldout_tasks: int = opt(
-        200, "Held-out tasks of the main environment per evaluation (greedy).", ge=1
+        250,
+        "Held-out tasks of the main environment per evaluation (greedy); on `instructions` four "
+        "fifths of them use phrasings no train task uses.",
+        ge=1,
     )
     guard_env: str = opt(
         "arithmetic", "Second environment that must not regress (forgetting guard); empty = none."
@@ -331,14 +377,14 @@ class Config:
 
     model: str = opt(
         "default",
-        "default (SmolLM2-135M-Instruct), tiny (random 2-layer Llama), or a path "
-        "to a Hugging Face model directory or a .gguf file.",
+        "default (SmolLM2-135M-Instruct), tiny (random 2-layer Llama), or a path to a Hugging "
+        "Face model directory or a .gguf file.",
     )
     env: str = opt(
         "instructions", "Environment: a registered name, an entry point, or module:attr."
     )
     rounds: int = opt(2, "Self-improvement rounds.", ge=1, le=1000)
-    tasks_per_round: int = opt(32, "Training tasks the actor answers per round.", ge=1)
+    tasks_per_round: int = opt(72, "Training tasks the actor answers per round.", ge=1)
     seed: int = opt(
         0, "Seed of tasks, sampling and training; the same seed reproduces a run.", ge=0
     )
@@ -357,8 +403,15 @@ class Config:
         "127.0.0.1", "Interface the Ray dashboard of a local cluster binds to."
     )
     cache_dir: str = opt(
+        "", "Where converted models are cached; empty = $EVOFORGE_CACHE, else ~/.cache/evoforge."
+    )
+    report_to: str = opt(
         "",
-        "Where converted models are cached; empty = $EVOFORGE_CACHE, else ~/.cache/evoforge.",
+        "Experiment trackers that get the round metrics, the trainer's losses and the config, "
+        "comma-separated: tensorboard (RUN_DIR/tensorboard), wandb, mlflow "
+        "($MLFLOW_TRACKING_URI, else RUN_DIR/mlruns); empty = none.",
+        ("tensorboard", "wandb", "mlflow"),
+        many=True,
     )
     curriculum: str = opt(
         "informative",

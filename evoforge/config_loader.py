@@ -127,7 +127,14 @@ def _build(cls: type, data: dict[str, Any], prefix: str, textual: set[str], root
         value = _coerce(dotted, tp, value, dotted in textual)
         meta = names[key].metadata
         choices = meta.get("choices")
-        if choices and value not in choices:
+        if choices and meta.get("many"):
+            for item in (v.strip() for v in value.split(",") if v.strip()):
+                if item not in choices:
+                    raise ConfigError(
+                        f"config key '{dotted}' takes a comma-separated list of "
+                        f"{', '.join(choices)}; got '{item}'"
+                    )
+        elif choices and value not in choices:
             raise ConfigError(
                 f"config key '{dotted}' must be one of {', '.join(choices)}; got '{value}'"
             )
@@ -226,7 +233,9 @@ def help_text(cls: type) -> str:
                 walk(tp, f"{prefix}{f.name}.")
                 continue
             choices = f.metadata.get("choices")
-            kind = "|".join(choices) if choices else _type_name(tp)
+            kind = ("|".join(choices) if choices else _type_name(tp)) + (
+                ",..." if f.metadata.get("many") else ""
+            )
             bounds = range_text(f.metadata)
             if bounds:
                 kind += f", {bounds}"

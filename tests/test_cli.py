@@ -44,6 +44,10 @@ from evoforge.cli import main
             ["run", "model=tiny", "env=tools", "train.algorithm=grpo"],
             "environment 'tools' is multi-turn",
         ),
+        (
+            ["run", "model=tiny", "env=tools", "train.algorithm=rloo"],
+            "train.algorithm=rloo: environment 'tools' is multi-turn",
+        ),
         (["run", "missing.yaml"], "config file 'missing.yaml' not found"),
         (["resume", "/nonexistent/run"], "not an evoforge run directory"),
         (["run", "model=tiny", "ray_address=127.0.0.1:1"], "cannot reach the Ray cluster"),

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import evoforge
-from tests.helpers.runs import TINY_RUN
+from tests.helpers.runs import TINY_RUN, ray_address
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,10 @@ def test_metrics_and_actors_visible_on_ray(ray_cluster, tmp_path):
     import ray
 
     run_dir = tmp_path / "telemetry-run"
-    evoforge.run(evoforge.load_config(None, TINY_RUN + ["rounds=1", f"run_dir={run_dir}"]))
+    # No calibration: the judge keeps weight 1 and is called in the search (a benched judge, which
+    # a random model's often is, would leave no judge metrics to look for).
+    overrides = ["rounds=1", "critic.calibration_answers=0", f"run_dir={run_dir}"]
+    evoforge.run(evoforge.load_config(None, TINY_RUN + overrides))
     run_id = run_dir.name
     port = next(n["MetricsExportPort"] for n in ray.nodes() if n["Alive"])
     wanted = {
@@ -66,7 +69,10 @@ def test_metrics_and_actors_visible_on_ray(ray_cluster, tmp_path):
 
     from ray.util.state import list_tasks
 
-    task_names = {t.name for t in list_tasks(limit=10_000, raise_on_missing_output=False)}
+    task_names = {
+        t.name
+        for t in list_tasks(address=ray_address(), limit=10_000, raise_on_missing_output=False)
+    }
     for wanted_task in (
         "round0/generate:policy.generate",
         "round0/expand:policy.generate",

@@ -216,4 +216,19 @@ def resolve_model(spec: str, cache_dir: str | None = None) -> ModelRef:
         path = _prepare_tiny(root)
     else:
         path = _prepare_path(spec, root)
+        _check_chat_template(spec, path)
     return ModelRef(spec=spec, path=str(path))
+
+
+def _check_chat_template(spec: str, path: Path) -> None:
+    """Every role talks to the model through its chat template: a base model without one (many
+    GGUF releases) is refused here, not by the first request inside a server."""
+    import json
+
+    cfg = path / "tokenizer_config.json"
+    template = json.loads(cfg.read_text()).get("chat_template") if cfg.is_file() else None
+    if not template and not (path / "chat_template.jinja").is_file():
+        raise ModelError(
+            f"model '{spec}' has no chat template (a base model, not an instruction-tuned one); "
+            "use an instruction-tuned model or add a chat_template to its tokenizer_config.json"
+        )

@@ -64,16 +64,19 @@ class Roles:
     critic_sampling: Sampling
     refiner_sampling: Sampling
     critic_template: str = ""
+    """The critic's template text; empty means the built-in one."""
     refiner_template: str = ""
+    """The refiner's template text; empty means the built-in one."""
     seed: int = 0
     trajectories: bool = False
     """The environment is multi-turn: the critic judges whole trajectories and the refiner
     rewrites one turn (their own built-in templates)."""
 
     def __post_init__(self) -> None:
+        # Texts, not paths: from_config reads the files, so dataclasses.replace keeps working.
         multi = self.trajectories
-        self.critic_template = load_template("critic", self.critic_template, multi)
-        self.refiner_template = load_template("refiner", self.refiner_template, multi)
+        self.critic_template = self.critic_template or load_template("critic", "", multi)
+        self.refiner_template = self.refiner_template or load_template("refiner", "", multi)
 
     @classmethod
     def from_config(
@@ -96,8 +99,8 @@ class Roles:
             ),
             critic_sampling=Sampling(temperature=c.temperature, max_tokens=c.max_tokens, n=c.votes),
             refiner_sampling=Sampling(temperature=r.temperature, max_tokens=r.max_tokens),
-            critic_template=config.prompts.critic,
-            refiner_template=config.prompts.refiner,
+            critic_template=load_template("critic", config.prompts.critic, trajectories),
+            refiner_template=load_template("refiner", config.prompts.refiner, trajectories),
             seed=config.seed,
             trajectories=trajectories,
         )

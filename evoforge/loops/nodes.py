@@ -56,6 +56,8 @@ def as_node(rt: Runtime, name: str, stage: Stage) -> Callable[[RunState], dict[s
             counts["server_restarts"] = restarts
         rt.rd.event(round=r, node=name, seconds=seconds, engine_seconds=engine, **counts)
         record_node(rt.run_id, r, name, seconds, engine, counts)
+        if rt.trackers is not None:
+            rt.trackers.after_node(rt.rd, r, name, state.get("level", 0), seconds)
         if r >= 0 and name != "baseline":
             key = f"{name}@{state.get('level', 0)}" if name in SEARCH_STAGES else name
             extra = {"server_restarts": restarts} if restarts else {}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evoforge.agents.models import resolve_model
-from evoforge.agents.serving import cluster
+from evoforge.agents.serving import cluster, placement
 from evoforge.agents.serving.engine_base import prompt_ids, too_long
 from evoforge.config import Config, load_config
 from evoforge.config_loader import dump_yaml
@@ -23,6 +23,7 @@ from evoforge.loops.report import write_report
 from evoforge.loops.rundir import RunDir, read_json
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.servers import model_specs, start_servers
+from evoforge.loops.trackers import Trackers, check_trackers
 
 
 @dataclass
@@ -59,13 +60,16 @@ def _validate(config: Config):
     if config.train.algorithm == "ppo":
         raise EvoforgeError(
             "train.algorithm=ppo: TRL 1.16 ships no PPO trainer (it was removed upstream); use "
-            "grpo, which learns on-policy from the environment's rewards without a value model"
+            "grpo or rloo, which learn on-policy from the environment's rewards without a value model"
         )
+    placement.static_checks(config)
+    check_trackers(config)
     env = get_env(config.env, config.data)
-    if config.train.algorithm == "grpo" and is_multiturn(env):
+    if config.train.algorithm in ("grpo", "rloo") and is_multiturn(env):
         raise EvoforgeError(
-            f"train.algorithm=grpo: environment '{env.name}' is multi-turn (it gives tools) and "
-            "TRL's GRPO samples one completion per prompt; use dpo or sft"
+            f"train.algorithm={config.train.algorithm}: environment '{env.name}' is multi-turn "
+            "(it gives tools) and evoforge's on-policy trainers sample one completion per prompt; "
+            "use train.algorithm=dpo or sft"
         )
     report = check_env(env, n=4, seed=config.seed)
     if not report.ok:
@@ -119,11 +123,16 @@ def _drive(
 ) -> RunResult:
     progress = Progress(quiet)
     info = cluster.connect(config.ray_address, config.dashboard_host)
-    servers = None
+    servers = trackers = None
     try:
         if info.dashboard_url:
             progress.line(f"ray dashboard: {info.dashboard_url}  ({info.token_hint()})")
-        servers = start_servers(config, run_id)
+        plan = placement.plan(
+            config, len(set(model_specs(config).values())), *placement.cluster_gpus()
+        )
+        progress.line(plan.describe())
+        servers = start_servers(config, run_id, placement=plan)
+        trackers = Trackers.open(config, rd, run_id)
         progress.line(
             f"serving {config.model} with {servers.actor.backend} "
             f"({len(servers.pools())} pool(s), {config.serving.replicas} replica(s) each)"
@@ -136,6 +145,8 @@ def _drive(
             servers=servers,
             progress=progress,
             run_id=run_id,
+            placement=plan,
+            trackers=trackers,
         )
         saver = open_checkpointer(str(rd.graph_db))
         graph = build_graph(rt, saver)
@@ -156,6 +167,8 @@ def _drive(
     finally:
         if servers is not None:
             servers.shutdown()
+        if trackers is not None:
+            trackers.close()
         if info.started_here:
             cluster.shutdown()
         progress.close()

@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from evoforge.agents.roles import Roles
 from evoforge.agents.rollout import Edit, replay, rollout
 from evoforge.agents.search import SearchSettings, TreeSearch
+from evoforge.agents.serving.placement import Placement
 from evoforge.agents.serving.types import ModelServer, Sampling
 from evoforge.agents.turn_search import TrajectorySearch
 from evoforge.config import Config
@@ -34,6 +36,10 @@ class Runtime:
     servers: RoleServers
     progress: Progress
     run_id: str
+    placement: Placement | None = None
+    """The run's GPU layout (None: a runtime built outside a run, e.g. by a benchmark)."""
+    trackers: Any = None
+    """The run's experiment trackers (loops/trackers.py), or None."""
     roles: Roles = field(init=False)
     trainer: TrainerActor = field(init=False)
     multiturn: bool = field(init=False)
@@ -43,7 +49,8 @@ class Runtime:
         s = self.servers
         self.multiturn = is_multiturn(self.env)
         self.roles = Roles.from_config(self.config, s.actor, s.critic, s.refiner, self.multiturn)
-        self.trainer = TrainerActor(self.run_id, self.config.serving.threads)
+        gpus = self.placement.trainer_gpus if self.placement else 0.0
+        self.trainer = TrainerActor(self.run_id, self.config.serving.threads, gpus)
 
     # -- multi-turn environments --------------------------------------------------------------
     MIN_TURN_TOKENS = 16

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from evoforge.agents.models import ModelRef, resolve_model
+from evoforge.agents.serving.placement import Placement
 from evoforge.agents.serving.pool import ServerPool, ServerSpec
 from evoforge.config import Config
 
@@ -40,8 +41,11 @@ def model_specs(config: Config) -> dict[str, str]:
     }
 
 
-def start_servers(config: Config, run_id: str, backend: str | None = None) -> RoleServers:
-    """One pool per distinct model of the roles, each as ``config.serving`` says."""
+def start_servers(
+    config: Config, run_id: str, backend: str | None = None, placement: Placement | None = None
+) -> RoleServers:
+    """One pool per distinct model of the roles, each as ``config.serving`` says and where the
+    run's ``placement`` puts its replicas."""
     specs = model_specs(config)
     refs = {role: resolve_model(spec, config.cache_dir) for role, spec in specs.items()}
     pools: dict[str, ServerPool] = {}
@@ -52,7 +56,13 @@ def start_servers(config: Config, run_id: str, backend: str | None = None) -> Ro
             # A pool shared by several roles is named after the first (the actor: "policy").
             name = "policy" if role == "actor" else role
             spec = ServerSpec.from_config(config, path, backend or "")
-            by_model[path] = ServerPool(run_id, name, spec, replicas=config.serving.replicas)
+            resources = None
+            if placement is not None:
+                spec = replace(spec, sleep_mode=placement.colocated)
+                resources = placement.replica
+            by_model[path] = ServerPool(
+                run_id, name, spec, replicas=config.serving.replicas, resources=resources
+            )
         pools[role] = by_model[path]
     return RoleServers(
         actor=pools["actor"], critic=pools["critic"], refiner=pools["refiner"], models=refs

@@ -1,39 +1,53 @@
-"""The trainer actor of a run: started when a round trains, released right after.
+"""The trainer of a run: started when a round trains, released right after.
 
-Named like the servers (``evoforge/<run>/trainer/0``) so the dashboard shows it; it asks for a
-GPU when the cluster has one. Released after each round's training: its optimizer state and
-activations (GBs) go back to the machine while the servers generate.
+One worker: a Ray actor named like the servers (``evoforge/<run>/trainer/0``) so the dashboard
+shows it. Several (``train.workers``): Ray Train workers (distributed.py). Either asks Ray for
+the GPU share the run's placement plan gives training. Released after each round's training:
+its optimizer state and activations (GBs) go back to the machine while the servers generate.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from evoforge.agents.serving import cluster
+from evoforge.training.settings import TrainSettings
 from evoforge.training.trainer import Trainer
 
 
 class TrainerActor:
-    """A handle on the run's trainer actor; ``train`` starts it on first use."""
+    """A handle on the run's trainer; ``train`` starts it on first use."""
 
-    def __init__(self, run_id: str, threads: int) -> None:
-        self.run_id, self.threads = run_id, threads
+    def __init__(self, run_id: str, threads: int, gpus: float = 0.0) -> None:
+        self.run_id, self.threads, self.gpus = run_id, threads, gpus
+        """``gpus``: the GPU share of each training worker (the placement plan's)."""
         self._actor = None
 
     def train(self, label: str, *args: Any) -> dict[str, Any]:
-        """``Trainer.train(*args)`` inside the actor, as a Ray task named ``label``."""
+        """``Trainer.train(*args)`` as a Ray task named ``label`` (or on Ray Train workers)."""
+        settings = args[4]
+        if isinstance(settings, TrainSettings) and settings.workers > 1:
+            from evoforge.training.distributed import train_with_workers
+
+            return train_with_workers(self.run_id, label, args, settings, self.gpus)
         return cluster.get(self._start().train.options(name=label).remote(*args))
 
     def _start(self):
         import ray
 
         if self._actor is None:
-            gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
             name = f"evoforge/{self.run_id}/trainer/0"
             cluster.claim_name(name)
+            debug = os.environ.get("EVOFORGE_DEBUG_DELAY")  # crash tests reach into the actor
             self._actor = (
                 ray.remote(Trainer)
-                .options(name=name, num_cpus=1, num_gpus=gpus)
+                .options(
+                    name=name,
+                    num_cpus=1,
+                    num_gpus=self.gpus,
+                    runtime_env={"env_vars": {"EVOFORGE_DEBUG_DELAY": debug}} if debug else None,
+                )
                 .remote(self.threads)
             )
         return self._actor

@@ -28,6 +28,10 @@ class TrainSettings:
     """The config's data section: a ``file:`` environment needs its reward function and columns."""
     grpo_generations: int
     max_completion_length: int
+    workers: int
+    worker_cpus: int
+    strategy: str
+    checkpoint_steps: int
 
     @classmethod
     def from_config(cls, config: Config) -> TrainSettings:
@@ -48,4 +52,8 @@ class TrainSettings:
             data=config.data,
             grpo_generations=t.grpo_generations,
             max_completion_length=config.generation.max_tokens,
+            workers=t.workers,
+            worker_cpus=t.worker_cpus,
+            strategy=t.strategy,
+            checkpoint_steps=t.checkpoint_steps,
         )

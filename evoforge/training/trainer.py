@@ -1,9 +1,17 @@
-"""The trainer actor's body: load weights, train with TRL, write a model directory for the servers."""
+"""The trainer's body: load weights, train with TRL, write a model directory for the servers.
+
+It runs in the trainer actor (one worker) or in each Ray Train worker (several, see
+distributed.py); with several, rank 0 writes the model and the world splits every batch.
+A round's training is one or two phases (the refiner's SFT examples first when they are mixed
+in, then the algorithm); each phase checkpoints into its own directory under ``out_dir.work``,
+and a phase that finished before a crash left its model there, so a resumed training skips it.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict
@@ -24,6 +32,24 @@ from evoforge.training.trl_adapters import (
     save_model,
     sft_rows,
 )
+
+ALGORITHMS = ("dpo", "sft", "grpo", "rloo")
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of the data-parallel group this process trains in."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
 
 
 class Trainer:
@@ -60,43 +86,69 @@ class Trainer:
         """Train from ``model_path`` and write the result to ``out_dir``; returns metrics."""
         import torch
 
+        if algorithm not in ALGORITHMS:
+            raise EvoforgeError(
+                f"unknown train.algorithm '{algorithm}'; use {', '.join(ALGORITHMS)}"
+            )
         torch.manual_seed(settings.seed)
         start = time.time()
+        rank, size = world()
         model, tok = self._load(model_path)
         log = LossLog()
         metrics: dict[str, Any] = {
             "algorithm": algorithm,
             "examples": len(data),
+            "workers": size,
             "settings": asdict(settings),
         }
         work = out_dir + ".work"
+        phases = ([("sft", sft_data)] if sft_data else []) + [(algorithm, data)]
+        for i, (algo, rows) in enumerate(phases):
+            phase_dir = os.path.join(work, f"{i}-{algo}")
+            done = os.path.join(phase_dir, "final")
+            if os.path.isfile(os.path.join(done, "config.json")):  # finished before a crash
+                model, _ = self._load(done)
+                with open(os.path.join(done, "log.json")) as f:
+                    log.add(json.load(f))
+                continue
+            model = self._phase(algo, model, tok, rows, settings, phase_dir, log, ref_path, size)
+            if algo == "sft" and i < len(phases) - 1:
+                model = merged(model)
+                if settings.checkpoint_steps:
+                    self._save_phase(model, tok, done, log, rank)
         if sft_data:
-            model = merged(self._sft(model, tok, sft_data, settings, work, log))
             metrics["sft_examples"] = len(sft_data)
-        if algorithm == "dpo":
-            model = self._dpo(model, tok, data, settings, work, log, ref_path)
-        elif algorithm == "sft":
-            model = self._sft(model, tok, data, settings, work, log)
-        elif algorithm == "grpo":
-            model = self._grpo(model, tok, data, settings, work, log)
-        else:
-            raise EvoforgeError(f"unknown train.algorithm '{algorithm}'; use dpo, grpo or sft")
-        save_model(model, tok, out_dir)
-        shutil.rmtree(work, ignore_errors=True)
+        if rank == 0:
+            save_model(model, tok, out_dir)
+            shutil.rmtree(work, ignore_errors=True)  # checkpoints go once the model is written
+        barrier()
         losses = [r["loss"] for r in log.records if not math.isnan(r["loss"])]
         metrics.update(
             steps=len(log.records),
             loss_first=losses[0] if losses else None,
             loss_last=losses[-1] if losses else None,
             log=log.records,
+            resumed_from=log.resumed,
             seconds=round(time.time() - start, 2),
             step_seconds=round((time.time() - start) / max(1, len(log.records)), 2),
         )
         return metrics
 
-    def _dpo(
-        self, model, tok, pairs, s: TrainSettings, work: str, log: LossLog, ref_path: str | None
-    ):
+    def _save_phase(self, model, tok, done: str, log: LossLog, rank: int) -> None:
+        if rank == 0:
+            save_model(model, tok, done)
+            with open(os.path.join(done, "log.json"), "w") as f:
+                json.dump(log.records, f)
+        barrier()
+
+    def _phase(self, algo, model, tok, rows, s: TrainSettings, work, log, ref_path, size: int):
+        if algo == "dpo":
+            return self._dpo(model, tok, rows, s, work, log, ref_path, size)
+        if algo == "sft":
+            return self._sft(model, tok, rows, s, work, log, size)
+        return self._online(algo, model, tok, rows, s, work, log, size)
+
+    def _dpo(self, model, tok, pairs, s, work: str, log: LossLog, ref_path, size: int):
         from trl import DPOTrainer
 
         ref = None
@@ -105,7 +157,7 @@ class Trainer:
         return fit(
             DPOTrainer,
             model,
-            dpo_config(s, work, self.cuda),
+            dpo_config(s, work, self.cuda, size),
             dpo_rows(pairs, tok),
             tok,
             log,
@@ -113,25 +165,32 @@ class Trainer:
             peft_config=lora_config(s),
         )
 
-    def _sft(self, model, tok, examples, s: TrainSettings, work: str, log: LossLog):
+    def _sft(self, model, tok, examples, s: TrainSettings, work: str, log: LossLog, size: int):
         from trl import SFTConfig, SFTTrainer
 
         rows = sft_rows(examples, tok)
         args = SFTConfig(
-            **common_args(s, work, self.cuda), max_length=s.max_length, completion_only_loss=True
+            **common_args(s, work, self.cuda, size),
+            max_length=s.max_length,
+            completion_only_loss=True,
         )
         return fit(SFTTrainer, model, args, rows, tok, log, peft_config=lora_config(s))
 
-    def _grpo(self, model, tok, tasks, s: TrainSettings, work: str, log: LossLog):
-        from trl import GRPOConfig, GRPOTrainer
+    def _online(self, algo, model, tok, tasks, s: TrainSettings, work, log, size: int):
+        """GRPO or RLOO: on-policy, completions sampled by the trainer, rewards from the
+        environment's verifier; RLOO's baseline is the mean reward of the other completions."""
+        from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
+        config_cls, trainer_cls = (
+            (GRPOConfig, GRPOTrainer) if algo == "grpo" else (RLOOConfig, RLOOTrainer)
+        )
         reward = env_reward_function(s.env, s.data)
         rows = [{"prompt": list(t["messages"]), "task": json.dumps(t)} for t in tasks]
-        args = GRPOConfig(
-            **common_args(s, work, self.cuda),
+        args = config_cls(
+            **common_args(s, work, self.cuda, size),
             num_generations=s.grpo_generations,
             max_completion_length=s.max_completion_length,
             beta=s.beta,
             generation_batch_size=max(s.grpo_generations, s.batch_size),
         )
-        return fit(GRPOTrainer, model, args, rows, tok, log, reward_funcs=[reward])
+        return fit(trainer_cls, model, args, rows, tok, log, reward_funcs=[reward])

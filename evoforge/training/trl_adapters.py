@@ -9,28 +9,45 @@ labelled positions (see lm_head.py; docs/benchmarks.md has the measured step tim
 - dpo: sigmoid DPO plus an SFT (NLL) term on chosen (``loss_type=["sigmoid", "sft"]``), the SFT
   weight from config, as SPaR's small SFT term and Iterative RPO's NLL term.
 - sft: completions only (the refiner's data, chosen answers).
-- grpo: the round's prompts with the environment's verifier as reward.
+- grpo, rloo: the round's prompts with the environment's verifier as reward.
+
+With several workers (``world`` > 1, under Ray Train) each takes ``batch_size / world`` examples
+of every optimizer step, so the global batch is the one a single worker would use. Checkpoints
+(``train.checkpoint_steps``) are the transformers Trainer's own: weights, optimizer, scheduler,
+RNG per rank, and the trainer state with its log history.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from evoforge.training.settings import TrainSettings
 
 
-def common_args(s: TrainSettings, out: str, cuda: bool) -> dict[str, Any]:
+def common_args(s: TrainSettings, out: str, cuda: bool, world: int = 1) -> dict[str, Any]:
+    """TrainingArguments shared by every algorithm; ``world``: the data-parallel workers."""
+    sharded = (
+        dict(fsdp="full_shard auto_wrap", fsdp_config={"use_orig_params": True})
+        if s.strategy == "fsdp" and world > 1
+        else {}
+    )
     return dict(
         output_dir=out,
-        per_device_train_batch_size=s.batch_size,
+        per_device_train_batch_size=s.batch_size // world,
         num_train_epochs=s.epochs,
         learning_rate=s.learning_rate,
         seed=s.seed,
         data_seed=s.seed,
         report_to=[],
-        save_strategy="no",
+        save_strategy="steps" if s.checkpoint_steps else "no",
+        save_steps=s.checkpoint_steps or 500,
+        save_total_limit=2,  # the newest may be cut short by a kill; the one before is whole
         logging_steps=1,
         gradient_checkpointing=False,
         bf16=cuda,
@@ -40,6 +57,7 @@ def common_args(s: TrainSettings, out: str, cuda: bool) -> dict[str, Any]:
         lr_scheduler_type="constant",
         warmup_steps=0,
         disable_tqdm=True,
+        **sharded,
     )
 
 
@@ -93,15 +111,17 @@ def sft_rows(examples: list[dict[str, Any]], tokenizer=None) -> list[dict[str, A
     return rows
 
 
-def dpo_config(s: TrainSettings, work: str, cuda: bool):
+def dpo_config(s: TrainSettings, work: str, cuda: bool, world: int = 1):
     """Sigmoid DPO plus an SFT term on chosen, reference log-probs computed once up front."""
     from trl import DPOConfig
 
     return DPOConfig(
-        **common_args(s, work, cuda),
+        **common_args(s, work, cuda, world),
         beta=s.beta,
         max_length=s.max_length,
-        precompute_ref_log_probs=True,
+        # TRL's precomputed log-probs are cached next to the dataset's files, which are per
+        # process for in-memory rows: several workers compute the reference at every step.
+        precompute_ref_log_probs=world == 1,
         loss_type=["sigmoid", "sft"],
         loss_weights=[1.0, s.sft_weight],
     )
@@ -118,22 +138,52 @@ def lora_config(s: TrainSettings):
 
 
 class LossLog:
-    """Collects TRL's logged losses (a TrainerCallback built lazily to keep imports light)."""
+    """TRL's logged losses of every phase, in order. Read from the trainer's log history, which
+    a resumed trainer restores from its checkpoint: the steps before a crash are kept."""
 
     def __init__(self) -> None:
-        from transformers import TrainerCallback
-
-        outer = self
         self.records: list[dict[str, float]] = []
+        self.resumed: list[dict[str, Any]] = []
+        """Per resumed phase: its name and the checkpoint step it continued from."""
 
-        class _CB(TrainerCallback):
-            def on_log(self, args, state, control, logs=None, **kw):
-                if logs and "loss" in logs:
-                    outer.records.append(
-                        {k: float(v) for k, v in logs.items() if isinstance(v, int | float)}
-                    )
+    def add(self, history: list[dict[str, Any]]) -> None:
+        for logs in history:
+            if "loss" in logs:
+                self.records.append(
+                    {k: float(v) for k, v in logs.items() if isinstance(v, int | float)}
+                )
 
-        self.callback = _CB()
+
+def last_checkpoint(work: str) -> str | None:
+    """The newest complete checkpoint under ``work`` (trainer_state.json is written last)."""
+    found = []
+    for d in Path(work).glob("checkpoint-*"):
+        m = re.fullmatch(r"checkpoint-(\d+)", d.name)
+        if m and (d / "trainer_state.json").is_file():
+            found.append((int(m.group(1)), str(d)))
+    return max(found)[1] if found else None
+
+
+def debug_pause_callback(phase: str):
+    """Fault-injection window for crash tests: EVOFORGE_DEBUG_DELAY="train_step@N[:ALGO]=SECONDS"
+    pauses right after the checkpoint of optimizer step N (of the phase training ALGO, when
+    given) is written, so that a test can kill the run in the middle of training at a known step.
+    ``phase`` is the phase's checkpoint directory name, e.g. ``1-dpo``."""
+    from transformers import TrainerCallback
+
+    where, _, secs = os.environ.get("EVOFORGE_DEBUG_DELAY", "").partition("=")
+    name, _, at = where.partition("@")
+    step, _, algo = at.partition(":")
+    if name != "train_step" or not step or not secs or (algo and not phase.endswith("-" + algo)):
+        return None
+
+    class _Pause(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            if state.global_step == int(step) and state.is_world_process_zero:
+                print(f"evoforge debug: pausing after step {step}", file=sys.stderr, flush=True)
+                time.sleep(float(secs))
+
+    return _Pause()
 
 
 def merged(model):
@@ -166,9 +216,17 @@ def build_trainer(trainer_cls, model, args, rows: list[dict[str, Any]], tok, cal
 
 
 def fit(trainer_cls, model, args, rows: list[dict[str, Any]], tok, log: LossLog, **extra):
-    """Train one TRL trainer on ``rows`` and return the trained model."""
-    trainer = build_trainer(trainer_cls, model, args, rows, tok, [log.callback], **extra)
-    trainer.train()
+    """Train one TRL trainer on ``rows`` and return the trained model; continues from the last
+    complete checkpoint in ``args.output_dir`` when there is one."""
+    pause = debug_pause_callback(Path(args.output_dir).name)
+    trainer = build_trainer(trainer_cls, model, args, rows, tok, [pause] if pause else [], **extra)
+    resume = last_checkpoint(args.output_dir) if args.save_strategy != "no" else None
+    if resume:
+        log.resumed.append(
+            {"phase": Path(args.output_dir).name, "step": int(resume.rsplit("-", 1)[1])}
+        )
+    trainer.train(resume_from_checkpoint=resume)
+    log.add(trainer.state.log_history)
     return trainer.model
 
 

@@ -79,3 +79,17 @@ def test_explicit_cache_dir_wins_over_the_environment(tmp_path, monkeypatch):
     assert cache_root(None) == tmp_path / "from-env" / "models"
     monkeypatch.delenv("EVOFORGE_CACHE")
     assert cache_root("") == Path("~/.cache/evoforge/models").expanduser()
+
+
+def test_a_model_without_chat_template_is_refused(tmp_path, tiny_path):
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_path, base)
+    assert resolve_model(str(base)).path == str(base.resolve())
+    (base / "chat_template.jinja").unlink(missing_ok=True)
+    cfg = json.loads((base / "tokenizer_config.json").read_text())
+    cfg.pop("chat_template", None)
+    (base / "tokenizer_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match="has no chat template"):
+        resolve_model(str(base))

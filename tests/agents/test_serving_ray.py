@@ -11,6 +11,7 @@ from evoforge.agents.serving.types import GenRequest, Sampling
 from evoforge.config import Config, load_config
 from evoforge.errors import PromptTooLongError
 from tests.helpers.models import perturbed_copy
+from tests.helpers.runs import ray_address
 
 
 def spec(path: str, backend: str, max_model_len: int) -> ServerSpec:
@@ -156,7 +157,8 @@ def test_actor_killed_mid_batch_is_restarted_and_the_batch_retried(ray_cluster, 
             fut = ex.submit(pool.generate, batch)
             deadline = time.time() + 60
             while not list_tasks(
-                filters=[("name", "=", "policy.generate"), ("state", "=", "RUNNING")]
+                address=ray_address(),
+                filters=[("name", "=", "policy.generate"), ("state", "=", "RUNNING")],
             ):
                 assert time.time() < deadline, "the batch never started"
                 time.sleep(0.05)
@@ -188,6 +190,7 @@ def test_server_settings_reach_the_engine(monkeypatch):
             "serving.vllm_memory_fraction=0.4",
             "serving.max_model_len=777",
             "serving.threads=3",
+            "serving.tensor_parallel_size=2",
             "seed=9",
         ],
     )
@@ -200,6 +203,8 @@ def test_server_settings_reach_the_engine(monkeypatch):
         "memory_fraction": 0.4,
         "seed": 9,
         "kv_cache_gib": 1.5,
+        "tensor_parallel_size": 2,
+        "sleep_mode": False,
     }
     seen.clear()
     ServerActor(ServerSpec.from_config(load_config(None, ["serving.hf_batch_size=5"]), "/m", "hf"))

@@ -44,3 +44,46 @@ def test_verify_strict_loose_and_feedback():
     assert ok.passed and ok.score == 1.0 and ok.details["loose"] and not ok.feedback
     bad = env.verify(task, "a, b")
     assert not bad.passed and bad.score == 0.0 and "comma" in bad.feedback
+
+
+def test_unseen_phrasings_appear_only_in_heldout():
+    from evoforge.envs.instructions import SEEN_EVERY
+    from evoforge.envs.instructions.constraints import CONSTRAINTS
+
+    env = get_env("instructions")
+    train = env.tasks("train", 3000, 0)
+    heldout = env.tasks("heldout", 500, 0)
+    for t in train:
+        assert t.metadata["group"] == "seen"
+        for c in t.metadata["constraints"]:
+            assert BY_ID[c["type"]].phrasings[c["phrasing"]] in BY_ID[c["type"]].seen()
+    for i, t in enumerate(heldout):
+        want = "seen" if i % SEEN_EVERY == 0 else "unseen"
+        assert t.metadata["group"] == want
+        pool = "seen" if want == "seen" else "unseen"
+        for c in t.metadata["constraints"]:
+            phr = BY_ID[c["type"]].phrasings[c["phrasing"]]
+            assert phr in getattr(BY_ID[c["type"]], pool)()
+    # every phrasing of every type is used somewhere, and the texts differ
+    used = {(c["type"], c["phrasing"]) for t in train + heldout for c in t.metadata["constraints"]}
+    assert used == {(c.id, i) for c in CONSTRAINTS for i in range(len(c.phrasings))}
+    for c in CONSTRAINTS:
+        assert len(set(c.phrasings)) == len(c.phrasings) and len(c.unseen()) >= 2
+
+
+def test_described_constraint_is_in_the_prompt_and_layouts_vary():
+    env = get_env("instructions")
+    tasks = env.tasks("train", 400, 0)
+    layouts = set()
+    for t in tasks:
+        for c in t.metadata["constraints"]:
+            assert BY_ID[c["type"]].describe(c["params"], c["phrasing"]) in t.prompt
+        assert t.metadata["request"] in t.prompt
+        layouts.add(
+            "requirements"
+            if "Requirements:" in t.prompt
+            else "request first"
+            if t.prompt.startswith(t.metadata["request"])
+            else "request last"
+        )
+    assert layouts == {"requirements", "request first", "request last"}

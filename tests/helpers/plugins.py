@@ -3,6 +3,8 @@ broken in one way each, and a reward function for data-file environments."""
 
 from __future__ import annotations
 
+import zlib
+
 from evoforge.envs.base import Task, Verdict
 
 
@@ -60,3 +62,23 @@ class LongPrompts(_Base):
             )
             for i in range(n)
         ]
+
+
+class GradedText(_Base):
+    """Two checks per task and partial credit that depends only on the response's text, never a
+    pass: with a random model, samples of one task differ in score, so partial pairs exist."""
+
+    name = "graded"
+
+    def tasks(self, split, n, seed):
+        return [
+            Task(
+                id=f"g{split}{seed}{i}",
+                messages=({"role": "user", "content": f"Say something about {split} {seed} {i}."},),
+                tags=("first", "second"),
+            )
+            for i in range(n)
+        ]
+
+    def verify(self, task, response):
+        return Verdict(score=(zlib.crc32(response.encode()) % 4) / 4, passed=False)

@@ -66,3 +66,11 @@ TOOLS_RUN = [a for a in TINY_RUN if not a.startswith(("env=", "eval.heldout_task
 ]
 """A one-round run of the tiny model on the built-in ``tools`` environment (it never calls a tool
 right, so the round searches every task and has nothing to train on)."""
+
+
+def ray_address() -> str:
+    """This process's Ray cluster, named explicitly: Ray's state API refuses to guess when other
+    clusters run on the same machine."""
+    import ray
+
+    return ray.get_runtime_context().gcs_address

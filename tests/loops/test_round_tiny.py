@@ -148,3 +148,34 @@ def test_rollback_restores_kept_weights_exactly(ray_cluster, tmp_path):
     )
     assert ev["rollback_check"]["identical"] == ev["rollback_check"]["n"] > 0
     assert not (run_dir / "models/round-000").exists()
+
+
+def test_partial_credit_pairs_and_the_significance_gate(ray_cluster, tmp_path):
+    """Where no sample of a two-check task passes, samples that differ in partial credit make
+    partial pairs. With 8 heldout tasks no gain can be significant, so the gate rolls the round
+    back."""
+    run_dir = tmp_path / "partial"
+    base = [a for a in TINY_RUN if not a.startswith(("env=", "generation.samples"))]
+    evoforge.run(
+        evoforge.load_config(
+            None,
+            base
+            + [
+                "env=tests.helpers.plugins:GradedText",
+                "rounds=1",
+                "tasks_per_round=8",
+                "generation.samples=4",
+                "pairs.partial_credit_gap=0.3",
+                "eval.require_significance=true",
+                f"run_dir={run_dir}",
+            ],
+        )
+    )
+    pairs = read_jsonl(run_dir / "rounds/000/pairs.jsonl")
+    partial = [p for p in pairs if p["source"] == "partial"]
+    assert partial, "no partial-credit pair from 8 tasks x 4 samples"
+    assert all(p["chosen_score"] - p["rejected_score"] >= 0.3 for p in partial)
+    ev = read_json(run_dir / "rounds/000/eval.json")
+    if not read_json(run_dir / "rounds/000/train/done.json")["skipped"]:
+        assert ev["kept"] is False and "not a significant gain" in ev["reason"]
+        assert ev["compare"]["last_kept"]["graded"]["p"] >= 0.05

@@ -26,7 +26,7 @@ import pytest
 
 from evoforge.loops.graph import NODES
 from evoforge.loops.rundir import read_json, read_jsonl
-from tests.helpers.runs import TINY_RUN, cli
+from tests.helpers.runs import TINY_RUN, cli, ray_address
 
 pytestmark = pytest.mark.slow
 
@@ -35,14 +35,29 @@ def run_args(run_dir: Path, address: str) -> list[str]:
     return ["run", *TINY_RUN, "rounds=2", f"run_dir={run_dir}", f"ray_address={address}"]
 
 
+def _rows(path: Path) -> list[dict]:
+    return read_jsonl(path) if path.exists() else []
+
+
 def outcome(run_dir: Path) -> dict:
-    """What must not depend on crashes: pairs, eval numbers and answers, kept models' weights."""
+    """What must not depend on crashes: every sample and verdict, the judge's calibration, pairs
+    by source, SFT rows, eval numbers and answers, and the kept models' weights."""
     out: dict = {"meta_finished": read_json(run_dir / "meta.json")["finished"]}
     for d in [run_dir / "baseline", *sorted((run_dir / "rounds").iterdir())]:
         ev = read_json(d / "eval.json")
+        judge = read_json(d / "judge.json") if (d / "judge.json").exists() else {}
         out[d.name] = {
-            "pairs": [(p["id"], p["chosen"], p["rejected"]) for p in read_jsonl(d / "pairs.jsonl")],
+            "samples": [(r["task_id"], r["responses"]) for r in _rows(d / "samples.jsonl")],
+            "verdicts": [(r["task_id"], r["verdicts"]) for r in _rows(d / "verdicts.jsonl")],
+            "judge": {k: judge.get(k) for k in ("n", "kappa", "weight", "benched")},
+            "critiques": _rows(d / "critiques.jsonl"),
+            "pairs": [
+                (p["id"], p["source"], p["chosen"], p["rejected"]) for p in _rows(d / "pairs.jsonl")
+            ],
+            "sft": _rows(d / "sft.jsonl"),
+            "refiner": _rows(d / "refiner.jsonl"),
             "heldout": {k: (v["strict"], v["loose"], v["n"]) for k, v in ev["heldout"].items()},
+            "compare": ev.get("compare"),
             "kept": ev.get("kept"),
             "answers": [r["response"] for r in read_jsonl(d / "eval_responses.jsonl")],
         }
@@ -54,7 +69,7 @@ def outcome(run_dir: Path) -> dict:
 def evoforge_actors() -> list[str]:
     from ray.util.state import list_actors
 
-    alive = list_actors(filters=[("state", "=", "ALIVE")], limit=1000)
+    alive = list_actors(address=ray_address(), filters=[("state", "=", "ALIVE")], limit=1000)
     return [a.name for a in alive if (a.name or "").startswith("evoforge/")]
 
 

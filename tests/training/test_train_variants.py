@@ -41,7 +41,8 @@ def test_training_variants_train_and_sync(ray_cluster, tmp_path, extra):
 def test_ppo_is_a_clear_error(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "model=tiny", "train.algorithm=ppo"]) == 2
-    assert "no PPO trainer" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no PPO trainer" in err and "grpo or rloo" in err
 
 
 def test_custom_env_runs_by_path_and_by_entry_point(ray_cluster, tmp_path, monkeypatch):

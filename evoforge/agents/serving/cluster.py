@@ -1,4 +1,9 @@
-"""Ray: start a local cluster (dashboard on 127.0.0.1) or join ``ray_address``."""
+"""Ray: start a local cluster (dashboard on 127.0.0.1) or join ``ray_address``.
+
+Inside a Ray job (``ray job submit``), Ray sets RAY_ADDRESS: a run with an empty ``ray_address``
+joins the job's cluster, so its actors and tasks belong to the job. Otherwise an empty address
+starts a new local cluster, never one that ``ray start`` left running on the machine.
+"""
 
 from __future__ import annotations
 
@@ -50,14 +55,24 @@ def reachable(address: str, timeout: float = 3.0) -> bool:
         return False
 
 
+def job_address() -> str:
+    """The cluster of the Ray job this process runs in (RAY_ADDRESS), or empty."""
+    return os.environ.get("RAY_ADDRESS", "")
+
+
 def connect(
-    address: str = "", dashboard_host: str = "127.0.0.1", num_cpus: int | None = None
+    address: str = "",
+    dashboard_host: str = "127.0.0.1",
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
 ) -> ClusterInfo:
-    """Join ``address`` or start a local cluster; idempotent within a process."""
+    """Join ``address`` (or the job's cluster) or start a local cluster; idempotent within a
+    process. ``num_gpus`` declares GPUs to a local cluster (how GPU layouts are tested on CPU)."""
     import ray
 
     global _CONTEXT
     started = False
+    address = address or job_address()
     if not ray.is_initialized():
         started = not address
         # Ray warns at start that token auth is on; we print the token's location ourselves.
@@ -85,8 +100,10 @@ def connect(
             # local cluster offers at least 4 slots even on a 2-core machine.
             cpus = num_cpus or max(os.cpu_count() or 1, 4)
             _CONTEXT = ray.init(
+                address="local",  # a new cluster: never join one `ray start` left running
                 namespace=NAMESPACE,
                 num_cpus=cpus,
+                num_gpus=num_gpus,
                 include_dashboard=True,
                 dashboard_host=dashboard_host,
                 log_to_driver=False,

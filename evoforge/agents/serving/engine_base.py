@@ -111,6 +111,14 @@ class EngineBase:
             weights_version=self.weights_version,
         )
 
+    def sleep(self) -> bool:
+        """Free the engine's GPU memory for a colocated trainer; False when there is none to
+        free (on CPU)."""
+        return False
+
+    def wake(self) -> None:
+        """Take the memory back after ``sleep`` (weights are loaded after this)."""
+
     def budget(self, prompt_len: int, sampling: Sampling) -> int:
         """New tokens allowed: max_tokens clipped to what the context window has left."""
         return max(1, min(sampling.max_tokens, self.max_model_len - prompt_len))

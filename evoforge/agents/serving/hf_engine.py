@@ -103,6 +103,20 @@ class HFEngine(EngineBase):
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
+    def sleep(self) -> bool:
+        """On a GPU: weights to CPU memory and the CUDA cache emptied, for a colocated trainer."""
+        if self.device != "cuda":
+            return False
+        import torch
+
+        self.model.to("cpu")
+        torch.cuda.empty_cache()
+        return True
+
+    def wake(self) -> None:
+        if self.device == "cuda":
+            self.model.to("cuda")
+
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
         encoded = [self.encode(r) for r in requests]  # raises on a too-long prompt before any work
         results: list[GenResult | None] = [None] * len(requests)

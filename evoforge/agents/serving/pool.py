@@ -10,8 +10,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from evoforge.agents.serving import cluster
+from evoforge.agents.serving import cluster, placement
 from evoforge.agents.serving.cluster import unwrap
+from evoforge.agents.serving.placement import ReplicaPlacement
 from evoforge.agents.serving.types import GenRequest, GenResult, ServerInfo
 from evoforge.config import Config
 from evoforge.errors import EvoforgeError
@@ -35,6 +36,9 @@ class ServerSpec:
     kv_cache_gib: float
     seed: int
     start_timeout_s: float
+    tensor_parallel_size: int
+    sleep_mode: bool = False
+    """vLLM: start with sleep mode, so the engine can hand its GPU memory to a colocated trainer."""
 
     @classmethod
     def from_config(cls, config: Config, model_path: str, backend: str = "") -> ServerSpec:
@@ -51,6 +55,7 @@ class ServerSpec:
             kv_cache_gib=s.vllm_kv_cache_gib,
             seed=config.seed,
             start_timeout_s=s.vllm_start_timeout_s,
+            tensor_parallel_size=s.tensor_parallel_size,
         )
 
     def engine_kwargs(self) -> dict[str, Any]:
@@ -63,7 +68,11 @@ class ServerSpec:
         )
         if self.backend == "vllm":
             return common | dict(
-                memory_fraction=self.memory_fraction, seed=self.seed, kv_cache_gib=self.kv_cache_gib
+                memory_fraction=self.memory_fraction,
+                seed=self.seed,
+                kv_cache_gib=self.kv_cache_gib,
+                tensor_parallel_size=self.tensor_parallel_size,
+                sleep_mode=self.sleep_mode,
             )
         return common | dict(batch_size=self.hf_batch_size)
 
@@ -112,6 +121,13 @@ class ServerActor:
     def busy_seconds(self) -> float:
         return self.busy
 
+    def sleep(self) -> bool:
+        """Hand the engine's GPU memory back (a colocated trainer is about to run)."""
+        return self.engine.sleep()
+
+    def wake(self) -> None:
+        self.engine.wake()
+
     def encode_all(self, requests: list[GenRequest]) -> list[list[int]]:
         """Prompt token ids as this engine builds them (benchmarks feed them to a raw engine)."""
         return [self.engine.encode(r) for r in requests]
@@ -129,9 +145,14 @@ def vllm_importable() -> bool:
 class ServerPool:
     """Replicas of one model for one role (or several roles sharing it). Implements ModelServer."""
 
-    def __init__(self, run: str, role: str, spec: ServerSpec, replicas: int = 1) -> None:
-        import ray
-
+    def __init__(
+        self,
+        run: str,
+        role: str,
+        spec: ServerSpec,
+        replicas: int = 1,
+        resources: ReplicaPlacement | None = None,
+    ) -> None:
         self.run, self.role = run, role
         self.restarts = 0
         """Actors restarted after dying; reported in the round's metrics."""
@@ -141,8 +162,10 @@ class ServerPool:
         self.weights_path = spec.model_path
         self.task_label = ""
         """Names the Ray tasks of the next calls (the driver sets it to round/node)."""
-        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        self.num_gpus = gpus
+        self.resources = resources or placement.default_replica()
+        """What each replica asks Ray for (the run's placement plan decides it)."""
+        self.groups: dict[int, object] = {}
+        """Each replica's placement group, kept across restarts (GPU layouts only)."""
         backend, probe = spec.backend, None
         if backend == "auto":
             backend, probe = self._pick_backend(spec)
@@ -156,10 +179,19 @@ class ServerPool:
 
         name = f"evoforge/{self.run}/{self.role}/{i}"
         cluster.claim_name(name)
-        cls = ray.remote(ServerActor)
-        return cls.options(name=name, num_cpus=1, num_gpus=self.num_gpus, max_concurrency=1).remote(
-            spec, self.run, self.role
+        res = self.resources
+        options: dict[str, Any] = dict(
+            name=name, num_cpus=res.cpus, num_gpus=res.actor_gpus, max_concurrency=1
         )
+        if res.gpus_per_bundle:  # a GPU replica holds its bundles in a placement group
+            from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+            if i not in self.groups:
+                self.groups[i] = placement.reserve(res, name)
+            options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+                self.groups[i], 0, placement_group_capture_child_tasks=True
+            )
+        return ray.remote(ServerActor).options(**options).remote(spec, self.run, self.role)
 
     @staticmethod
     def _wait_ready(actors: list, timeout: float) -> None:
@@ -299,6 +331,17 @@ class ServerPool:
     def info(self) -> ServerInfo:
         return self.infos()[0]
 
+    def sleep(self) -> bool:
+        """Every replica hands its GPU memory back; False where the engines have none to give."""
+        import ray
+
+        return all(ray.get([a.sleep.remote() for a in self.actors]))
+
+    def wake(self) -> None:
+        import ray
+
+        ray.get([a.wake.remote() for a in self.actors])
+
     def busy_seconds(self) -> float:
         """Seconds the replicas have spent inside their engines, summed (a restarted replica
         starts again from 0). A replica found dead here is restarted, as in a batch."""
@@ -321,7 +364,11 @@ class ServerPool:
 
     def shutdown(self) -> None:
         import ray
+        from ray.util.placement_group import remove_placement_group
 
         for a in self.actors:
             ray.kill(a)
         self.actors = []
+        for pg in self.groups.values():
+            remove_placement_group(pg)
+        self.groups = {}

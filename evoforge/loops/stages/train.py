@@ -3,12 +3,15 @@
 An SFT phase comes first: the round's passing samples and accepted refinements (rejection-sampling
 fine-tuning, ``train.rft``) and, when the roles share one model (SPaR), the refiner's examples.
 Then the algorithm: dpo on the pairs (DPO with an NLL term on chosen), sft on the RFT rows alone,
-grpo on the round's tasks with the verifier as reward. A separate refiner model is trained on its
-examples on its own.
+grpo and rloo on the round's tasks with the verifier as reward. A separate refiner model is
+trained on its examples on its own. When training shares the servers' GPUs (placement colocate),
+the servers sleep while it runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from evoforge.loops.nodes import StageResult
@@ -27,8 +30,8 @@ def training_plan(
     sft = store.sft.read()
     if algorithm == "sft":
         return "sft", sft, refiner_mix
-    if algorithm == "grpo":
-        return "grpo", store.task_rows.read(), refiner_mix
+    if algorithm in ("grpo", "rloo"):
+        return algorithm, store.task_rows.read(), refiner_mix
     pairs = store.pairs.read()
     first = (sft if rft else []) + refiner_mix
     if not pairs and first:
@@ -40,6 +43,18 @@ def refiner_examples(store: RoundStore, limit: int) -> list[dict[str, Any]]:
     """Successful refinement chains first (SPaR's main refiner signal), then judgements."""
     rows = sorted(store.refiner.read(), key=lambda r: r["kind"] != "refinement")
     return rows[:limit]
+
+
+@contextmanager
+def servers_asleep(rt: Runtime) -> Iterator[None]:
+    """Colocated on shared GPUs: the servers hand their memory to the trainer while it runs."""
+    colocated = rt.placement is not None and rt.placement.colocated
+    slept = [p for p in rt.servers.pools() if colocated and p.sleep()]
+    try:
+        yield
+    finally:
+        for pool in slept:
+            pool.wake()
 
 
 def train(rt: Runtime, state: RunState) -> StageResult:
@@ -62,24 +77,29 @@ def train(rt: Runtime, state: RunState) -> StageResult:
             )
             store.train_dir.mkdir(parents=True, exist_ok=True)
             label = f"round{r}/train"
-            metrics = rt.trainer.train(
-                label,
-                algo,
-                rt.kept_weights(state),
-                str(store.trained_model),
-                data,
-                settings,
-                ref,
-                sft_mix,
-            )
-            if not shared_refiner and refiner_rows and c.train.refiner_data != "off":
-                metrics["refiner"] = rt.trainer.train(
+            with servers_asleep(rt):
+                metrics = rt.trainer.train(
                     label,
-                    "sft",
-                    rt.servers.refiner.info().weights_path,
-                    str(store.trained_refiner),
-                    refiner_rows,
+                    algo,
+                    rt.kept_weights(state),
+                    str(store.trained_model),
+                    data,
                     settings,
+                    ref,
+                    sft_mix,
+                )
+                if not shared_refiner and refiner_rows and c.train.refiner_data != "off":
+                    metrics["refiner"] = rt.trainer.train(
+                        label,
+                        "sft",
+                        rt.servers.refiner.info().weights_path,
+                        str(store.trained_refiner),
+                        refiner_rows,
+                        settings,
+                    )
+            for where in metrics.get("resumed_from", []):
+                rt.progress.line(
+                    f"[round {r}] training resumed at {where['phase']} step {where['step']}"
                 )
             rt.trainer.stop()  # its optimizer state and activations (GBs) go back to the machine
             store.train_metrics.write(metrics)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from evoforge.config import load_config
 from evoforge.loops.stages.trajectory_pairs import TrajectoryPairs
 from evoforge.training.settings import TrainSettings
@@ -12,10 +14,12 @@ from evoforge.training.trainer import Trainer
 from evoforge.training.trl_adapters import build_trainer, dpo_config, dpo_rows, sft_rows
 from tests.agents.test_turn_search import _run, setup
 
-TOOLS_TEMPLATE = (
+pytestmark = pytest.mark.slow
+
+TOOLS_TEMPLATE = (  # the prompt ends on a token boundary, so TRL keeps all of it
     "{% for t in tools or [] %}TOOL {{ t.function.name }}\n{% endfor %}"
-    "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
-    "{% if add_generation_prompt %}assistant: {% endif %}"
+    "{% for m in messages %}{{ m.role }}:\n{{ m.content }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:\n{% endif %}"
 )
 
 
@@ -62,7 +66,7 @@ def test_trl_trains_on_trajectory_pairs_with_a_tools_template(tiny_path, tmp_pat
         [],
     )
     first = tok.decode(trainer.train_dataset[0]["prompt_ids"])
-    assert first.startswith("TOOL calculate\n") and first.endswith("assistant: ")
+    assert first.startswith("TOOL calculate\n") and first.endswith("assistant:\n")
     metrics = Trainer().train("dpo", str(model), str(tmp_path / "out"), pairs, settings, None, sft)
     assert metrics["sft_examples"] == len(sft) and metrics["steps"] >= 2
     assert (tmp_path / "out" / "model.safetensors").exists()

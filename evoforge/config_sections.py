@@ -128,6 +128,9 @@ class GenerationConfig:
         ge=1,
         le=256,
     )
+    max_turns: int = opt(
+        4, "Most assistant turns of a trajectory (multi-turn environments only).", ge=1, le=64
+    )
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,9 @@ class PairsConfig:
         "Drop pairs whose longer side is more than this many times the shorter.",
         ge=1.0,
         le=1e6,
+    )
+    turn_only: bool = opt(
+        True, "Multi-turn pairs: only the two differing turns; false = the whole continuations."
     )
 
 

@@ -32,6 +32,22 @@ from evoforge.cli import main
             ["run", "model=tiny", "env=tests.helpers.plugins:LongPrompts"],
             "tokens plus 192 answer tokens (generation.max_tokens) but the context window is 1536",
         ),
+        (  # the prompt is short; the tool specs shown with it are not
+            ["run", "model=tiny", "env=tests.helpers.multiturn:LongToolSpecs"],
+            "tokens plus 192 answer tokens (generation.max_tokens) but the context window is 1536",
+        ),
+        (  # ~770 prompt tokens with the tools' specs: a trained turn would not fit in 640
+            ["run", "model=tiny", "env=tools"],
+            "train.max_length is 640; raise train.max_length to at least 9",
+        ),
+        (
+            ["run", "model=tiny", "env=tools", "train.algorithm=grpo"],
+            "environment 'tools' is multi-turn",
+        ),
+        (
+            ["run", "model=tiny", "env=tools", "train.algorithm=rloo"],
+            "train.algorithm=rloo: environment 'tools' is multi-turn",
+        ),
         (["run", "missing.yaml"], "config file 'missing.yaml' not found"),
         (["resume", "/nonexistent/run"], "not an evoforge run directory"),
         (["run", "model=tiny", "ray_address=127.0.0.1:1"], "cannot reach the Ray cluster"),

@@ -69,3 +69,18 @@ def parse_refinement(text: str) -> str:
     if closes:
         return text[: closes[0].start()].strip()
     return _PREAMBLE.sub("", text, count=1).strip()
+
+
+NO_CHANGE = "NO CHANGE"
+"""What the refiner of a multi-turn trajectory writes (between the response markers, or alone)
+when the turn it was shown needs no change: that branch of the search ends (ToolACE-R's adaptive
+stop, where the model decides itself when to stop refining)."""
+
+_NO_CHANGE = re.compile(r"^[\W_]*no[\s_-]*change[\W_]*$", re.IGNORECASE)
+
+
+def keeps_turn(refinement: str, original: str) -> bool:
+    """Whether a parsed refinement says to keep the turn: the NO CHANGE marker (any case, with or
+    without punctuation), or the original turn written again unchanged."""
+    text = refinement.strip()
+    return bool(_NO_CHANGE.match(text)) or text == original.strip()

@@ -10,10 +10,17 @@ import zlib
 from dataclasses import dataclass
 
 from evoforge.agents.parsing import parse_refinement, parse_verdict, vote_value
-from evoforge.agents.prompts import FEEDBACK_LINE, NO_CRITIQUE, load_template
+from evoforge.agents.prompts import (
+    FEEDBACK_LINE,
+    NO_CRITIQUE,
+    load_template,
+    task_with_tools,
+    transcript,
+)
 from evoforge.agents.serving.types import GenRequest, GenResult, ModelServer, Sampling, generate
 from evoforge.config import Config
 from evoforge.envs.base import Task
+from evoforge.envs.multiturn import Message, Trajectory
 
 
 def stable_seed(*parts: object) -> int:
@@ -61,17 +68,27 @@ class Roles:
     refiner_template: str = ""
     """The refiner's template text; empty means the built-in one."""
     seed: int = 0
+    trajectories: bool = False
+    """The environment is multi-turn: the critic judges whole trajectories and the refiner
+    rewrites one turn (their own built-in templates)."""
 
     def __post_init__(self) -> None:
         # Texts, not paths: from_config reads the files, so dataclasses.replace keeps working.
-        self.critic_template = self.critic_template or load_template("critic")
-        self.refiner_template = self.refiner_template or load_template("refiner")
+        multi = self.trajectories
+        self.critic_template = self.critic_template or load_template("critic", "", multi)
+        self.refiner_template = self.refiner_template or load_template("refiner", "", multi)
 
     @classmethod
     def from_config(
-        cls, config: Config, actor: ModelServer, critic: ModelServer, refiner: ModelServer
+        cls,
+        config: Config,
+        actor: ModelServer,
+        critic: ModelServer,
+        refiner: ModelServer,
+        trajectories: bool = False,
     ) -> Roles:
-        """The roles on their servers, each sampling as its config section says."""
+        """The roles on their servers, each sampling as its config section says;
+        ``trajectories``: the environment is multi-turn."""
         g, c, r = config.generation, config.critic, config.refiner
         return cls(
             actor=actor,
@@ -82,9 +99,10 @@ class Roles:
             ),
             critic_sampling=Sampling(temperature=c.temperature, max_tokens=c.max_tokens, n=c.votes),
             refiner_sampling=Sampling(temperature=r.temperature, max_tokens=r.max_tokens),
-            critic_template=load_template("critic", config.prompts.critic),
-            refiner_template=load_template("refiner", config.prompts.refiner),
+            critic_template=load_template("critic", config.prompts.critic, trajectories),
+            refiner_template=load_template("refiner", config.prompts.refiner, trajectories),
             seed=config.seed,
+            trajectories=trajectories,
         )
 
     def _seeded(self, s: Sampling, *key: object) -> Sampling:
@@ -136,15 +154,38 @@ class Roles:
         self, items: list[tuple[str, Task, str, str, str]], children: list[int], progress=None
     ) -> list[list[str]]:
         """Refine (key, task, response, critique, feedback) items, ``children[i]`` samples each."""
+        prompts = [(key, self.refiner_prompt(t, r, c, f)) for key, t, r, c, f in items]
+        return self.refine_prompts(prompts, children, progress)
+
+    def turn_refiner_prompt(
+        self, traj: Trajectory, turn: int, critique: str, feedback: str, specs
+    ) -> list[dict[str, str]]:
+        """The refiner's prompt for assistant turn ``turn`` of a trajectory: the task with its
+        tools, the conversation up to that turn and what came back from it, the turn marked."""
+        t = traj.turns
+        end = t[turn + 1].index if turn + 1 < len(t) else len(traj.messages)
+        fb = FEEDBACK_LINE.format(feedback=feedback) if feedback else ""
+        text = self.refiner_template.format(
+            instruction=task_with_tools(traj.task.prompt, specs),
+            response=transcript(traj.messages[:end], len(traj.task.messages), t[turn].index),
+            critique=critique or NO_CRITIQUE,
+            feedback=fb,
+        )
+        return [{"role": "user", "content": text}]
+
+    def refine_prompts(
+        self, items: list[tuple[str, list[Message]]], children: list[int], progress=None
+    ) -> list[list[str]]:
+        """Sample ``children[i]`` refinements of each (key, refiner prompt) in one server call."""
         from dataclasses import replace
 
         reqs = [
             GenRequest(
-                self.refiner_prompt(t, r, c, f),
+                prompt,
                 replace(self._seeded(self.refiner_sampling, "refine", key), n=k),
                 id=key,
             )
-            for (key, t, r, c, f), k in zip(items, children, strict=True)
+            for (key, prompt), k in zip(items, children, strict=True)
         ]
         out = generate(self.refiner, reqs, progress)
         return [[parse_refinement(x) for x in res.texts] for res in out]

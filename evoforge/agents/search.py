@@ -9,6 +9,9 @@ are never judged twice (a per-task cache).
 BFS keeps the best ``keep`` children of each level; DFS follows the best child first and
 backtracks (a stack per task), one node per task per level. A node whose value is above the
 threshold is accepted and ends its task's search.
+
+On a multi-turn environment a node holds a trajectory, and expanding it rewrites one turn and
+replays the rest (turn_search.py, a subclass that overrides how children are made and verified).
 """
 
 from __future__ import annotations
@@ -39,9 +42,18 @@ class Node:
     feedback: str = ""
     value: float | None = None
     status: str = "new"
-    """new (unjudged), judged, expanded, accepted."""
+    """new (unjudged), judged, expanded, accepted, or stopped (the refiner kept the turn it was
+    shown: that branch ends unjudged, ToolACE-R's adaptive stop; multi-turn only)."""
     cached: bool = False
     """The judgement was reused from an identical response of the same task."""
+    trajectory: dict[str, Any] | None = None
+    """A multi-turn task's trajectory (``Trajectory.to_json(with_task=False)``); ``response`` is
+    then its transcript (what the critic reads and the judgement cache is keyed by)."""
+    turn: int | None = None
+    """The assistant turn this node rewrote (a multi-turn refinement)."""
+    failed_turn: int | None = None
+    """The assistant turn a refinement of this node rewrites: the first one that went wrong
+    (``envs.multiturn.first_failed_turn``); multi-turn only."""
 
     @property
     def critique(self) -> str:
@@ -61,6 +73,8 @@ class Tree:
     reason: str = ""
     best_value: float = -1.0
     budget_used: int = 0
+    stopped: int = 0
+    """Refinements that kept their turn (multi-turn adaptive stop): branches that ended there."""
 
 
 @dataclass
@@ -232,6 +246,7 @@ class TreeSearch:
             src.verifier_loose,
             src.feedback,
         )
+        dst.failed_turn = src.failed_turn
         dst.value, dst.cached = src.value, True
 
     # -- the search ---------------------------------------------------------------------------
@@ -275,7 +290,7 @@ class TreeSearch:
 
     def expand(self, state: SearchState, progress=None) -> int:
         """One refiner call for the frontier of every active tree; returns nodes created."""
-        items, counts, parents = [], [], []
+        counts, parents = [], []
         for t in state.active():
             if self.s.strategy == "dfs":
                 t.frontier = [t.stack.pop()] if t.stack else []
@@ -285,30 +300,45 @@ class TreeSearch:
                 if k <= 0:
                     break
                 left -= k
-                n = state.nodes[nid]
-                feedback = n.feedback if self.s.use_env_feedback else ""
-                items.append((nid, self.tasks[t.task_id], n.response, n.critique, feedback))
                 counts.append(k)
-                parents.append(n)
-        outputs = self.roles.refine(items, counts, progress)
-        state.expand_calls += 1 if items else 0
+                parents.append(state.nodes[nid])
+        children = self.children(parents, counts, progress) if parents else []
+        state.expand_calls += 1 if parents else 0
         created = 0
-        for parent, texts in zip(parents, outputs, strict=True):
+        for parent, kids in zip(parents, children, strict=True):
             parent.status = "expanded" if parent.status != "accepted" else parent.status
             tree = state.trees[parent.task_id]
-            for j, text in enumerate(texts):
-                child = Node(
-                    id=f"{parent.id}.{j}",
-                    task_id=parent.task_id,
-                    parent=parent.id,
-                    depth=parent.depth + 1,
-                    response=text,
-                )
+            for child in kids:
                 state.nodes[child.id] = child
                 tree.nodes.append(child.id)
                 tree.budget_used += 1
+                tree.stopped += child.status == "stopped"
                 created += 1
         return created
+
+    def feedback(self, n: Node) -> str:
+        """The environment's feedback the refiner reads (none when switched off)."""
+        return n.feedback if self.s.use_env_feedback else ""
+
+    def children(self, parents: list[Node], counts: list[int], progress=None) -> list[list[Node]]:
+        """``counts[i]`` refinements of each parent, from one refiner call."""
+        items = [
+            (p.id, self.tasks[p.task_id], p.response, p.critique, self.feedback(p)) for p in parents
+        ]
+        outputs = self.roles.refine(items, counts, progress)
+        return [
+            [
+                Node(
+                    id=f"{p.id}.{j}",
+                    task_id=p.task_id,
+                    parent=p.id,
+                    depth=p.depth + 1,
+                    response=text,
+                )
+                for j, text in enumerate(texts)
+            ]
+            for p, texts in zip(parents, outputs, strict=True)
+        ]
 
     def judge(self, state: SearchState, progress=None) -> int:
         """One critic call for every new node, then accept, prune and pick the next frontier."""
@@ -351,7 +381,11 @@ class TreeSearch:
         elif self.s.adaptive_stop and plateau:
             t.done, t.reason = True, "adaptive stop: value did not rise"
         elif self.s.strategy == "bfs" and not t.frontier:
-            t.done, t.reason = True, "max depth reached"
+            kept = not children and t.stopped
+            t.done, t.reason = (
+                True,
+                ("adaptive stop: the refiner kept the turn" if kept else "max depth reached"),
+            )
         elif self.s.strategy == "dfs" and not t.stack:
             t.done, t.reason = True, "tree exhausted"
 

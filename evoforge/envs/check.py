@@ -4,7 +4,8 @@
 Checks: tasks() types, well-formed messages, ids unique and tasks storable as JSON (run files
 record them), determinism for a seed, a different seed changing the tasks, train/heldout
 disjointness, and verify() on sample and adversarial responses returning a well-formed Verdict
-within the time limit. Each problem is reported as one line naming the environment.
+within the time limit; for a multi-turn environment (one with tools) the tool and step
+checks of check_multiturn.py. Each problem is reported as one line naming the environment.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evoforge.envs.base import Environment, Task, Verdict
+from evoforge.envs.check_multiturn import check_multiturn
+from evoforge.envs.multiturn import is_multiturn
 from evoforge.envs.verify import TimeLimit, env_name, safe_verify
 from evoforge.errors import EvoforgeError
 
@@ -185,5 +188,8 @@ def check_env(env: Environment, n: int = 16, seed: int = 0) -> CheckReport:
             )
         else:
             report.checks.append("train and heldout are disjoint")
-    _check_verify(env, report, a)
+    if is_multiturn(env):
+        check_multiturn(env, a, report)
+    else:
+        _check_verify(env, report, a)
     return report

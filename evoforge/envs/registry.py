@@ -17,6 +17,7 @@ from evoforge.envs.base import Environment
 from evoforge.envs.code import CodeEnv
 from evoforge.envs.instructions import InstructionsEnv
 from evoforge.envs.parity import ParityEnv
+from evoforge.envs.tools import ToolsEnv
 from evoforge.errors import EvoforgeError
 from evoforge.plugins import load_attr
 
@@ -51,6 +52,7 @@ def _builtins() -> None:
     register("arithmetic", ArithmeticEnv)
     register("code", CodeEnv)
     register("parity", ParityEnv)
+    register("tools", ToolsEnv)
 
 
 def _entry_points() -> dict[str, Any]:

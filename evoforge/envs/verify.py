@@ -20,6 +20,7 @@ import math
 import queue
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -84,9 +85,11 @@ def validate_verdict(env: str, v: object) -> Verdict:
     return v
 
 
-def safe_verify(env: Environment, task: Task, response: str) -> Verdict:
+def safe_verify(env: Environment, task: Task, response: str | Sequence[dict[str, str]]) -> Verdict:
     """``env.verify`` with its verdict checked; any failure is an EvoforgeError naming the task.
-    Feedback longer than FEEDBACK_CHARS is cut."""
+    Feedback longer than FEEDBACK_CHARS is cut.
+
+    ``response``: one response, or a trajectory's messages for a multi-turn environment."""
     name = env_name(env)
     try:
         v = env.verify(task, response)

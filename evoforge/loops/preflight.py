@@ -22,6 +22,7 @@ from evoforge.agents.serving.engine_base import prompt_ids, too_long
 from evoforge.config import Config
 from evoforge.envs.base import Environment, Task
 from evoforge.envs.check import CheckedEnv, check_env
+from evoforge.envs.multiturn import is_multiturn, tool_map
 from evoforge.envs.registry import get_env
 from evoforge.envs.verify import safe_verify
 from evoforge.errors import ConfigError, EvoforgeError
@@ -71,6 +72,12 @@ def validate(config: Config, new_run_dir: Path | None = None) -> Checked:
     guard = None
     if config.eval.guard_env and config.eval.guard_env != config.env:
         guard = _environment(config, config.eval.guard_env)
+    if config.train.algorithm in ("grpo", "rloo") and is_multiturn(env):
+        raise EvoforgeError(
+            f"train.algorithm={config.train.algorithm}: environment '{env.name}' is multi-turn "
+            "(it gives tools) and evoforge's on-policy trainers sample one completion per prompt; "
+            "use train.algorithm=dpo or sft"
+        )
     checked = Checked(env, guard)
     train, heldout = _task_counts(config, checked)
     for spec in sorted(set(model_specs(config).values())):
@@ -156,6 +163,9 @@ def check_budgets(config: Config, env: Environment, train: list[Task], heldout: 
 
     tok = AutoTokenizer.from_pretrained(resolve_model(config.model, config.cache_dir).path)
     window, c = config.serving.max_model_len, config
+    if is_multiturn(env):
+        _multiturn_budgets(config, env, tok, train + heldout)
+        return
     roles = Roles.from_config(config, None, None, None)  # prompts only: no server is called
     response = max(c.generation.max_tokens, c.refiner.max_tokens)
 
@@ -192,4 +202,22 @@ def check_budgets(config: Config, env: Environment, train: list[Task], heldout: 
                 f"heldout prompt of '{task.id}' has {n} tokens plus {c.eval.max_tokens} answer "
                 f"tokens (eval.max_tokens) but the context window is {window}; shorten the task "
                 "or raise serving.max_model_len"
+            )
+
+
+def _multiturn_budgets(config: Config, env: Environment, tok, tasks: list[Task]) -> None:
+    """A multi-turn prompt counts its tools' specs as the model sees them, and must leave room for
+    a turn in the context window and in training (``train.max_length``): a longer prompt would be
+    refused by the server or its turn cut off by the trainer."""
+    window, answer = config.serving.max_model_len, config.generation.max_tokens
+    for task in _longest(tasks):
+        specs = [t.spec() for t in tool_map(env, task).values()]
+        n = len(prompt_ids(tok, task.messages, specs))
+        if n + answer > window:
+            raise too_long(task.id, n, window, answer)
+        if n + answer > config.train.max_length:
+            raise ConfigError(
+                f"prompt of '{task.id}' has {n} tokens with its tools plus {answer} answer "
+                f"tokens (generation.max_tokens) but train.max_length is "
+                f"{config.train.max_length}; raise train.max_length to at least {n + answer}"
             )

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evoforge.agents.prompts import transcript
 from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
+from evoforge.envs.multiturn import Trajectory
 from evoforge.loops.manifest import Manifest
 
 
@@ -71,10 +73,14 @@ class RoundStore:
         self.task_rows = jl("tasks.jsonl")
         """The round's training tasks (Task.to_json rows); read them with ``tasks()``."""
         self.samples = jl("samples.jsonl")
-        """The actor's sampled answers: {task_id, responses: [...], tokens: [...]}."""
+        """The actor's sampled answers: {task_id, responses: [...], tokens: [...]}; for a
+        multi-turn environment {task_id, trajectories: [...], tokens: [...]} (each a
+        ``Trajectory.to_json(with_task=False)``). Read them with ``responses()``,
+        ``trajectories()`` or ``sample_texts()``."""
         self.verdicts = jl("verdicts.jsonl")
         """The verifier's verdict on every sample: {task_id, verdicts: [{score, passed, loose,
-        feedback}, ...]} in the order of the samples."""
+        feedback}, ...]} in the order of the samples (multi-turn: each also has ``failed_turn``,
+        the turn a refinement rewrites)."""
         self.critiques = jl("critiques.jsonl")
         """The critic's votes on the answers it judged: a calibration set, and the search roots."""
         self.judge = j("judge.json")
@@ -111,6 +117,47 @@ class RoundStore:
 
     def write_tasks(self, tasks: Iterable[Task]) -> None:
         self.task_rows.write(t.to_json() for t in tasks)
+
+    def responses(self) -> dict[str, list[str]]:
+        """The sampled answers of a single-turn environment, by task."""
+        return {r["task_id"]: r["responses"] for r in self.samples.read()}
+
+    def trajectories(self, tasks: dict[str, Task] | None = None) -> dict[str, list[Trajectory]]:
+        """The sampled trajectories of a multi-turn environment, by task."""
+        tasks = tasks if tasks is not None else self.tasks()
+        return {
+            r["task_id"]: [Trajectory.from_json(t, tasks[r["task_id"]]) for t in r["trajectories"]]
+            for r in self.samples.read()
+        }
+
+    def write_trajectories(self, trajectories: Iterable[Trajectory]) -> None:
+        """Write the samples of a multi-turn environment (grouped by task, in order)."""
+        by_task: dict[str, list[Trajectory]] = {}
+        for t in trajectories:
+            by_task.setdefault(t.task.id, []).append(t)
+        self.samples.write(
+            {
+                "task_id": tid,
+                "trajectories": [t.to_json(with_task=False) for t in ts],
+                "tokens": [t.tokens for t in ts],
+            }
+            for tid, ts in by_task.items()
+        )
+
+    def sample_texts(self) -> dict[str, list[str]]:
+        """Each sample as text, by task: the answer, or a trajectory's transcript (what the
+        critic reads and edit distances compare)."""
+        rows = self.samples.read()
+        if not rows or "responses" in rows[0]:
+            return {r["task_id"]: r["responses"] for r in rows}
+        return {
+            tid: [transcript(t.messages, len(t.task.messages)) for t in ts]
+            for tid, ts in self.trajectories().items()
+        }
+
+    def verdict_lists(self) -> dict[str, list[dict[str, Any]]]:
+        """The verdict rows of every sample, by task, in the order of the samples."""
+        return {r["task_id"]: r["verdicts"] for r in self.verdicts.read()}
 
     def search(self) -> tuple[str, SearchState]:
         """The search's phase ("judged" or "expanded") and its state."""

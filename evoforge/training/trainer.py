@@ -30,6 +30,7 @@ from evoforge.training.trl_adapters import (
     lora_config,
     merged,
     save_model,
+    sft_rows,
 )
 
 ALGORITHMS = ("dpo", "sft", "grpo", "rloo")
@@ -159,7 +160,7 @@ class Trainer:
             DPOTrainer,
             model,
             dpo_config(s, work, self.cuda, size),
-            dpo_rows(pairs),
+            dpo_rows(pairs, tok),
             tok,
             log,
             ref_model=ref,
@@ -169,13 +170,7 @@ class Trainer:
     def _sft(self, model, tok, examples, s: TrainSettings, work: str, log: LossLog, size: int):
         from trl import SFTConfig, SFTTrainer
 
-        rows = [
-            {
-                "prompt": e["messages"],
-                "completion": [{"role": "assistant", "content": e["completion"]}],
-            }
-            for e in examples
-        ]
+        rows = sft_rows(examples, tok)
         args = SFTConfig(
             **common_args(s, work, self.cuda, size),
             max_length=s.max_length,

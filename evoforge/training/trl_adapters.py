@@ -62,16 +62,54 @@ def common_args(s: TrainSettings, out: str, cuda: bool, world: int = 1) -> dict[
     )
 
 
-def dpo_rows(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Our pairs as TRL's conversational preference rows."""
+def _as_messages(side: str | list[dict[str, str]]) -> list[dict[str, str]]:
+    return side if isinstance(side, list) else [{"role": "assistant", "content": side}]
+
+
+def _row(prompt, completions: dict[str, Any], tools, native: bool) -> dict[str, Any]:
+    """A conversational row; a multi-turn example (``tools``, or a tool message) is rendered as
+    the engines showed it to the model (agents/turn_pairs.py)."""
+    from evoforge.agents.turn_pairs import chat_row
+
+    sides = {k: _as_messages(v) for k, v in completions.items()}
+    multi = tools is not None or any(
+        m.get("role") == "tool" for m in [*prompt, *(m for v in sides.values() for m in v)]
+    )
+    if not multi:
+        return {"prompt": prompt, **sides}
+    return chat_row(list(prompt), sides, tools or (), native)
+
+
+def native_tools(tokenizer) -> bool:
+    """Whether the tokenizer's chat template renders tools (rows then carry a tools column)."""
+    from evoforge.agents.serving.engine_base import template_supports_tools
+
+    return template_supports_tools(tokenizer)
+
+
+def dpo_rows(pairs: list[dict[str, Any]], tokenizer=None) -> list[dict[str, Any]]:
+    """Our pairs as TRL's conversational preference rows. A multi-turn pair (its shared messages
+    as the prompt, list-valued chosen/rejected, its tools) is rendered for ``tokenizer``'s chat
+    template: tools in a column when it renders them, else in the system prompt."""
+    native = tokenizer is not None and native_tools(tokenizer)
     return [
-        {
-            "prompt": p["prompt"],
-            "chosen": [{"role": "assistant", "content": p["chosen"]}],
-            "rejected": [{"role": "assistant", "content": p["rejected"]}],
-        }
+        _row(
+            p["prompt"], {"chosen": p["chosen"], "rejected": p["rejected"]}, p.get("tools"), native
+        )
         for p in pairs
     ]
+
+
+def sft_rows(examples: list[dict[str, Any]], tokenizer=None) -> list[dict[str, Any]]:
+    """Our SFT examples ({messages, completion[, tools]}) as TRL prompt-completion rows."""
+    native = tokenizer is not None and native_tools(tokenizer)
+    rows = [
+        _row(e["messages"], {"completion": e["completion"]}, e.get("tools"), native)
+        for e in examples
+    ]
+    if native and any("tools" in r for r in rows):  # one schema for the whole dataset
+        rows = [r if "tools" in r else r | {"tools": None} for r in rows]
+    return rows
 
 
 def dpo_config(s: TrainSettings, work: str, cuda: bool, world: int = 1):

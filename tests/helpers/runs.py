@@ -60,6 +60,27 @@ def running(procs) -> list[str]:
     return out
 
 
+MULTITURN_RUN = [a for a in TINY_RUN if not a.startswith("env=")] + [
+    "env=tests.helpers.multiturn:ParityChatEnv",  # two turns; a random model passes 1 in 4
+    "generation.samples=3",
+    "generation.max_turns=3",
+    "train.max_length=1024",
+    "rounds=1",
+]
+"""A one-round multi-turn run with the tiny model that has work at every node (pairs, training)."""
+
+TOOLS_RUN = [a for a in TINY_RUN if not a.startswith(("env=", "eval.heldout_tasks="))] + [
+    "env=tools",
+    "tasks_per_round=4",
+    "generation.max_turns=2",
+    "eval.heldout_tasks=7",  # one task of each type
+    "train.max_length=1024",
+    "rounds=1",
+]
+"""A one-round run of the tiny model on the built-in ``tools`` environment (it never calls a tool
+right, so the round searches every task and has nothing to train on)."""
+
+
 def ray_address() -> str:
     """This process's Ray cluster, named explicitly: Ray's state API refuses to guess when other
     clusters run on the same machine."""

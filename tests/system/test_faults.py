@@ -47,7 +47,10 @@ def outcome(run_dir: Path) -> dict:
         ev = read_json(d / "eval.json")
         judge = read_json(d / "judge.json") if (d / "judge.json").exists() else {}
         out[d.name] = {
-            "samples": [(r["task_id"], r["responses"]) for r in _rows(d / "samples.jsonl")],
+            "samples": [  # answers, or a multi-turn environment's trajectories
+                (r["task_id"], r.get("responses", r.get("trajectories")))
+                for r in _rows(d / "samples.jsonl")
+            ],
             "verdicts": [(r["task_id"], r["verdicts"]) for r in _rows(d / "verdicts.jsonl")],
             "judge": {k: judge.get(k) for k in ("n", "kappa", "weight", "benched")},
             "critiques": _rows(d / "critiques.jsonl"),

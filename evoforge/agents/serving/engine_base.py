@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 from evoforge.agents.serving.types import GenRequest, Sampling, ServerInfo
+from evoforge.envs.multiturn import text_chat
 from evoforge.errors import ModelError, PromptTooLongError
 
 
@@ -35,9 +36,30 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
-def prompt_ids(tokenizer, messages) -> list[int]:
+def template_supports_tools(tokenizer) -> bool:
+    """Whether the tokenizer's chat template renders a ``tools`` argument."""
+    template = getattr(tokenizer, "chat_template", None) or ""
+    if isinstance(template, dict):  # named templates: the default one is used
+        template = template.get("default", "") or ""
+    return "tools" in template
+
+
+def chat_for(tokenizer, messages, tools=()) -> tuple[list, list | None]:
+    """(messages, tools) as the chat template takes them: tools through the template when it
+    supports them, else described in the system prompt with tool results as user turns."""
+    if template_supports_tools(tokenizer):
+        return list(messages), (list(tools) or None)
+    if tools or any(m.get("role") == "tool" for m in messages):
+        return text_chat(messages, tools), None
+    return list(messages), None
+
+
+def prompt_ids(tokenizer, messages, tools=()) -> list[int]:
     """Prompt token ids: the chat template with the assistant turn opened."""
-    ids = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True)
+    messages, tools = chat_for(tokenizer, messages, tools)
+    ids = tokenizer.apply_chat_template(
+        messages, tools=tools, add_generation_prompt=True, tokenize=True
+    )
     if isinstance(ids, dict) or hasattr(ids, "input_ids"):
         ids = ids["input_ids"]
     return list(ids)
@@ -71,7 +93,7 @@ class EngineBase:
 
     def encode(self, request: GenRequest) -> list[int]:
         """Prompt token ids: the chat template with the assistant turn opened."""
-        ids = prompt_ids(self.tokenizer, request.messages)
+        ids = prompt_ids(self.tokenizer, request.messages, request.tools)
         if len(ids) >= self.max_model_len:
             raise too_long(request.id, len(ids), self.max_model_len)
         return ids

@@ -45,6 +45,9 @@ class GenRequest:
     messages: tuple[Message, ...] | list[Message]
     sampling: Sampling
     id: str = ""
+    tools: tuple[dict, ...] = ()
+    """Function specs of the tools the model may call (multi-turn environments); shown through the
+    chat template when it supports tools, else in the system prompt (envs/multiturn.py)."""
 
 
 @dataclass

@@ -7,7 +7,8 @@ kappa), and its weight in a node's value is its kappa. At or below ``critic.min_
 for the small models this runs on) it is benched for the round: no more critic calls, the search
 runs on the verifier alone. SPaR trusts its judge unmeasured; its own judge started near chance
 and was trained before use. An environment without a verifier (``verifiable = False``) keeps the
-judge alone, as in SPaR.
+judge alone, as in SPaR. On a multi-turn environment the judge reads a whole trajectory (its
+transcript) and a search root holds the trajectory itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from evoforge.agents.roles import stable_seed
 from evoforge.agents.search import Node
+from evoforge.envs.multiturn import Trajectory
 from evoforge.loops.nodes import StageResult
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
@@ -65,10 +67,14 @@ def reliability(values: list[float | None], passed: list[bool], min_kappa: float
 
 
 def search_roots(
-    samples: dict[str, list[str]], verdicts: dict[str, list[dict]], limit: int
+    samples: dict[str, list[str]],
+    verdicts: dict[str, list[dict]],
+    limit: int,
+    trajectories: dict[str, list[Trajectory]] | None = None,
 ) -> list[Node]:
     """For each task with no passing sample, its best-scoring sample (closest to passing),
-    carrying its verdict; the ``limit`` tasks closest to passing first."""
+    carrying its verdict; the ``limit`` tasks closest to passing first. With ``trajectories``
+    (multi-turn) a root holds its trajectory and the turn to rewrite."""
     roots = []
     for order, (tid, vs) in enumerate(verdicts.items()):
         if any(v["passed"] for v in vs):
@@ -78,6 +84,9 @@ def search_roots(
         node = Node(id=f"{tid}#0", task_id=tid, parent=None, depth=0, response=samples[tid][best])
         node.verifier_score, node.verifier_passed = float(v["score"]), bool(v["passed"])
         node.verifier_loose, node.feedback = bool(v["loose"]), v["feedback"]
+        if trajectories is not None:
+            node.trajectory = trajectories[tid][best].to_json(with_task=False)
+            node.failed_turn = v["failed_turn"]
         roots.append((-v["score"], order, node))
     roots.sort(key=lambda x: x[:2])
     return [n for _, _, n in roots[:limit]]
@@ -115,14 +124,14 @@ def _measure(rt: Runtime, state: RunState, samples, verdicts) -> dict[str, Any]:
 def critique(rt: Runtime, state: RunState) -> StageResult:
     store = rt.store(state)
     if not store.search_file.exists():
-        samples = {r["task_id"]: r["responses"] for r in store.samples.read()}
-        verdicts = {r["task_id"]: r["verdicts"] for r in store.verdicts.read()}
+        samples, verdicts = store.sample_texts(), store.verdict_lists()
         if not store.judge.exists():
             judge = _measure(rt, state, samples, verdicts)
             if not store.critiques.exists():
                 store.critiques.write([])  # nothing measured: the file says so
             store.judge.write(judge)
-        roots = search_roots(samples, verdicts, rt.config.search.max_tasks)
+        trajs = store.trajectories() if rt.multiturn else None
+        roots = search_roots(samples, verdicts, rt.config.search.max_tasks, trajs)
         search = rt.tree_search(store)
         with rt.progress.bar(f"round {state['round']} critique", len(roots)) as bar:
             search.score(roots, bar)  # the critique the refiner reads (unless benched)

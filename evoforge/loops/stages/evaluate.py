@@ -1,15 +1,18 @@
 """baseline and evaluate: greedy held-out pass rates of the served weights, on the main
 environment and the forgetting guard, compared task by task with the baseline and with the last
 kept round (McNemar's exact test and the paired difference with its 95% interval).
-``baseline`` runs once, on the starting model."""
+``baseline`` runs once, on the starting model. A multi-turn environment is evaluated on greedy
+rollouts (every held-out task's trajectory advanced turn by turn, verified whole)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
+from evoforge.agents.prompts import transcript
 from evoforge.agents.serving.types import GenRequest, ModelServer, Sampling, generate
 from evoforge.envs.base import Environment
+from evoforge.envs.multiturn import is_multiturn
 from evoforge.envs.verify import safe_verify
 from evoforge.errors import EvoforgeError
 from evoforge.loops.nodes import StageResult
@@ -58,20 +61,36 @@ def summarize(records: list[dict[str, Any]], by_type: dict[str, dict[str, int]])
 
 
 def evaluate_env(
-    server: ModelServer, env: Environment, n: int, seed: int, max_tokens: int, progress=None
+    server: ModelServer,
+    env: Environment,
+    n: int,
+    seed: int,
+    max_tokens: int,
+    progress=None,
+    rollouts=None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Pass rates (strict, loose, 95% CI, per type, per group) of greedy heldout answers."""
+    """Pass rates (strict, loose, 95% CI, per type, per group) of greedy heldout answers.
+
+    ``rollouts(env, tasks, sampling, key, progress=...)`` runs a multi-turn environment's tasks
+    (``Runtime.rollouts``); a record's response is then the trajectory's transcript."""
     tasks = env.tasks("heldout", n, seed)
     if not tasks:
         raise EvoforgeError(
             f"environment '{env.name}' returned no heldout tasks; it must give at least one"
         )
-    reqs = [GenRequest(t.messages, Sampling.greedy(max_tokens), id=t.id) for t in tasks]
-    results = generate(server, reqs, progress)
+    greedy = Sampling.greedy(max_tokens)
+    if is_multiturn(env):
+        if rollouts is None:
+            raise EvoforgeError(f"environment '{env.name}' is multi-turn: evaluate it on rollouts")
+        trajs = rollouts(env, tasks, greedy, "eval", progress=progress)
+        answers = [(transcript(x.messages, len(x.task.messages)), x.messages) for x in trajs]
+    else:
+        reqs = [GenRequest(t.messages, greedy, id=t.id) for t in tasks]
+        answers = [(r.texts[0], r.texts[0]) for r in generate(server, reqs, progress)]
     by_type: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "strict": 0, "loose": 0})
     records = []
-    for t, r in zip(tasks, results, strict=True):
-        v = safe_verify(env, t, r.texts[0])
+    for t, (text, answer) in zip(tasks, answers, strict=True):
+        v = safe_verify(env, t, answer)
         lo = bool(v.details.get("loose", v.passed))
         per_type = v.details.get("by_type") or {tag: v.passed for tag in t.tags}
         per_type_loose = v.details.get("by_type_loose") or per_type
@@ -83,7 +102,7 @@ def evaluate_env(
             {
                 "task_id": t.id,
                 "group": t.metadata.get("group"),
-                "response": r.texts[0],
+                "response": text,
                 "passed": v.passed,
                 "loose": lo,
                 "score": v.score,
@@ -127,7 +146,7 @@ def evaluate_all(rt: Runtime, label: str) -> dict[str, Any]:
     for env, n in envs:
         with rt.progress.bar(f"{label}: {env.name}", n) as bar:
             heldout[env.name], records[env.name] = evaluate_env(
-                rt.servers.actor, env, n, c.seed, c.eval.max_tokens, bar
+                rt.servers.actor, env, n, c.seed, c.eval.max_tokens, bar, rt.rollouts
             )
     return {"heldout": heldout, "records": records}
 

@@ -1,5 +1,9 @@
 """generate: the actor samples several answers per task (one request with n completions, so the
-prompt is prefilled once), seeded per task so a re-run gives the same answers."""
+prompt is prefilled once), seeded per task so a re-run gives the same answers.
+
+On a multi-turn environment a sample is a trajectory: ``generation.samples`` trajectories per
+task, all advanced together turn by turn (one batched server call per turn), seeded by their keys.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,31 @@ from evoforge.loops.state import RunState
 
 
 def generate(rt: Runtime, state: RunState) -> StageResult:
-    store = rt.store(state)
+    store, r = rt.store(state), state["round"]
     if not store.samples.exists():
         tasks = list(store.tasks().values())
-        with rt.progress.bar(f"round {state['round']} generate", len(tasks)) as bar:
-            results = rt.roles.answer(tasks, key=f"round{state['round']}", progress=bar)
-        store.samples.write(
-            {"task_id": r.id, "responses": r.texts, "tokens": r.completion_tokens} for r in results
-        )
+        if rt.multiturn:
+            g = rt.config.generation
+            total = len(tasks) * g.samples * g.max_turns  # turns at most
+            with rt.progress.bar(f"round {r} generate", total, unit="turn") as bar:
+                trajs = rt.rollouts(
+                    rt.env, tasks, rt.roles.actor_sampling, f"round{r}", g.samples, bar
+                )
+            store.write_trajectories(trajs)
+        else:
+            with rt.progress.bar(f"round {r} generate", len(tasks)) as bar:
+                results = rt.roles.answer(tasks, key=f"round{r}", progress=bar)
+            store.samples.write(
+                {"task_id": x.id, "responses": x.texts, "tokens": x.completion_tokens}
+                for x in results
+            )
     rows = store.samples.read()
-    answers = sum(len(r["responses"]) for r in rows)
-    tokens = sum(sum(r["tokens"]) for r in rows)
-    store.update_metrics(state["round"], samples=answers, sample_tokens=tokens)
-    return StageResult(counts={"tasks": len(rows), "samples": answers, "tokens": tokens})
+    answers = sum(len(x["tokens"]) for x in rows)
+    tokens = sum(sum(x["tokens"]) for x in rows)
+    extra = {}
+    if rt.multiturn:
+        trajs = [t for ts in store.trajectories().values() for t in ts]
+        extra["sample_turns"] = round(sum(len(t.turns) for t in trajs) / max(1, len(trajs)), 2)
+        extra["sample_tool_calls"] = sum(len(turn.calls) for t in trajs for turn in t.turns)
+    store.update_metrics(r, samples=answers, sample_tokens=tokens, **extra)
+    return StageResult(counts={"tasks": len(rows), "samples": answers, "tokens": tokens} | extra)

@@ -12,11 +12,16 @@
 Every pair records its source, both scores and the edit distance. The RFT rows are the passing
 samples and accepted refinements; the refiner's rows are its successful refinement chains and the
 critiques that agreed with the verifier.
+
+On a multi-turn environment the same choices run on trajectories (compared by their transcripts)
+and a pair is made by trajectory_pairs.py: the shared messages up to the first differing turn are
+the prompt, the two continuations chosen and rejected.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from evoforge.agents.roles import Roles
@@ -24,22 +29,16 @@ from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
 from evoforge.loops.nodes import StageResult
 from evoforge.loops.runtime import Runtime
+from evoforge.loops.stages.pair_text import edit_distance, side_text
+from evoforge.loops.stages.trajectory_pairs import TrajectoryPairs
 from evoforge.loops.stages.tree_search import search_metrics, tree_record
 from evoforge.loops.state import RunState
 
 SOURCES = ("sampled", "refined", "partial")
 
-
-def edit_distance(a: str, b: str) -> int:
-    """Word-level Levenshtein distance."""
-    x, y = a.split(), b.split()
-    prev = list(range(len(y) + 1))
-    for i, wx in enumerate(x, 1):
-        cur = [i] + [0] * len(y)
-        for j, wy in enumerate(y, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (wx != wy))
-        prev = cur
-    return prev[-1]
+MakePair = Callable[[str, int, int, str], "dict[str, Any] | None"]
+"""(source, chosen index, rejected index, key) -> the pair of two samples of a task, or None when
+the two cannot pair (multi-turn: trajectories that never differ)."""
 
 
 def _pair(task: Task, source: str, chosen: str, rejected: str, cs: float, rs: float, key: str):
@@ -70,10 +69,24 @@ def _distinct(indices: list[int], texts: list[str]) -> list[int]:
     return out
 
 
+def _text_pairs(task: Task, texts: list[str], verdicts: list[dict]) -> MakePair:
+    def make(source: str, c: int, r: int, key: str) -> dict[str, Any]:
+        s = (verdicts[c]["score"], verdicts[r]["score"])
+        return _pair(task, source, texts[c], texts[r], *s, key)
+
+    return make
+
+
 def sampled_pairs(
-    task: Task, texts: list[str], verdicts: list[dict], per_task: int
+    task: Task,
+    texts: list[str],
+    verdicts: list[dict],
+    per_task: int,
+    make: MakePair | None = None,
 ) -> list[dict[str, Any]]:
-    """Each passing sample (up to ``per_task``) against the closest failing sample not yet used."""
+    """Each passing sample (up to ``per_task``) against the closest failing sample not yet used.
+    ``make`` builds a pair from two sample indices (default: the two answers)."""
+    make = make or _text_pairs(task, texts, verdicts)
     passing = _distinct([i for i, v in enumerate(verdicts) if v["passed"]], texts)
     failing = _distinct([i for i, v in enumerate(verdicts) if not v["passed"]], texts)
     out, used = [], set()
@@ -82,16 +95,22 @@ def sampled_pairs(
         if r is None:
             break
         used.add(r)
-        s = (verdicts[c]["score"], verdicts[r]["score"])
-        out.append(_pair(task, "sampled", texts[c], texts[r], *s, f"{c}-{r}"))
+        if (p := make("sampled", c, r, f"{c}-{r}")) is not None:
+            out.append(p)
     return out
 
 
 def partial_pairs(
-    task: Task, texts: list[str], verdicts: list[dict], gap: float, per_task: int
+    task: Task,
+    texts: list[str],
+    verdicts: list[dict],
+    gap: float,
+    per_task: int,
+    make: MakePair | None = None,
 ) -> list[dict[str, Any]]:
     """Where nothing passes a task of several checks: the best sample against the closest sample
     scoring at least ``gap`` less."""
+    make = make or _text_pairs(task, texts, verdicts)
     if gap <= 0 or len(task.tags) < 2 or any(v["passed"] for v in verdicts):
         return []
     order = _distinct(sorted(range(len(texts)), key=lambda i: (-verdicts[i]["score"], i)), texts)
@@ -102,15 +121,19 @@ def partial_pairs(
         if r is None:
             continue
         used.add(r)
-        s = (verdicts[c]["score"], verdicts[r]["score"])
-        out.append(_pair(task, "partial", texts[c], texts[r], *s, f"{c}-{r}"))
+        if (p := make("partial", c, r, f"{c}-{r}")) is not None:
+            out.append(p)
     return out
 
 
 def refined_pairs(
-    tasks: dict[str, Task], state: SearchState, require_verifier: bool
+    tasks: dict[str, Task],
+    state: SearchState,
+    require_verifier: bool,
+    trajectories: TrajectoryPairs | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Accepted refinements against their originals; counts of trees that made no pair."""
+    """Accepted refinements against their originals; counts of trees that made no pair.
+    ``trajectories``: pairs of a multi-turn round's trajectories."""
     out, dropped = [], Counter()
     for tree in state.trees.values():
         if tree.accepted is None:
@@ -125,7 +148,14 @@ def refined_pairs(
             continue
         s = (chosen.verifier_score or 0.0, rejected.verifier_score or 0.0)
         task = tasks[tree.task_id]
-        out.append(_pair(task, "refined", chosen.response, rejected.response, *s, chosen.id))
+        if trajectories is not None:
+            pair = trajectories.nodes(task, "refined", chosen, rejected, chosen.id)
+        else:
+            pair = _pair(task, "refined", chosen.response, rejected.response, *s, chosen.id)
+        if pair is None:
+            dropped["no_divergence"] += 1
+            continue
+        out.append(pair)
         out[-1]["depth"] = chosen.depth
     return out, dict(dropped)
 
@@ -136,7 +166,7 @@ def filter_pairs(
     """Drop identical sides, lopsided lengths and duplicates."""
     kept, seen, dropped = [], set(), Counter()
     for p in pairs:
-        c, r = p["chosen"].strip(), p["rejected"].strip()
+        c, r = side_text(p["chosen"]), side_text(p["rejected"])
         lc, lr = max(len(c), 1), max(len(r), 1)
         if c == r:
             dropped["identical"] += 1
@@ -185,6 +215,7 @@ def refiner_data(
     roles: Roles,
     calibration: list[dict[str, Any]] = (),
     samples: dict[str, list[str]] | None = None,
+    trajectories: TrajectoryPairs | None = None,
 ) -> list[dict[str, Any]]:
     """SPaR trains the refiner on successful refinement chains and on judgements.
 
@@ -201,15 +232,20 @@ def refiner_data(
         node = state.nodes[tree.accepted]
         while node.parent is not None:
             parent = state.nodes[node.parent]
+            if trajectories is not None:  # the prompt for the rewritten turn, the new turn
+                messages, new = trajectories.refinement(roles, task, parent, node)
+            else:
+                messages = roles.refiner_prompt(
+                    task, parent.response, parent.critique, parent.feedback
+                )
+                new = node.response
             out.append(
                 {
                     "kind": "refinement",
                     "task_id": task.id,
                     "node_id": node.id,
-                    "messages": roles.refiner_prompt(
-                        task, parent.response, parent.critique, parent.feedback
-                    ),
-                    "completion": f"<response>\n{node.response}\n</response>",
+                    "messages": messages,
+                    "completion": f"<response>\n{new}\n</response>",
                 }
             )
             node = parent
@@ -250,21 +286,27 @@ def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
     store, c = rt.store(state), rt.config.pairs
     tasks = store.tasks()
     _, s = store.search()
-    samples = {r["task_id"]: r["responses"] for r in store.samples.read()}
-    verdicts = {r["task_id"]: r["verdicts"] for r in store.verdicts.read()}
+    samples, verdicts = store.sample_texts(), store.verdict_lists()
+    tp = TrajectoryPairs(rt.env, store.trajectories(tasks), c.turn_only) if rt.multiturn else None
     candidates = []
     for tid, texts in samples.items():
-        candidates += sampled_pairs(tasks[tid], texts, verdicts[tid], c.per_task)
+        make = tp.samples(tasks[tid], verdicts[tid]) if tp else None
+        candidates += sampled_pairs(tasks[tid], texts, verdicts[tid], c.per_task, make)
         candidates += partial_pairs(
-            tasks[tid], texts, verdicts[tid], c.partial_credit_gap, c.per_task
+            tasks[tid], texts, verdicts[tid], c.partial_credit_gap, c.per_task, make
         )
-    refined, dropped = refined_pairs(tasks, s, c.require_verifier)
+    refined, dropped = refined_pairs(tasks, s, c.require_verifier, tp)
     kept, filtered = filter_pairs(candidates + refined, c.max_length_ratio)
+    per_task = rt.config.train.rft_per_task
     return {
         "pairs": kept,
         "dropped": dropped | filtered,
-        "sft": rft_rows(tasks, samples, verdicts, s, rt.config.train.rft_per_task),
-        "refiner": refiner_data(tasks, s, rt.roles, store.critiques.read(), samples),
+        "sft": (
+            tp.rft_rows(samples, verdicts, s, per_task)
+            if tp
+            else rft_rows(tasks, samples, verdicts, s, per_task)
+        ),
+        "refiner": refiner_data(tasks, s, rt.roles, store.critiques.read(), samples, tp),
         "trees": [tree_record(s, t) for t in s.trees],
         "search": search_metrics(s),
     }

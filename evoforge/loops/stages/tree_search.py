@@ -63,6 +63,7 @@ def search_metrics(s: SearchState) -> dict[str, Any]:
     return {
         "nodes_expanded": sum(t.budget_used for t in trees),
         "accepted": sum(t.accepted is not None for t in trees),
+        **({"stopped": n} if (n := sum(t.stopped for t in trees)) else {}),
         "max_tree_depth": max((s.nodes[n].depth for t in trees for n in t.nodes), default=0),
         "judge_calls": s.judge_calls,
         "expand_calls": s.expand_calls,
@@ -73,7 +74,8 @@ def search_metrics(s: SearchState) -> dict[str, Any]:
 def tree_record(s: SearchState, task_id: str) -> dict[str, Any]:
     """One searched tree as tree.jsonl records it."""
     t = s.trees[task_id]
-    return {
+    stopped = {"stopped": t.stopped} if t.stopped else {}
+    return stopped | {
         "task_id": t.task_id,
         "accepted": t.accepted,
         "reason": t.reason,
@@ -84,7 +86,10 @@ def tree_record(s: SearchState, task_id: str) -> dict[str, Any]:
 
 
 def node_record(n: Node) -> dict[str, Any]:
-    return {
+    multi = {}
+    if n.trajectory is not None or n.turn is not None:  # a multi-turn node
+        multi = {"turn": n.turn, "failed_turn": n.failed_turn}
+    return multi | {
         "id": n.id,
         "parent": n.parent,
         "depth": n.depth,

@@ -2,7 +2,8 @@
 
 The verdicts decide the rest of the round: a task with passing and failing samples yields
 sampled pairs; a task with no passing sample goes to the tree search; the sampled pass rate per
-type steers the next round's curriculum.
+type steers the next round's curriculum. A multi-turn environment verifies whole trajectories;
+each verdict row then also names the turn a refinement would rewrite (``failed_turn``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from collections import defaultdict
 from typing import Any
 
 from evoforge.envs.base import Verdict
+from evoforge.envs.multiturn import first_failed_turn
 from evoforge.envs.verify import safe_verify
 from evoforge.loops.nodes import StageResult
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
+from evoforge.loops.store import RoundStore
 
 
 def verdict_row(v: Verdict) -> dict[str, Any]:
@@ -52,26 +55,42 @@ def sample_stats(
     }
 
 
+def trajectory_verdicts(env, store: RoundStore, tasks, progress) -> list[dict[str, Any]]:
+    """The verdict rows of a multi-turn round's trajectories, each with the turn to rewrite."""
+    out = []
+    for tid, trajs in store.trajectories(tasks).items():
+        rows = []
+        for t in trajs:
+            v = safe_verify(env, t.task, t.messages)
+            rows.append(verdict_row(v) | {"failed_turn": first_failed_turn(t, v)})
+        out.append({"task_id": tid, "verdicts": rows})
+        progress(1)
+    return out
+
+
+def response_verdicts(env, store: RoundStore, tasks, progress) -> list[dict[str, Any]]:
+    """The verdict rows of a single-turn round's answers."""
+    out = []
+    for tid, texts in store.responses().items():
+        out.append(
+            {
+                "task_id": tid,
+                "verdicts": [verdict_row(safe_verify(env, tasks[tid], x)) for x in texts],
+            }
+        )
+        progress(1)
+    return out
+
+
 def verify(rt: Runtime, state: RunState) -> StageResult:
     store = rt.store(state)
     tasks = store.tasks()
     if not store.verdicts.exists():
-        rows = store.samples.read()
-        with rt.progress.bar(f"round {state['round']} verify", len(rows)) as bar:
-            out = []
-            for r in rows:
-                task = tasks[r["task_id"]]
-                out.append(
-                    {
-                        "task_id": r["task_id"],
-                        "verdicts": [
-                            verdict_row(safe_verify(rt.env, task, x)) for x in r["responses"]
-                        ],
-                    }
-                )
-                bar(1)
-        store.verdicts.write(out)
-    verdicts = {r["task_id"]: r["verdicts"] for r in store.verdicts.read()}
+        n = len(store.samples.read())
+        check = trajectory_verdicts if rt.multiturn else response_verdicts
+        with rt.progress.bar(f"round {state['round']} verify", n) as bar:
+            store.verdicts.write(check(rt.env, store, tasks, bar))
+    verdicts = store.verdict_lists()
     stats = sample_stats({t: tasks[t].tags for t in verdicts}, verdicts)
     store.update_metrics(state["round"], **stats)
     return StageResult(

@@ -1,0 +1,138 @@
+"""Turn-batched rollouts of a multi-turn environment, and replays from a rewritten turn.
+
+All live trajectories advance together: each turn is ONE batched server call with one request per
+live trajectory; the replies are parsed, their tool calls run in the environment, the results
+appended, until every trajectory has answered, been ended by the environment, or reached
+``max_turns``. Sampling seeds derive from (seed, trajectory key, turn), so a rollout is
+deterministic given its seeds and replays of the same edit give the same continuation.
+
+A trajectory whose next prompt would not fit the context window (``fits``, when given, says; long
+tool results can get there before ``max_turns``) ends as ``context`` instead of failing the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from evoforge.agents.roles import stable_seed
+from evoforge.agents.serving.types import GenRequest, ModelServer, Sampling, generate
+from evoforge.envs.base import Task
+from evoforge.envs.multiturn import Tool, Trajectory, apply_turn, is_multiturn, tool_map
+from evoforge.errors import EvoforgeError
+
+Fits = Callable[[list[dict[str, str]], tuple[dict, ...]], bool]
+"""Whether a prompt (messages, tool specs) leaves room for a turn in the context window."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace assistant turn ``turn`` of ``trajectory`` with ``text`` and continue from there."""
+
+    trajectory: Trajectory
+    turn: int
+    text: str
+
+
+def _check(env: object, sampling: Sampling, max_turns: int) -> None:
+    if not is_multiturn(env):
+        raise EvoforgeError(
+            f"environment '{getattr(env, 'name', env)}' gives no tools(task); rollouts need a "
+            "multi-turn environment (see evoforge.envs.multiturn)"
+        )
+    if sampling.n != 1:
+        raise EvoforgeError(
+            f"a rollout samples one reply per turn (sampling.n={sampling.n}); ask for more "
+            "trajectories with samples=N instead"
+        )
+    if max_turns < 1:
+        raise EvoforgeError(f"max_turns must be at least 1, got {max_turns}")
+
+
+def advance(
+    server: ModelServer,
+    env: object,
+    trajectories: Sequence[Trajectory],
+    sampling: Sampling,
+    max_turns: int,
+    seed: int = 0,
+    progress=None,
+    fits: Fits | None = None,
+) -> list[Trajectory]:
+    """Run every live trajectory to its end, one batched server call per turn (in place)."""
+    _check(env, sampling, max_turns)
+    tools: dict[str, dict[str, Tool]] = {}
+    for t in trajectories:
+        if t.task.id not in tools:
+            tools[t.task.id] = tool_map(env, t.task)
+    specs = {tid: tuple(tool.spec() for tool in ts.values()) for tid, ts in tools.items()}
+    while live := [t for t in trajectories if not t.done]:
+        if fits is not None:
+            for t in live:
+                if t.turns and not fits(t.messages, specs[t.task.id]):
+                    t.ended = "context"
+                    t.turns[-1].errors.append(
+                        "the conversation outgrew the context window; answer in fewer turns"
+                    )
+            live = [t for t in live if not t.done]
+            if not live:
+                break
+        requests = []
+        for t in live:
+            turn = len(t.turns)
+            s = sampling
+            if s.temperature > 0:
+                s = replace(s, seed=stable_seed(seed, t.key, turn))
+            requests.append(
+                GenRequest(list(t.messages), s, id=f"{t.key}#{turn}", tools=specs[t.task.id])
+            )
+        results = generate(server, requests, progress)
+        for t, res in zip(live, results, strict=True):
+            record = apply_turn(env, t, res.texts[0], max_turns, tools[t.task.id])
+            record.tokens = res.completion_tokens[0]
+    return list(trajectories)
+
+
+def rollout(
+    server: ModelServer,
+    env: object,
+    tasks: Sequence[Task],
+    sampling: Sampling,
+    max_turns: int,
+    seed: int = 0,
+    samples: int = 1,
+    key: str = "rollout",
+    progress=None,
+    fits: Fits | None = None,
+) -> list[Trajectory]:
+    """``samples`` trajectories per task (task-major order), advanced together turn by turn.
+
+    Trajectory keys are ``{task.id}/{key}/{sample}``; a different ``key`` gives other samples."""
+    trajectories = [
+        Trajectory.start(task, f"{task.id}/{key}/{i}") for task in tasks for i in range(samples)
+    ]
+    return advance(server, env, trajectories, sampling, max_turns, seed, progress, fits)
+
+
+def replay(
+    server: ModelServer,
+    env: object,
+    edits: Sequence[Edit],
+    sampling: Sampling,
+    max_turns: int,
+    seed: int = 0,
+    progress=None,
+    fits: Fits | None = None,
+) -> list[Trajectory]:
+    """Each edit's trajectory cut before its turn, the turn replaced by the edit's text, and the
+    rest played again (all edits batched turn by turn). The original trajectories are unchanged.
+
+    The replayed branch's key is ``{parent key}/t{turn}-{crc of the text}``: the same edit gives
+    the same key, so the same seeds and the same continuation."""
+    _check(env, sampling, max_turns)
+    branches = []
+    for e in edits:
+        b = e.trajectory.branch(e.turn, f"{e.trajectory.key}/t{e.turn}-{stable_seed(e.text):08x}")
+        apply_turn(env, b, e.text, max_turns, tool_map(env, b.task))
+        branches.append(b)
+    return advance(server, env, branches, sampling, max_turns, seed, progress, fits)

@@ -1,0 +1,148 @@
+"""The checks ``check_env`` adds for a multi-turn environment (one that gives tools).
+
+- tools(task) gives Tool objects with unique names and object schemas that are valid JSON schema;
+- every tool called twice with the same arguments (drawn from its schema) gives the same message;
+- the step contract: a turn without a call ends the trajectory (or the step hook replies), a turn
+  with a call does not, ``max_turns`` ends it, the hook returns an EnvReply or None;
+- bad calls (malformed JSON, an unknown tool, wrong argument types) are failed turns with
+  feedback, never an exception;
+- verify() returns a well-formed Verdict on sample trajectories, bad calls included.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from evoforge.envs.base import Task
+from evoforge.envs.multiturn import Tool, Trajectory, apply_turn, tool_map
+from evoforge.envs.toolcalls import schema_error
+from evoforge.envs.verify import validate_verdict
+from evoforge.errors import EvoforgeError
+
+_WRONG = {"string": 12345, "number": "twelve", "integer": "twelve", "boolean": "yes"}
+
+
+def sample_value(schema: dict[str, Any]) -> Any:
+    """A value of ``schema``'s type (its first enum value, when it has an enum)."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    kind = kind[0] if isinstance(kind, list) else kind
+    return {
+        "string": "a",
+        "number": 1.5,
+        "integer": 2,
+        "boolean": True,
+        "array": [],
+        "object": {},
+    }.get(kind, "a")
+
+
+def sample_arguments(tool: Tool) -> dict[str, Any]:
+    props = tool.parameters.get("properties", {})
+    return {k: sample_value(v) for k, v in props.items()}
+
+
+def wrong_arguments(tool: Tool) -> dict[str, Any] | None:
+    """Arguments whose types break the schema, or None when no property has a scalar type."""
+    props = tool.parameters.get("properties", {})
+    wrong = {k: _WRONG.get(v.get("type"), []) for k, v in props.items()}
+    return wrong if any(v.get("type") in _WRONG for v in props.values()) else None
+
+
+def _call(name: str, arguments: dict[str, Any]) -> str:
+    return f"<tool_call>{json.dumps({'name': name, 'arguments': arguments})}</tool_call>"
+
+
+def _turn(env, task: Task, text: str, max_turns: int, tools) -> Trajectory:
+    traj = Trajectory.start(task, f"{task.id}/check")
+    apply_turn(env, traj, text, max_turns, tools)
+    return traj
+
+
+def _tools(env, task: Task, report) -> dict[str, Tool] | None:
+    tools = tool_map(env, task)
+    if len(tools) != len(list(env.tools(task))):
+        report.fail(f"tools() of task '{task.id}' repeats a tool name; names must be unique")
+    problems = [
+        f"tool '{t.name}': {p}" for t in tools.values() if (p := schema_error(t.parameters))
+    ]
+    for p in problems:
+        report.fail(p)
+    return None if problems else tools
+
+
+def _bad_calls(tools: dict[str, Tool]) -> dict[str, str]:
+    first = next(iter(tools.values()), None)
+    bad = {
+        "malformed JSON": '<tool_call>{"name": "x", "arguments": {</tool_call>',
+        "an unknown tool": _call("no_such_tool", {}),
+    }
+    wrong = wrong_arguments(first) if first else None
+    if first and wrong:
+        bad["wrong argument types"] = _call(first.name, wrong)
+    return bad
+
+
+def _check_task(env, task: Task, report, samples: list[Trajectory]) -> bool:
+    """The tool and step checks on one task; False when a problem stops the checks."""
+    tools = _tools(env, task, report)
+    if tools is None:
+        return False
+    for tool in tools.values():
+        text = _call(tool.name, sample_arguments(tool))
+        a, b = (_turn(env, task, text, 3, tools) for _ in range(2))
+        if a.messages != b.messages:
+            report.fail(f"tool '{tool.name}' gives different results for the same call")
+            return False
+        if a.done and a.ended != "env":
+            report.fail(f"a turn that calls '{tool.name}' ended the trajectory ({a.ended})")
+        samples.append(a)
+    for what, text in _bad_calls(tools).items():
+        t = _turn(env, task, text, 3, tools)
+        if not t.turns[-1].errors or t.messages[-1].get("role") not in ("tool", "user"):
+            report.fail(f"a call with {what} was not a failed turn with feedback")
+        samples.append(t)
+    final = _turn(env, task, "A short answer.", 3, tools)
+    if not final.done and final.messages[-1].get("role") != "user":
+        report.fail("a turn without a tool call neither ended the trajectory nor got a reply")
+    capped = _turn(env, task, next(iter(_bad_calls(tools).values())), 1, tools)
+    if not capped.done:
+        report.fail("max_turns=1 did not end the trajectory after one turn")
+    samples.extend([final, _turn(env, task, "", 3, tools)])
+    return True
+
+
+def check_multiturn(env, tasks: list[Task], report) -> None:
+    """Add the multi-turn checks to ``report`` (a CheckReport)."""
+    samples: list[Trajectory] = []
+    for task in tasks[: min(2, len(tasks))]:
+        try:
+            if not _check_task(env, task, report, samples):
+                return
+        except EvoforgeError as e:
+            report.fail(str(e).split(": ", 1)[1] if str(e).startswith("environment") else str(e))
+            return
+        except Exception as e:
+            report.fail(
+                f"tools() or step() raised {type(e).__name__}: {e} on task '{task.id}'; report a "
+                "bad call by raising ToolError"
+            )
+            return
+    report.checks.append(
+        "tools are well-formed and deterministic; bad calls are failed turns; the step contract holds"
+    )
+    for traj in samples:
+        try:
+            validate_verdict(report.env, env.verify(traj.task, traj.messages))
+        except ValueError as e:
+            report.fail(str(e).split(": ", 1)[1])
+            return
+        except Exception as e:
+            report.fail(
+                f"verify() raised {type(e).__name__}: {e} on a trajectory of task "
+                f"'{traj.task.id}'; a verifier must return a failing Verdict with feedback"
+            )
+            return
+    report.checks.append("verify() returns well-formed Verdicts on sample trajectories")

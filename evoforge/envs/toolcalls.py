@@ -1,0 +1,183 @@
+"""Tool calls in a model's text: the call format, the parser, and argument checks.
+
+The format (Hermes/Qwen style, which most tool-aware chat templates also use): one block per call,
+
+    <tool_call>{"name": "convert_units", "arguments": {"value": 3, "from_unit": "km", "to_unit": "mi"}}</tool_call>
+
+A turn may hold several blocks; a turn with none is a final answer. Robust to small models, and
+never guessing:
+
+- accepted: a ```json fence inside the block, ``"parameters"`` for ``"arguments"``, arguments as a
+  JSON string holding an object (OpenAI style), a JSON list of calls in one block, a block whose
+  closing tag is missing when the JSON after it is complete, and a whole message that is exactly
+  one JSON object with "name" and "arguments" (no tags);
+- refused, each as a failed call with feedback in words: JSON that does not parse, a call without
+  a name, an unknown tool, arguments that do not match the tool's JSON schema, more than
+  ``MAX_CALLS_PER_TURN`` calls in one turn.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_CALLS_PER_TURN = 8
+"""Calls beyond this many in one turn are refused (a small model can repeat a block forever)."""
+
+CALL_FORMAT = '<tool_call>{"name": "<tool name>", "arguments": {<arguments as JSON>}}</tool_call>'
+
+_OPEN = re.compile(r"<\s*tool_call\s*>", re.IGNORECASE)
+_CLOSE = re.compile(r"<\s*/\s*tool_call\s*>", re.IGNORECASE)
+_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A well-formed call of a known tool with arguments that match its schema."""
+
+    name: str
+    arguments: dict[str, Any] = field(hash=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "arguments": self.arguments}
+
+
+@dataclass(frozen=True)
+class CallError:
+    """A call that cannot run, and why, in words the model (and a refiner) can act on."""
+
+    feedback: str
+    name: str = ""
+    """The tool the call named, when it named one."""
+
+
+@dataclass(frozen=True)
+class ParsedTurn:
+    """One assistant turn read for tool calls, in the order they were written."""
+
+    items: tuple[ToolCall | CallError, ...]
+    attempted: bool
+    """The turn tried to call a tool (well-formed or not); a turn that did not is an answer."""
+
+    @property
+    def calls(self) -> list[ToolCall]:
+        return [c for c in self.items if isinstance(c, ToolCall)]
+
+    @property
+    def errors(self) -> list[str]:
+        return [c.feedback for c in self.items if isinstance(c, CallError)]
+
+
+def _blocks(text: str) -> list[str]:
+    """The text of every <tool_call> block; an unterminated block runs to the next one or the end."""
+    opens = list(_OPEN.finditer(text))
+    out = []
+    for i, m in enumerate(opens):
+        end = opens[i + 1].start() if i + 1 < len(opens) else len(text)
+        close = _CLOSE.search(text, m.end(), end)
+        out.append(text[m.end() : close.start() if close else end])
+    return out
+
+
+def _decode(body: str) -> list[Any] | CallError:
+    body = _FENCE.sub("", body.strip()).strip()
+    if not body:
+        return CallError(f"empty tool call; write {CALL_FORMAT}")
+    try:
+        value = json.loads(body)
+    except json.JSONDecodeError as e:
+        return CallError(
+            f"the tool call is not valid JSON ({e.msg} at character {e.pos}: "
+            f"{body[max(0, e.pos - 20) : e.pos + 20]!r}); write {CALL_FORMAT}"
+        )
+    return value if isinstance(value, list) else [value]
+
+
+def _call(value: Any, tools: Mapping[str, Any]) -> ToolCall | CallError:
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        return CallError(f'a tool call needs a JSON object with a "name"; write {CALL_FORMAT}')
+    name = value["name"]
+    if name not in tools:
+        known = ", ".join(sorted(tools)) or "none"
+        return CallError(f"unknown tool '{name}'; the tools are: {known}", name)
+    args = value.get("arguments", value.get("parameters", {}))
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except json.JSONDecodeError:
+            return CallError(f"{name}: the arguments are a string that is not a JSON object", name)
+    if not isinstance(args, dict):
+        return CallError(
+            f"{name}: the arguments must be a JSON object, got {type(args).__name__}", name
+        )
+    problem = schema_problem(tools[name].parameters, args)
+    if problem:
+        return CallError(f"{name}: {problem}", name)
+    return ToolCall(name, args)
+
+
+def _whole_message_call(text: str) -> dict[str, Any] | None:
+    stripped = _FENCE.sub("", text.strip()).strip()
+    if not stripped.startswith("{"):
+        return None
+    try:
+        value = json.loads(stripped)
+    except json.JSONDecodeError:
+        return None
+    keys = {"arguments", "parameters"}
+    return value if isinstance(value, dict) and "name" in value and keys & set(value) else None
+
+
+def parse_turn(text: str, tools: Mapping[str, Any]) -> ParsedTurn:
+    """Read the tool calls of one assistant turn; ``tools`` maps each name to its Tool."""
+    text = text or ""
+    bodies = _blocks(text)
+    values: list[Any | CallError] = []
+    for body in bodies:
+        decoded = _decode(body)
+        values.extend([decoded] if isinstance(decoded, CallError) else decoded)
+    if not bodies:
+        whole = _whole_message_call(text)
+        if whole is None:
+            return ParsedTurn(items=(), attempted=False)
+        values = [whole]
+    items: list[ToolCall | CallError] = [
+        v if isinstance(v, CallError) else _call(v, tools) for v in values
+    ]
+    if len(items) > MAX_CALLS_PER_TURN:
+        dropped = len(items) - MAX_CALLS_PER_TURN
+        items = items[:MAX_CALLS_PER_TURN] + [
+            CallError(f"{dropped} calls beyond {MAX_CALLS_PER_TURN} in one turn were not run")
+        ]
+    return ParsedTurn(items=tuple(items), attempted=True)
+
+
+def schema_problem(schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> str:
+    """The first way ``arguments`` breaks the JSON schema, in words; '' when they match."""
+    from jsonschema import Draft202012Validator
+
+    errors = sorted(
+        Draft202012Validator(schema).iter_errors(arguments),
+        key=lambda e: (list(e.absolute_path), e.message),
+    )
+    if not errors:
+        return ""
+    e = errors[0]
+    where = f"argument '{'.'.join(map(str, e.absolute_path))}'" if e.absolute_path else "arguments"
+    return f"{where}: {e.message}"
+
+
+def schema_error(schema: Any) -> str:
+    """Why ``schema`` is not a usable arguments schema (an object schema); '' when it is."""
+    from jsonschema import Draft202012Validator, SchemaError
+
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return 'the parameters schema must be a JSON schema with "type": "object"'
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as e:
+        return f"the parameters schema is not valid JSON schema: {e.message}"
+    return ""

@@ -113,7 +113,8 @@ def connect(
                     "`ray start --head` or leave ray_address empty for a local cluster"
                 )
             try:
-                with _private_files():
+                loopback = _loopback_node() if _loopback_only(address) else contextlib.nullcontext()
+                with _private_files(), loopback:
                     _CONTEXT = ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 hint = "check the address or leave it empty for a local cluster"
@@ -167,6 +168,26 @@ def _loopback_node():
         yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = old
+
+
+def _loopback_only(address: str) -> bool:
+    """Whether ``address`` is a cluster on this machine's loopback interface only (a local
+    cluster of another run, or of a test session). Ray replaces a 127.0.0.1 address with the
+    node's network IP before connecting, where such a cluster does not listen: the driver must
+    then take the loopback address as its node IP too, as the cluster did."""
+    import ipaddress
+
+    from ray._private.services import get_node_ip_address
+
+    target = urlparse(address if "://" in address else f"tcp://{address}")
+    host = target.hostname or ""
+    try:
+        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = False
+    if not local or not target.port:
+        return False
+    return not reachable(f"{get_node_ip_address()}:{target.port}", timeout=1.0)
 
 
 @contextmanager

@@ -5,6 +5,8 @@ non-zero exit and no traceback (unless ``--debug``). Messages name the problem a
 """
 
 import errno
+import os
+import re
 import sqlite3
 
 
@@ -43,6 +45,12 @@ _STORAGE_ERRNOS = {
     errno.EFBIG,
 }
 _SQLITE_STORAGE = ("disk is full", "readonly database", "unable to open database file")
+# Libraries that write files in Rust or C++ raise their own types with the OS error in the text:
+# safetensors "I/O error: No space left on device (os error 28)"; torch.save's zip writer, on a
+# short write, "[enforce fail at inline_container.cc:N] . unexpected pos 704 vs 598" or
+# "PytorchStreamWriter failed writing file".
+_OS_ERROR_TEXT = re.compile(r"\(os error (\d+)\)")
+_TORCH_SHORT_WRITE = re.compile(r"inline_container\.cc.*unexpected pos|PytorchStreamWriter failed")
 
 
 def write_failed(path: object, reason: str) -> StorageError:
@@ -62,4 +70,10 @@ def storage_error(exc: BaseException) -> StorageError | None:
         return write_failed(exc.filename or "a file", exc.strerror or str(exc))
     if isinstance(exc, sqlite3.OperationalError) and any(s in str(exc) for s in _SQLITE_STORAGE):
         return write_failed("the run's checkpoint database", str(exc))
+    text = str(exc)
+    code = _OS_ERROR_TEXT.search(text)
+    if code and int(code.group(1)) in _STORAGE_ERRNOS:
+        return write_failed("a file", os.strerror(int(code.group(1))))
+    if _TORCH_SHORT_WRITE.search(text):
+        return write_failed("a checkpoint", "torch.save wrote only part of it: is the disk full?")
     return None

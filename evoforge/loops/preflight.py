@@ -65,9 +65,10 @@ def validate(config: Config, new_run_dir: Path | None = None) -> Checked:
             )
     else:
         check_local_address(config.dashboard_host)
-    if cluster.starts_local(config.ray_address):
+    slots = cluster.local_slots(config.ray_address)
+    if slots is not None:
         pools = len(set(model_specs(config).values()))
-        placement.check_local_cpus(config, pools, cluster.local_cpus())
+        placement.check_local_cpus(config, pools, slots)
     env = _environment(config, config.env)
     guard = None
     if config.eval.guard_env and config.eval.guard_env != config.env:

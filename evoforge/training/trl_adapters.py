@@ -197,6 +197,21 @@ def debug_pause_callback(phase: str):
     return _Pause()
 
 
+def no_final_checkpoint_callback():
+    """Transformers saves a checkpoint (weights, optimizer: three times the model) at the last
+    step whatever ``save_steps`` says; here the model is saved right after anyway, and the
+    checkpoint would be deleted unread, so only the ``save_steps`` checkpoints are written."""
+    from transformers import TrainerCallback
+
+    class _NoFinalCheckpoint(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step >= state.max_steps and state.global_step % args.save_steps:
+                control.should_save = False
+            return control
+
+    return _NoFinalCheckpoint()
+
+
 def merged(model):
     """A LoRA-wrapped model with its adapter merged in (servers and the next stage want plain weights)."""
     return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
@@ -230,7 +245,8 @@ def fit(trainer_cls, model, args, rows: list[dict[str, Any]], tok, log: LossLog,
     """Train one TRL trainer on ``rows`` and return the trained model; continues from the last
     complete checkpoint in ``args.output_dir`` when there is one."""
     pause = debug_pause_callback(Path(args.output_dir).name)
-    trainer = build_trainer(trainer_cls, model, args, rows, tok, [pause] if pause else [], **extra)
+    callbacks = [no_final_checkpoint_callback(), *([pause] if pause else [])]
+    trainer = build_trainer(trainer_cls, model, args, rows, tok, callbacks, **extra)
     resume = last_checkpoint(args.output_dir) if args.save_strategy != "no" else None
     if resume:
         log.resumed.append(

@@ -66,3 +66,16 @@ def test_a_finite_environment_smaller_than_asked_is_a_note(tmp_path):
         n.startswith("note: eval.heldout_tasks=200 but environment 'file:d.jsonl' has")
         for n in checked.notes
     )
+
+
+def test_a_second_run_on_the_local_cluster_this_process_started_is_checked_too(
+    ray_cluster, tmp_path, capsys, monkeypatch
+):
+    """A notebook (or a test session) that started a local cluster runs on it again: the run
+    joins that cluster, whose CPU slots are as few as a new one's, so the check still holds."""
+    monkeypatch.chdir(tmp_path)
+    assert ray_cluster.started_here
+    assert main(["run", *TINY, "serving.replicas=1024", "run_dir=run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: the run needs 1025 CPU slots at once"), err
+    assert not (tmp_path / "run").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -221,3 +222,20 @@ def test_resume_accepts_safe_keys_and_records_them(tmp_path):
     config, changed = resume_config(rd, rd.meta(), ("verify_timeout_s=5",))
     assert config.serving.threads == 2 and config.verify_timeout_s == 5.0
     assert changed == ["serving.threads (0 -> 2)", "verify_timeout_s (60.0 -> 5.0)"]
+
+
+def test_a_full_disk_under_safetensors_or_torch_save_is_a_storage_error(small_disk):
+    """The trainer's writes go through libraries in Rust (safetensors) and C++ (torch.save),
+    whose exceptions are not OSError: a full disk under them is still the one-line error."""
+    import torch
+    from safetensors.torch import save_file
+
+    with open(small_disk / "filler", "wb") as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"\0" * (1 << 20))
+            f.flush()
+    big = {"w": torch.zeros(4 << 20, dtype=torch.uint8)}
+    for write in (save_file, torch.save):
+        with pytest.raises(Exception) as caught:  # noqa: PT011 - the point is which types come out
+            write(big, str(small_disk / "weights.bin"))
+        assert isinstance(storage_error(caught.value), StorageError), repr(caught.value)

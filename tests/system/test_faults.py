@@ -18,7 +18,6 @@ import hashlib
 import os
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -94,10 +93,13 @@ def reference(ray_cluster, tmp_path_factory) -> dict:
 
 def wait_for_pause(proc) -> None:
     """Read stderr until the run says it paused at the EVOFORGE_DEBUG_DELAY point."""
+    seen: list[str] = []
     while True:
         line = proc.stderr.readline()
         if not line:
-            raise AssertionError(f"run ended before the pause point: rc={proc.wait()}")
+            tail = "".join(seen[-40:])
+            raise AssertionError(f"run ended before the pause point: rc={proc.wait()}\n{tail}")
+        seen.append(line)
         if line.startswith("evoforge debug: pausing"):
             return
 
@@ -198,22 +200,6 @@ def test_server_actor_killed_in_a_round_is_restarted_counted_and_changes_nothing
     assert critique[-1]["server_restarts"] == 1
     # the restarted actor reloaded round 0's weights, so the retried batch gave the same answers
     assert outcome(run_dir) == reference
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 128 MiB tmpfs: a disk that can really fill up (needs root to mount)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mount = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(disk)], capture_output=True
-    )
-    if mount.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.decode().strip()}")
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def fill(disk: Path) -> Path:

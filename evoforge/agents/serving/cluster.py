@@ -22,6 +22,7 @@ from evoforge.errors import EvoforgeError, storage_error
 NAMESPACE = "evoforge"
 log = logging.getLogger("evoforge")
 _CONTEXT = None  # what ray.init returned in this process
+_STARTED_HERE = False  # whether this process started the cluster it is connected to
 MAX_RAY_TEMP_DIR = 50
 """Longest temp_dir a local cluster keeps its session in: Ray's unix sockets live ~60 characters
 deeper, and a socket path may have at most 107. A longer one leaves the session in Ray's default
@@ -74,12 +75,18 @@ def local_cpus() -> int:
     return max(os.cpu_count() or 1, 4)
 
 
-def starts_local(address: str) -> bool:
-    """Whether ``connect(address)`` would start a new local cluster: no address, no job's
-    cluster, and none this process is already connected to."""
+def local_slots(address: str) -> float | None:
+    """CPU slots of the local cluster a run with ``address`` would use: a new one's, or those of
+    the one this process started already (a second run in a notebook or a test session); None
+    when it would join a cluster that may be larger or autoscale."""
+    if address or job_address():
+        return None
     ray = sys.modules.get("ray")  # imported only if someone connected already
-    connected = ray is not None and ray.is_initialized()
-    return not (address or job_address() or connected)
+    if ray is None or not ray.is_initialized():
+        return float(local_cpus())
+    if not _STARTED_HERE:
+        return None
+    return float(ray.cluster_resources().get("CPU", 0))
 
 
 def connect(
@@ -99,7 +106,7 @@ def connect(
     directory, and a Ray job's runtime environment is the job's."""
     import ray
 
-    global _CONTEXT
+    global _CONTEXT, _STARTED_HERE
     started = False
     address = address or job_address()
     if not ray.is_initialized():
@@ -129,6 +136,7 @@ def connect(
         else:
             cpus = num_cpus or local_cpus()
             _CONTEXT = _start_local(cpus, num_gpus, dashboard_host, temp_dir)
+        _STARTED_HERE = started
         _protect_token(_CONTEXT)
     ctx = ray.get_runtime_context()
     dashboard = (getattr(_CONTEXT, "dashboard_url", None) or "") if _CONTEXT is not None else ""
@@ -274,10 +282,13 @@ def claim_name(name: str, timeout: float = 30.0) -> None:
 
 
 def shutdown() -> None:
+    """Disconnect (and stop a local cluster this process started)."""
     import ray
 
+    global _CONTEXT, _STARTED_HERE
     if ray.is_initialized():
         ray.shutdown()
+    _CONTEXT, _STARTED_HERE = None, False
 
 
 def remove_session(info: ClusterInfo) -> None:

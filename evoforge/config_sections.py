@@ -289,7 +289,14 @@ class TrainConfig:
     )
     lora: bool = opt(False, "Train a LoRA adapter (merged before serving) instead of all weights.")
     lora_r: int = opt(16, "LoRA rank.", ge=1, le=4096)
-    max_length: int = opt(640, "Most tokens of prompt + answer in training.", ge=16, le=1 << 20)
+    max_length: int = opt(
+        1024,
+        "Most tokens of prompt + answer in training (a tool environment's specs count: ~700 "
+        "tokens in `tools`). TRL pads to the longest row of a batch, so a larger value costs "
+        "nothing until rows are that long.",
+        ge=16,
+        le=1 << 20,
+    )
     grpo_generations: int = opt(
         4,
         "GRPO and RLOO: completions sampled per prompt (the group of the advantage).",

@@ -37,7 +37,7 @@ from evoforge.cli import main
             "tokens plus 192 answer tokens (generation.max_tokens) but the context window is 1536",
         ),
         (  # ~770 prompt tokens with the tools' specs: a trained turn would not fit in 640
-            ["run", "model=tiny", "env=tools"],
+            ["run", "model=tiny", "env=tools", "train.max_length=640"],
             "train.max_length is 640; raise train.max_length to at least 9",
         ),
         (

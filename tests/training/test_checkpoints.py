@@ -17,3 +17,28 @@ def test_a_checkpoint_whose_state_file_was_cut_short_is_skipped(tmp_path):
     (tmp_path / "checkpoint-x").mkdir()
     assert last_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-2")
     assert last_checkpoint(str(tmp_path / "absent")) is None
+
+
+def test_checkpoints_are_written_at_checkpoint_steps_only_not_again_at_the_end(tmp_path, tiny_path):
+    """3 optimizer steps with checkpoint_steps=2: checkpoint-2 only (transformers would also
+    save checkpoint-3, three times the model's size, which the trainer would delete unread)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOTrainer
+
+    from evoforge.config import load_config
+    from evoforge.training.settings import TrainSettings
+    from evoforge.training.trl_adapters import LossLog, dpo_config, dpo_rows, fit
+
+    config = load_config(None, ["model=tiny", "train.batch_size=2", "train.checkpoint_steps=2"])
+    settings = TrainSettings.from_config(config)
+    pairs = [
+        {"prompt": [{"role": "user", "content": f"q{i}"}], "chosen": "yes", "rejected": "no"}
+        for i in range(6)  # one epoch of batch 2
+    ]
+    tok = AutoTokenizer.from_pretrained(tiny_path)
+    model = AutoModelForCausalLM.from_pretrained(tiny_path)
+    log = LossLog()
+    work = tmp_path / "work"
+    fit(DPOTrainer, model, dpo_config(settings, str(work), False), dpo_rows(pairs, tok), tok, log)
+    assert len(log.records) == 3
+    assert sorted(p.name for p in work.glob("checkpoint-*")) == ["checkpoint-2"]

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -248,6 +249,9 @@ def _stderr_of(proc: subprocess.Popen) -> str:
 
 def hint_for(problem: str) -> str:
     """How to fix a failed start, from bwrap's message."""
+    missing = re.search(r"Can't (?:bind mount|mount) /oldroot(/\S+) on .*No such file", problem)
+    if missing:  # a host path the sandbox mounts is gone (e.g. a device node under /dev)
+        return f"{missing.group(1)} is missing on this machine; restore it (see `man bwrap`, --dev)"
     words = ("namespace", "uid map", "gid map", "setgroups", "not permitted", "mount", "denied")
     if any(w in problem.lower() for w in words):
         return USERNS_HINT

@@ -56,3 +56,15 @@ def test_without_user_namespaces_code_is_refused():
     out = run.stdout.strip()
     assert out.startswith("SandboxUnavailable") and "\n" not in out, (out, run.stderr)
     assert "user namespaces" in out and "sysctl" in out
+
+
+def test_a_missing_host_device_is_named_not_blamed_on_user_namespaces():
+    """bwrap's message when /dev/full was gone from a machine (seen here): the fix names it."""
+    from evoforge.sandbox.bwrap import hint_for
+
+    problem = (
+        "bwrap: Can't bind mount /oldroot/dev/full on /newroot/dev/full: Unable to mount source "
+        "on destination: No such file or directory"
+    )
+    assert hint_for(problem).startswith("/dev/full is missing on this machine")
+    assert "user namespaces" in hint_for("bwrap: setting up uid map: Permission denied")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
@@ -15,6 +14,7 @@ from evoforge.cli import main
 from evoforge.errors import StorageError, storage_error
 from evoforge.loops import rundir
 from evoforge.loops.rundir import RunDir, atomic_write_text, read_json, read_jsonl, write_json
+from tests.helpers.disk import fill
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS])
@@ -230,10 +230,7 @@ def test_a_full_disk_under_safetensors_or_torch_save_is_a_storage_error(small_di
     import torch
     from safetensors.torch import save_file
 
-    with open(small_disk / "filler", "wb") as f, contextlib.suppress(OSError):
-        while True:
-            f.write(b"\0" * (1 << 20))
-            f.flush()
+    fill(small_disk)
     big = {"w": torch.zeros(4 << 20, dtype=torch.uint8)}
     for write in (save_file, torch.save):
         with pytest.raises(Exception) as caught:  # noqa: PT011 - the point is which types come out

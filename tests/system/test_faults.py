@@ -13,7 +13,6 @@ with it and that its named actors do not block the resumed run.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import shutil
@@ -25,6 +24,7 @@ import pytest
 
 from evoforge.loops.graph import NODES
 from evoforge.loops.rundir import read_json, read_jsonl
+from tests.helpers.disk import fill
 from tests.helpers.runs import TINY_RUN, cli, ray_address, running
 
 pytestmark = pytest.mark.slow
@@ -200,19 +200,6 @@ def test_server_actor_killed_in_a_round_is_restarted_counted_and_changes_nothing
     assert critique[-1]["server_restarts"] == 1
     # the restarted actor reloaded round 0's weights, so the retried batch gave the same answers
     assert outcome(run_dir) == reference
-
-
-def fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    chunk = b"\0" * (1 << 20)
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(chunk)
-                f.flush()
-        except OSError as e:
-            assert e.errno == errno.ENOSPC
-    return filler
 
 
 def test_disk_full_mid_round_keeps_the_last_good_state_and_resumes(

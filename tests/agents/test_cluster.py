@@ -1,4 +1,4 @@
-"""How a run reaches a Ray cluster by address (no cluster is started here)."""
+"""How a run reaches a Ray cluster, and how its driver keeps SIGTERM while a local one stops."""
 
 from __future__ import annotations
 
@@ -30,3 +30,44 @@ def test_a_cluster_listening_on_loopback_only_is_joined_as_loopback():
         assert not _loopback_only(f"127.0.0.1:{port_all}")  # Ray's own rewrite reaches it
         assert not _loopback_only(f"{get_node_ip_address()}:{port_all}")
         assert not _loopback_only("auto")
+
+
+SIGTERMS_DURING_SHUTDOWN = """
+import os, signal, threading, time
+from evoforge.agents.serving import cluster
+
+info = cluster.connect("", "127.0.0.1", temp_dir="")
+assert info.started_here
+got = []
+signal.signal(signal.SIGTERM, lambda s, f: got.append(s))
+
+def sender():
+    for _ in range(30):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+
+t = threading.Thread(target=sender)
+t.start()
+cluster.shutdown()
+t.join()
+os.kill(os.getpid(), signal.SIGTERM)  # and after it
+time.sleep(0.2)
+print("alive", len(got))
+"""
+
+
+def test_sigterm_during_shutdown_of_a_local_cluster_reaches_the_drivers_handler():
+    """Ray resets SIGTERM to SIG_DFL at the C level when a driver with its crash handler
+    disconnects; a driver that owns SIGTERM must not die of one sent while the cluster stops."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", SIGTERMS_DURING_SHUTDOWN],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    alive, count = proc.stdout.split()
+    assert alive == "alive" and int(count) == 31

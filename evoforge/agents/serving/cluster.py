@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -121,7 +123,7 @@ def connect(
                 )
             try:
                 loopback = _loopback_node() if _loopback_only(address) else contextlib.nullcontext()
-                with _private_files(), loopback:
+                with _private_files(), loopback, _no_failure_signal_handler():
                     _CONTEXT = ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 hint = "check the address or leave it empty for a local cluster"
@@ -227,7 +229,7 @@ def _start_local(cpus: int, gpus: int | None, dashboard_host: str, temp_dir: str
     if temp_dir and len(temp_dir) <= MAX_RAY_TEMP_DIR:
         kwargs["_temp_dir"] = temp_dir
     try:
-        with _private_files(), _loopback_node(), _tmpdir(temp_dir):
+        with _private_files(), _loopback_node(), _tmpdir(temp_dir), _no_failure_signal_handler():
             return ray.init(
                 address="local",
                 namespace=NAMESPACE,
@@ -242,6 +244,24 @@ def _start_local(cpus: int, gpus: int | None, dashboard_host: str, temp_dir: str
             )
     finally:
         ray_log.setLevel(level)
+
+
+@contextmanager
+def _no_failure_signal_handler():
+    """ray.init without Ray's C++ failure signal handler in this driver (workers keep theirs).
+
+    The driver owns SIGTERM (loops/termination.py). Ray installs its crash handler for SIGSEGV,
+    ..., SIGTERM when the driver connects and, at ray.shutdown, sets all of them to SIG_DFL at
+    the C level, under Python's feet: a SIGTERM during the shutdown (about a second on a local
+    cluster) then killed the driver mid-cleanup, without its last line or exit code 143."""
+    from ray._private import ray_constants
+
+    before = ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER
+    ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
+    try:
+        yield
+    finally:
+        ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = before
 
 
 def _protect_token(context) -> None:
@@ -287,7 +307,11 @@ def shutdown() -> None:
 
     global _CONTEXT, _STARTED_HERE
     if ray.is_initialized():
+        main = threading.current_thread() is threading.main_thread()
+        handler = signal.getsignal(signal.SIGTERM) if main else None
         ray.shutdown()
+        if callable(handler):  # a driver Ray connected before us may have had its C handler reset
+            signal.signal(signal.SIGTERM, handler)
     _CONTEXT, _STARTED_HERE = None, False
 
 

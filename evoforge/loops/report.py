@@ -6,15 +6,34 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from evoforge.errors import EvoforgeError
 from evoforge.loops.rundir import RunDir, atomic_write_text, read_json, read_jsonl
 
 
+def _damaged(path: Path, what: str) -> EvoforgeError:
+    return EvoforgeError(
+        f"{path} {what}; the run directory is damaged: restore the file from a copy, "
+        "then run `evoforge report` again"
+    )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """A run file the report reads, or a one-line error naming it (never a traceback)."""
+    try:
+        data = read_json(path)
+    except (ValueError, UnicodeDecodeError):
+        raise _damaged(path, "is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise _damaged(path, f"holds a JSON {type(data).__name__}, not an object")
+    return data
+
+
 def _evals(rd: RunDir) -> list[dict[str, Any]]:
-    return [read_json(p) for p in rd.eval_paths()]
+    return [_read(p) for p in rd.eval_paths()]
 
 
 def _metrics(rd: RunDir) -> list[dict[str, Any]]:
-    return [read_json(p) for p in sorted((rd.path / "rounds").glob("*/metrics.json"))]
+    return [_read(p) for p in sorted((rd.path / "rounds").glob("*/metrics.json"))]
 
 
 def _label(r: int) -> str:
@@ -326,12 +345,18 @@ def write_report(run_dir: str) -> str:
     out_dir.mkdir(exist_ok=True)
     evals, metrics = _evals(rd), _metrics(rd)
     lines = [f"# evoforge run {rd.path.name}", ""]
-    lines += _pass_rate_section(evals, out_dir)
-    lines += _type_section(evals, out_dir)
-    if metrics:
-        lines += _rounds_section(metrics, out_dir)
-        lines += _tree_section(rd, metrics, out_dir)
-        lines += _seconds_section(metrics, out_dir)
+    try:
+        lines += _pass_rate_section(evals, out_dir)
+        lines += _type_section(evals, out_dir)
+        if metrics:
+            lines += _rounds_section(metrics, out_dir)
+            lines += _tree_section(rd, metrics, out_dir)
+            lines += _seconds_section(metrics, out_dir)
+    except (KeyError, TypeError, ValueError) as e:  # a file edited by hand, or of another version
+        raise EvoforgeError(
+            f"{rd.path}: an eval.json, metrics.json or tree.jsonl lacks what the report reads "
+            f"({type(e).__name__}: {e}); restore the round files from a copy"
+        ) from e
     out = rd.path / "report.md"
     atomic_write_text(out, "\n".join(lines) + "\n")
     return str(out)

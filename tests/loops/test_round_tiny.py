@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 import evoforge
+from evoforge.cli import main
 from evoforge.loops.graph import NODES
 from evoforge.loops.rundir import read_json, read_jsonl
 from tests.helpers.runs import TINY_RUN
@@ -19,7 +21,7 @@ def events(run_dir) -> list[dict]:
     return read_jsonl(Path(run_dir) / "events.jsonl")
 
 
-def test_two_rounds_run_every_node_and_counts_add_up(ray_cluster, tmp_path):
+def test_two_rounds_run_every_node_and_counts_add_up(ray_cluster, tmp_path, capsys):
     run_dir = tmp_path / "run"
     result = evoforge.run(evoforge.load_config(None, TINY_RUN + ["rounds=2", f"run_dir={run_dir}"]))
     ev = events(run_dir)
@@ -83,6 +85,7 @@ def test_two_rounds_run_every_node_and_counts_add_up(ray_cluster, tmp_path):
     train0 = read_json(run_dir / "rounds/000/train/done.json")
     assert train0["skipped"] is None
     assert json.loads((run_dir / "rounds/000/train/metrics.json").read_text())["steps"] >= 1
+    damaged_files_are_named_by_the_report(run_dir, tmp_path, capsys)
 
 
 def test_stops_early_without_gain(ray_cluster, tmp_path):
@@ -179,3 +182,22 @@ def test_partial_credit_pairs_and_the_significance_gate(ray_cluster, tmp_path):
     if not read_json(run_dir / "rounds/000/train/done.json")["skipped"]:
         assert ev["kept"] is False and "not a significant gain" in ev["reason"]
         assert ev["compare"]["last_kept"]["graded"]["p"] >= 0.05
+
+
+def damaged_files_are_named_by_the_report(run_dir: Path, tmp_path: Path, capsys) -> None:
+    """`evoforge report` on a copy of the finished run with one file damaged at a time: one line
+    naming the file (or what it lacks), exit 2, never a traceback."""
+    damages = {
+        "rounds/001/eval.json": ("{ torn", "eval.json is not valid JSON"),
+        "rounds/000/metrics.json": ("[1, 2]", "metrics.json holds a JSON list"),
+        "baseline/eval.json": ('{"round": -1}', "lacks what the report reads (KeyError"),
+        "rounds/000/tree.jsonl": ('{"task_id": "x"\n', "lacks what the report reads"),
+    }
+    for name, (text, message) in damages.items():
+        copy = tmp_path / f"damaged-{name.replace('/', '-')}"
+        shutil.copytree(run_dir, copy)
+        (copy / name).write_text(text)
+        capsys.readouterr()
+        assert main(["report", str(copy)]) == 2, name
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines

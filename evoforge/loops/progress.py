@@ -153,6 +153,37 @@ class Progress:
                     f"({done / max(took, 1e-9):.2f} {unit}/s)"
                 )
 
+    @contextmanager
+    def watch(self, description: str, read: Callable[[], str | None]) -> Iterator[None]:
+        """Work whose progress another process knows (the trainer actor): ``read()`` says how far
+        it is, or None. Without a terminal the heartbeat prints it; with one, a line under the
+        bars shows it, refreshed every second."""
+        with self._lock:
+            outer = self._status
+            self._status = lambda: _safe(read) or "working"
+        stop = threading.Event()
+        poller = None
+        if self._rich is not None:
+            task = self._rich.add_task(description, total=None, rate="")
+
+            def poll() -> None:
+                while not stop.wait(1.0):
+                    with contextlib.suppress(Exception):  # a display must never end a run
+                        self._rich.update(task, rate=_safe(read) or "")
+
+            poller = threading.Thread(target=poll, name="evoforge-watch", daemon=True)
+            poller.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if poller is not None:
+                poller.join()
+                with contextlib.suppress(Exception):
+                    self._rich.remove_task(task)
+            with self._lock:
+                self._status = outer
+
     def line(self, text: str) -> None:
         if self._rich is not None:
             try:
@@ -173,6 +204,13 @@ class Progress:
             with contextlib.suppress(Exception):
                 self._rich.stop()
             self._rich = None
+
+
+def _safe(read: Callable[[], str | None]) -> str | None:
+    try:
+        return read()
+    except Exception:  # noqa: BLE001 - a progress reader must never end a run
+        return None
 
 
 def _isatty(stream) -> bool:

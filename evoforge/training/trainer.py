@@ -22,6 +22,7 @@ from evoforge.errors import EvoforgeError
 from evoforge.rewards import env_reward_function
 from evoforge.training.settings import TrainSettings
 from evoforge.training.trl_adapters import (
+    PROGRESS_FILE,
     LossLog,
     common_args,
     dpo_config,
@@ -29,11 +30,23 @@ from evoforge.training.trl_adapters import (
     fit,
     lora_config,
     merged,
+    read_step_progress,
     save_model,
     sft_rows,
 )
 
 ALGORITHMS = ("dpo", "sft", "grpo", "rloo")
+
+
+def work_dir(out_dir: str) -> str:
+    """Where a training into ``out_dir`` keeps its phases' checkpoints until the model is saved."""
+    return out_dir + ".work"
+
+
+def step_progress(out_dir: str) -> dict[str, Any] | None:
+    """The optimizer step a running training into ``out_dir`` has reached: {"phase" (e.g.
+    "1-dpo"), "step", "max_steps"}, or None before its first phase starts and after it ends."""
+    return read_step_progress(os.path.join(work_dir(out_dir), PROGRESS_FILE))
 
 
 def world() -> tuple[int, int]:
@@ -101,7 +114,7 @@ class Trainer:
             "workers": size,
             "settings": asdict(settings),
         }
-        work = out_dir + ".work"
+        work = work_dir(out_dir)
         phases = ([("sft", sft_data)] if sft_data else []) + [(algorithm, data)]
         for i, (algo, rows) in enumerate(phases):
             phase_dir = os.path.join(work, f"{i}-{algo}")

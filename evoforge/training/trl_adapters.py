@@ -197,6 +197,53 @@ def debug_pause_callback(phase: str):
     return _Pause()
 
 
+PROGRESS_FILE = "progress.json"
+"""Beside the phases' checkpoint directories: the running phase's optimizer step, for the
+driver's progress line (training runs in another process, maybe on another node of a shared
+run directory)."""
+
+
+def step_progress_callback(path: str):
+    """Writes {"phase", "step", "max_steps"} to ``path`` at the start of training and after every
+    optimizer step (the first worker only; a rename, so a reader never sees half a file)."""
+    from transformers import TrainerCallback
+
+    class _StepProgress(TrainerCallback):
+        def _write(self, args, state) -> None:
+            if not state.is_world_process_zero:
+                return
+            record = {
+                "phase": Path(args.output_dir).name,
+                "step": state.global_step,
+                "max_steps": state.max_steps,
+            }
+            tmp = f"{path}.{os.getpid()}.tmp"
+            try:
+                with open(tmp, "w") as f:
+                    json.dump(record, f)
+                os.replace(tmp, path)
+            except OSError:  # progress is best effort; a full disk fails the checkpoint instead
+                pass
+
+        def on_train_begin(self, args, state, control, **kw):
+            self._write(args, state)
+
+        def on_step_end(self, args, state, control, **kw):
+            self._write(args, state)
+
+    return _StepProgress()
+
+
+def read_step_progress(path: str) -> dict[str, Any] | None:
+    """What :func:`step_progress_callback` last wrote at ``path``, or None."""
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def no_final_checkpoint_callback():
     """Transformers saves a checkpoint (weights, optimizer: three times the model) at the last
     step whatever ``save_steps`` says; here the model is saved right after anyway, and the
@@ -245,7 +292,8 @@ def fit(trainer_cls, model, args, rows: list[dict[str, Any]], tok, log: LossLog,
     """Train one TRL trainer on ``rows`` and return the trained model; continues from the last
     complete checkpoint in ``args.output_dir`` when there is one."""
     pause = debug_pause_callback(Path(args.output_dir).name)
-    callbacks = [no_final_checkpoint_callback(), *([pause] if pause else [])]
+    steps = step_progress_callback(os.path.join(os.path.dirname(args.output_dir), PROGRESS_FILE))
+    callbacks = [no_final_checkpoint_callback(), steps, *([pause] if pause else [])]
     trainer = build_trainer(trainer_cls, model, args, rows, tok, callbacks, **extra)
     resume = last_checkpoint(args.output_dir) if args.save_strategy != "no" else None
     if resume:

@@ -7,6 +7,7 @@ import io
 import os
 import sys
 import time
+from pathlib import Path
 
 from evoforge.loops.progress import Progress, say
 
@@ -27,6 +28,30 @@ def test_plain_lines_every_interval_of_long_work(capsys):
     assert lines[-1].startswith("round 0 generate: 4/10 req in ")
     time.sleep(0.5)
     assert capsys.readouterr().err == ""  # nothing after the work ended and close()
+
+
+def test_watched_work_shows_what_the_other_process_reports(capsys, tmp_path):
+    """Training runs in the trainer actor; the heartbeat shows the step it last wrote, "working"
+    while it wrote nothing, and a reader that fails never ends the run."""
+    from evoforge.loops.stages.train import step_status
+    from evoforge.training.trainer import work_dir
+
+    out = str(tmp_path / "model")
+    p = Progress(quiet=True, interval=0.3)
+    with p.activity("[round 0] train"), p.watch("round0/train", lambda: step_status([out])):
+        time.sleep(0.8)
+        os.makedirs(work_dir(out))
+        (Path(work_dir(out)) / "progress.json").write_text(
+            '{"phase": "1-dpo", "step": 7, "max_steps": 15}'
+        )
+        time.sleep(0.8)
+    with p.activity("[round 1] train"), p.watch("round1/train", lambda: 1 / 0):
+        time.sleep(0.8)
+    p.close()
+    beats = capsys.readouterr().err.splitlines()
+    assert any(b.startswith("[round 0] train: working, ") for b in beats), beats
+    assert any(b.startswith("[round 0] train: dpo step 7/15, ") for b in beats), beats
+    assert any(b.startswith("[round 1] train: working, ") for b in beats), beats
 
 
 def test_no_heartbeat_while_lines_keep_coming(capsys):

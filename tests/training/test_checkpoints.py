@@ -27,7 +27,14 @@ def test_checkpoints_are_written_at_checkpoint_steps_only_not_again_at_the_end(t
 
     from evoforge.config import load_config
     from evoforge.training.settings import TrainSettings
-    from evoforge.training.trl_adapters import LossLog, dpo_config, dpo_rows, fit
+    from evoforge.training.trl_adapters import (
+        PROGRESS_FILE,
+        LossLog,
+        dpo_config,
+        dpo_rows,
+        fit,
+        read_step_progress,
+    )
 
     config = load_config(None, ["model=tiny", "train.batch_size=2", "train.checkpoint_steps=2"])
     settings = TrainSettings.from_config(config)
@@ -42,3 +49,6 @@ def test_checkpoints_are_written_at_checkpoint_steps_only_not_again_at_the_end(t
     fit(DPOTrainer, model, dpo_config(settings, str(work), False), dpo_rows(pairs, tok), tok, log)
     assert len(log.records) == 3
     assert sorted(p.name for p in work.glob("checkpoint-*")) == ["checkpoint-2"]
+    # the step the driver's progress line shows, beside the phase's directory
+    progress = read_step_progress(str(tmp_path / PROGRESS_FILE))
+    assert progress == {"phase": "work", "step": 3, "max_steps": 3}

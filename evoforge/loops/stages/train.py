@@ -19,6 +19,7 @@ from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
 from evoforge.loops.store import RoundStore
 from evoforge.training.settings import TrainSettings
+from evoforge.training.trainer import step_progress
 
 
 def training_plan(
@@ -57,6 +58,17 @@ def servers_asleep(rt: Runtime) -> Iterator[None]:
             pool.wake()
 
 
+def step_status(out_dirs: list[str]) -> str | None:
+    """ "sft step 12/20", "dpo step 3/15": the phase and optimizer step a training into one of
+    ``out_dirs`` has reached (the trainer actor writes it after every step)."""
+    for out_dir in out_dirs:
+        record = step_progress(out_dir)
+        if record is not None:
+            algo = str(record.get("phase", "")).partition("-")[2] or "train"
+            return f"{algo} step {record.get('step')}/{record.get('max_steps')}"
+    return None
+
+
 def train(rt: Runtime, state: RunState) -> StageResult:
     c, store, r = rt.config, rt.store(state), state["round"]
     if not store.train_done.exists():
@@ -77,7 +89,8 @@ def train(rt: Runtime, state: RunState) -> StageResult:
             )
             store.train_dir.mkdir(parents=True, exist_ok=True)
             label = f"round{r}/train"
-            with servers_asleep(rt):
+            outs = [str(store.trained_model), str(store.trained_refiner)]
+            with servers_asleep(rt), rt.progress.watch(label, lambda: step_status(outs)):
                 metrics = rt.trainer.train(
                     label,
                     algo,

@@ -50,9 +50,10 @@ t = threading.Thread(target=sender)
 t.start()
 cluster.shutdown()
 t.join()
-os.kill(os.getpid(), signal.SIGTERM)  # and after it
+during = len(got)  # signals sent before the handler ran merge into one: at most 30
+os.kill(os.getpid(), signal.SIGTERM)  # and one after it
 time.sleep(0.2)
-print("alive", len(got))
+print("alive", during, len(got))
 """
 
 
@@ -69,5 +70,5 @@ def test_sigterm_during_shutdown_of_a_local_cluster_reaches_the_drivers_handler(
         timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    alive, count = proc.stdout.split()
-    assert alive == "alive" and int(count) == 31
+    alive, during, total = proc.stdout.split()
+    assert alive == "alive" and 1 <= int(during) <= 30 and int(total) == int(during) + 1

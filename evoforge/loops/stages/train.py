@@ -59,8 +59,8 @@ def servers_asleep(rt: Runtime) -> Iterator[None]:
 
 
 def step_status(out_dirs: list[str]) -> str | None:
-    """ "sft step 12/20", "dpo step 3/15": the phase and optimizer step a training into one of
-    ``out_dirs`` has reached (the trainer actor writes it after every step)."""
+    """The phase and optimizer step a training into one of ``out_dirs`` has reached, e.g.
+    "dpo step 3/15" (the trainer actor writes it after every step); None before it starts."""
     for out_dir in out_dirs:
         record = step_progress(out_dir)
         if record is not None:

@@ -16,7 +16,6 @@ second at its best batch size (measured in the same run).
 from __future__ import annotations
 
 import random
-import sys
 import time
 from dataclasses import replace
 from typing import Any
@@ -31,6 +30,7 @@ from evoforge.bench import server_spec
 from evoforge.config import Config, load_config
 from evoforge.envs.registry import get_env
 from evoforge.envs.verify import safe_verify
+from evoforge.loops.progress import say
 from evoforge.loops.stages.critique import calibration_items, reliability, search_roots
 from evoforge.loops.stages.pairs import filter_pairs, refined_pairs, sampled_pairs
 from evoforge.loops.stages.verify import verdict_row
@@ -88,16 +88,12 @@ def _timed(pool: ServerPool, fn, *args) -> tuple[dict[str, Any], float, float]:
     """fn's result (with the tokens the pool generated for it), engine seconds, wall seconds;
     one progress line on stderr before and after (each side takes minutes on a real model)."""
     name = fn.__name__.strip("_").removesuffix("_side")
-    print(f"bench pairs: {name} side ...", file=sys.stderr, flush=True)
+    say(f"bench pairs: {name} side ...")
     busy, tokens, start = pool.busy_seconds(), pool.generated_tokens, time.time()
     out = fn(*args)
     out["generated_tokens"] = pool.generated_tokens - tokens
     wall = time.time() - start
-    print(
-        f"bench pairs: {name} side: {len(out['pairs'])} pairs in {wall:.0f} s",
-        file=sys.stderr,
-        flush=True,
-    )
+    say(f"bench pairs: {name} side: {len(out['pairs'])} pairs in {wall:.0f} s")
     return out, pool.busy_seconds() - busy, wall
 
 
@@ -137,7 +133,7 @@ def bench_pairs(model: str, backend: str, size: str) -> dict[str, Any]:
         ours, ours_engine, ours_wall = _timed(pool, _evoforge_side, cfg, roles, env, tasks)
         spar, spar_engine, spar_wall = _timed(pool, _spar_side, cfg, roles, env, tasks)
         sizes = [8, 32, 128] if size == "full" else [2, 8]
-        print(f"bench pairs: engine peak at batch sizes {sizes} ...", file=sys.stderr, flush=True)
+        say(f"bench pairs: engine peak at batch sizes {sizes} ...")
         peak = _peak_tokens_per_s(pool, env, sizes, tokens)
     finally:
         pool.shutdown()

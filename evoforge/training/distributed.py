@@ -18,6 +18,7 @@ from typing import Any
 from evoforge.errors import EvoforgeError
 from evoforge.training.settings import TrainSettings
 from evoforge.training.trainer import Trainer, world
+from evoforge.training.trl_adapters import write_json_whole
 
 
 def _worker_loop(config: dict[str, Any]) -> None:
@@ -26,10 +27,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
         os.environ["EVOFORGE_DEBUG_DELAY"] = config["debug"]
     metrics = Trainer(config["threads"]).train(*config["args"])
     if world()[0] == 0:
-        tmp = config["result"] + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(metrics, f)
-        os.replace(tmp, config["result"])
+        write_json_whole(config["result"], metrics)
 
 
 def train_with_workers(

@@ -33,6 +33,7 @@ from evoforge.training.trl_adapters import (
     read_step_progress,
     save_model,
     sft_rows,
+    write_json_whole,
 )
 
 ALGORITHMS = ("dpo", "sft", "grpo", "rloo")
@@ -150,10 +151,8 @@ class Trainer:
     def _save_phase(self, model, tok, done: str, log: LossLog, rank: int) -> None:
         if rank == 0:
             save_model(model, tok, done)
-            # log.json marks the phase finished: written whole (a rename), after the weights
-            with open(os.path.join(done, "log.json.tmp"), "w") as f:
-                json.dump(log.records, f)
-            os.replace(os.path.join(done, "log.json.tmp"), os.path.join(done, "log.json"))
+            # log.json marks the phase finished: written whole, after the weights
+            write_json_whole(os.path.join(done, "log.json"), log.records)
         barrier()
 
     def _phase(self, algo, model, tok, rows, s: TrainSettings, work, log, ref_path, size: int):

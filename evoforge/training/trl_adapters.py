@@ -19,6 +19,7 @@ RNG per rank, and the trainer state with its log history.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -197,6 +198,14 @@ def debug_pause_callback(phase: str):
     return _Pause()
 
 
+def write_json_whole(path: str, obj: Any) -> None:
+    """``obj`` as JSON at ``path``, through a rename: a reader sees the old file or the new one."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.replace(tmp, path)
+
+
 PROGRESS_FILE = "progress.json"
 """Beside the phases' checkpoint directories: the running phase's optimizer step, for the
 driver's progress line (training runs in another process, maybe on another node of a shared
@@ -217,13 +226,8 @@ def step_progress_callback(path: str):
                 "step": state.global_step,
                 "max_steps": state.max_steps,
             }
-            tmp = f"{path}.{os.getpid()}.tmp"
-            try:
-                with open(tmp, "w") as f:
-                    json.dump(record, f)
-                os.replace(tmp, path)
-            except OSError:  # progress is best effort; a full disk fails the checkpoint instead
-                pass
+            with contextlib.suppress(OSError):  # best effort: a full disk fails the save instead
+                write_json_whole(path, record)
 
         def on_train_begin(self, args, state, control, **kw):
             self._write(args, state)

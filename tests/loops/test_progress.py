@@ -35,13 +35,14 @@ def test_watched_work_shows_what_the_other_process_reports(capsys, tmp_path):
     while it wrote nothing, and a reader that fails never ends the run."""
     from evoforge.loops.stages.train import step_status
     from evoforge.training.trainer import work_dir
+    from evoforge.training.trl_adapters import PROGRESS_FILE
 
     out = str(tmp_path / "model")
     p = Progress(quiet=True, interval=0.3)
     with p.activity("[round 0] train"), p.watch("round0/train", lambda: step_status([out])):
         time.sleep(0.8)
         os.makedirs(work_dir(out))
-        (Path(work_dir(out)) / "progress.json").write_text(
+        (Path(work_dir(out)) / PROGRESS_FILE).write_text(
             '{"phase": "1-dpo", "step": 7, "max_steps": 15}'
         )
         time.sleep(0.8)

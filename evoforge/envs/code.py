@@ -1,11 +1,18 @@
 """``code``: small Python function tasks with hidden tests, checked in the sandbox.
 
-Each task is a family (sum of evens, run-length encoding, ...) with drawn parameters; the hidden
-tests are computed by a reference implementation on inputs drawn from the same (split, seed,
-index) generator. The response's code (a ```python block, or the whole text) runs only in
+Each task is a family (sum of evens, run-length encoding, ...) with drawn parameters; its tests
+are computed by a reference implementation on inputs drawn from the same (split, seed, index)
+generator. The response's code (a ```python block, or the whole text) runs only in
 evoforge/sandbox, which receives the test inputs and returns the function's outputs; the
 expected outputs stay here and are compared here. A timeout or crash is a failed verdict with
 feedback.
+
+Two kinds of tests, both needed to pass: the shown tests (``metadata["tests"]``), whose first
+failure feedback describes (input, what came back, expected output), and the hidden tests
+(``metadata["hidden_tests"]``), of which feedback gives only how many failed. The hidden ones
+run in a sandbox of their own, so nothing the code does with their inputs (return them, raise
+them, print them, read them from the runner's memory) reaches feedback: an answer hard-coded from
+feedback (a lookup table of the shown tests) fails them.
 """
 
 from __future__ import annotations
@@ -143,8 +150,11 @@ class CodeEnv:
 
     name = "code"
 
-    def __init__(self, tests_per_task: int = 6, limits: SandboxLimits | None = None) -> None:
+    def __init__(
+        self, tests_per_task: int = 4, hidden_per_task: int = 4, limits: SandboxLimits | None = None
+    ) -> None:
         self.tests_per_task = tests_per_task
+        self.hidden_per_task = hidden_per_task
         self.limits = limits or SandboxLimits()
 
     def tasks(self, split: str, n: int, seed: int) -> list[Task]:
@@ -158,7 +168,7 @@ class CodeEnv:
         fam = g.choice(fams)
         p = fam.params(g)
         fname = f"solve_{fam.id}"
-        cases = [fam.inputs(g) for _ in range(self.tests_per_task)]
+        cases = [fam.inputs(g) for _ in range(self.tests_per_task + self.hidden_per_task)]
         tests = [[x, repr(fam.reference(p, x))] for x in cases]  # [input, expected repr]
         prompt = (
             f"Write a Python function `{fname}(xs)` that {fam.describe(p)}. Reply with the function in a "
@@ -167,25 +177,51 @@ class CodeEnv:
         return Task(
             id=f"{self.name}/{split}/{seed}/{index}",
             messages=({"role": "user", "content": prompt},),
-            metadata={"family": fam.id, "function": fname, "tests": tests},
+            metadata={
+                "family": fam.id,
+                "function": fname,
+                "tests": tests[: self.tests_per_task],
+                "hidden_tests": tests[self.tests_per_task :],
+            },
             tags=(fam.id,),
         )
 
     def verify(self, task: Task, response: str) -> Verdict:
-        inputs = [[x] for x, _ in task.metadata["tests"]]
-        expected = [want for _, want in task.metadata["tests"]]
-        result = run_code(extract_code(response), task.metadata["function"], inputs, self.limits)
-        ok = result.matches(expected)
-        passed = all(ok)
+        """Run the shown tests, then the hidden ones in a sandbox of their own. Whatever the code
+        does, the result is a verdict (SandboxUnavailable, the machine's fault, is raised)."""
+        if not isinstance(response, str):
+            why = f"the response is {type(response).__name__}, not text"
+            return Verdict(0.0, False, {"by_type": {task.tags[0]: False}}, why)
+        code, function = extract_code(response), task.metadata["function"]
+        shown, hidden = task.metadata["tests"], task.metadata.get("hidden_tests", [])
+        result = run_code(code, function, [[x] for x, _ in shown], self.limits)
+        ok = result.matches([want for _, want in shown])
+        hidden_ok = []
+        if hidden:
+            unseen = run_code(code, function, [[x] for x, _ in hidden], self.limits)
+            hidden_ok = unseen.matches([want for _, want in hidden])
+        every = ok + hidden_ok
+        passed = all(every)
+        feedback = "" if all(ok) else result.feedback([want for _, want in shown])
+        if not all(hidden_ok):
+            failed = f"{len(hidden_ok) - sum(hidden_ok)} of {len(hidden_ok)} hidden tests failed"
+            feedback = (
+                f"{feedback} ({failed})"
+                if feedback
+                else f"{failed}: their inputs are not shown; make the function correct for "
+                "every input the task describes, not only for the shown ones"
+            )
         return Verdict(
-            score=sum(ok) / len(ok),
+            score=sum(every) / len(every),
             passed=passed,
             details={
                 "tests_passed": sum(ok),
                 "tests": len(ok),
+                "hidden_passed": sum(hidden_ok),
+                "hidden_tests": len(hidden_ok),
                 "timed_out": result.timed_out,
                 "crashed": result.crashed,
                 "by_type": {task.tags[0]: passed},
             },
-            feedback="" if passed else result.feedback(expected),
+            feedback=feedback,
         )

@@ -170,7 +170,7 @@ def run_code(
     if got.overflow:
         result.crashed = f"it wrote more than {limits.output_kb} KiB to the result channel"
         return result
-    problem = _parse(got.results[len(bwrap.READY) :], result)
+    problem = _parse_defensively(got.results[len(bwrap.READY) :], result)
     if problem:
         result.calls, result.load_error = [], None
         result.crashed = f"the result channel was tampered with ({problem})"
@@ -179,19 +179,31 @@ def run_code(
     return result
 
 
+def _parse_defensively(data: bytes, result: SandboxResult) -> str | None:
+    """:func:`_parse`, whose every failure on any bytes (nesting deep enough to raise
+    RecursionError, numbers past int's digit limit, invalid UTF-8, MemoryError) is a tampered
+    channel: the code's verdict fails, the parent never raises for it."""
+    try:
+        return _parse(data, result)
+    except Exception as e:  # noqa: BLE001 - whatever the bytes make the parser do
+        return f"the parser gave up: {type(e).__name__}"
+
+
 def _parse(data: bytes, result: SandboxResult) -> str | None:
     """Fill ``result`` from the runner's records; the reason when they are not well-formed.
     A last line without its newline was cut by the kill and is ignored."""
     load_seen = False
     for raw in data.split(b"\n")[:-1]:
         try:
-            record = json.loads(raw)
+            record = json.loads(raw.decode("ascii"))  # the runner writes ASCII only
         except ValueError:
             return "a line that is not JSON"
         if not isinstance(record, dict):
             return "a record that is not an object"
         if not load_seen:
-            if set(record) != {"load"} or not isinstance(record["load"], str | None):
+            if set(record) != {"load"} or not (
+                record["load"] is None or type(record["load"]) is str
+            ):
                 return "expected the load record first"
             load_seen = True
             result.load_error = None if record["load"] is None else clean(record["load"])
@@ -200,7 +212,8 @@ def _parse(data: bytes, result: SandboxResult) -> str | None:
         keys = set(record)
         if (
             result.load_error is not None
-            or record.get("call") != index
+            or type(record.get("call")) is not int  # not True, 0.0 or NaN
+            or record["call"] != index
             or index >= len(result.inputs)
         ):
             return f"an unexpected record where call {index} was due"

@@ -17,115 +17,69 @@ import selectors
 import shutil
 import signal
 import subprocess
-import sys
-import sysconfig
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from evoforge.errors import EvoforgeError
+from evoforge.sandbox import seccomp
+from evoforge.sandbox.layout import (
+    INSTALL_HINT,
+    MB,
+    PYTHON_DIR,
+    RUNNER,
+    RUNNER_INSIDE,
+    SandboxUnavailable,
+    filesystem_args,
+    hint_for,
+    interpreter,
+    unavailable,
+)
+
+__all__ = ["RUNNER", "SandboxUnavailable", "collect", "hint_for", "start", "terminate"]
 
 SANDBOX_ID = 1000
 """The uid and gid of the code inside its user namespace."""
 HOST_ID = 65534
 """What the sandbox's uid and gid are outside when evoforge runs as root: nobody and nogroup."""
-PYTHON_DIR = "/python"
-RUNNER = Path(__file__).with_name("runner.py")
-RUNNER_INSIDE = f"{PYTHON_DIR}/runner.py"
 READY = b'{"ready": true}\n'
 SETUP_SECONDS = 30.0
 """Time for bwrap and the interpreter to start, before the code's own wall clock runs."""
+LOAD_ALLOWANCE = 4.0
+"""The code's wall clock stretches by the time it waited for a CPU (a busy machine), up to this
+many times its limit: an honest answer is not failed by load, a sleeper still ends."""
 PRINTED_KEPT = 16 * 1024
-LOADER_CACHE = "/etc/ld.so.cache"
-SYSTEM_LIBRARIES = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32")
-MB = 1024 * 1024
-INSTALL_HINT = "install bubblewrap (apt-get install bubblewrap, or dnf install bubblewrap)"
-USERNS_HINT = (
-    "enable user namespaces (sysctl -w kernel.unprivileged_userns_clone=1 "
-    "user.max_user_namespaces=15000; Ubuntu 24.04+: kernel.apparmor_restrict_unprivileged_userns=0; "
-    "in a container: allow unshare/clone, e.g. docker run --security-opt seccomp=unconfined)"
-)
-
-
-class SandboxUnavailable(EvoforgeError):
-    """The OS isolation cannot be set up here, so model-written code is not run at all."""
-
-
-def unavailable(problem: str, hint: str) -> SandboxUnavailable:
-    return SandboxUnavailable(
-        f"the code sandbox cannot run ({problem}): {hint}; model-written code never runs without it"
-    )
-
-
-@dataclass(frozen=True)
-class Interpreter:
-    """The host files of the interpreter evoforge runs on, which the sandbox sees read-only."""
-
-    binary: str
-    stdlib: str
-    library: str | None
-    """libpython, for a shared build (its RUNPATH points at the host path, hence LD_LIBRARY_PATH)."""
+DISABLE_USERNS = (0, 8, 0)
+"""The bubblewrap release that has ``--disable-userns``."""
 
 
 @functools.cache
-def interpreter() -> Interpreter:
-    binary = os.path.realpath(sys.executable)
-    base = {"installed_base": sys.base_prefix, "base": sys.base_prefix}
-    stdlib = os.path.realpath(sysconfig.get_path("stdlib", vars=base))
-    if not os.path.isfile(os.path.join(stdlib, "os.py")):
-        raise unavailable(f"no standard library at {stdlib}", "run evoforge on a CPython install")
-    library = None
-    libdir, soname = sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("INSTSONAME")
-    if sysconfig.get_config_var("Py_ENABLE_SHARED") and libdir and soname:
-        path = os.path.join(libdir, soname)  # bound under its soname, the name the loader wants
-        library = path if os.path.isfile(path) else None
-    return Interpreter(binary, stdlib, library)
+def version(bwrap: str) -> tuple[int, ...]:
+    """``bwrap --version`` as numbers; () when it does not say."""
+    try:
+        out = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    found = re.search(r"(\d+)\.(\d+)\.(\d+)", out.stdout)
+    return tuple(int(n) for n in found.groups()) if found else ()
 
 
-def filesystem_args(interp: Interpreter, disk_mb: int) -> list[str]:
-    """Read-only: the system's shared libraries and the interpreter with its stdlib (not its
-    site-packages). Writable: one tmpfs of ``disk_mb`` at /tmp, the working directory."""
-    stdlib = f"{PYTHON_DIR}/lib/{os.path.basename(interp.stdlib)}"
-    binds = [(p, p) for p in SYSTEM_LIBRARIES if os.path.isdir(p) and not os.path.islink(p)]
-    binds += [
-        (interp.binary, f"{PYTHON_DIR}/bin/{os.path.basename(interp.binary)}"),
-        (interp.stdlib, stdlib),
-        (str(RUNNER), RUNNER_INSIDE),
-    ]
-    if os.path.isfile(LOADER_CACHE):
-        binds.append((LOADER_CACHE, LOADER_CACHE))
-    if interp.library:
-        binds.append((interp.library, f"{PYTHON_DIR}/lib/{os.path.basename(interp.library)}"))
-    # bwrap makes the parents of a bind 0700 (root's inside): the uid of the code needs 0755
-    parents = sorted({str(q) for _, dest in binds for q in Path(dest).parents if str(q) != "/"})
-    args = [a for d in parents for a in ("--perms", "0755", "--dir", d)]
-    for source, dest in binds:
-        args += ["--ro-bind", source, dest]
-    args += [
-        a for p in SYSTEM_LIBRARIES if os.path.islink(p) for a in ("--symlink", os.readlink(p), p)
-    ]
-    if os.path.isdir(os.path.join(interp.stdlib, "site-packages")):
-        args += ["--tmpfs", f"{stdlib}/site-packages", "--remount-ro", f"{stdlib}/site-packages"]
-    if interp.library:
-        args += ["--setenv", "LD_LIBRARY_PATH", f"{PYTHON_DIR}/lib"]
-    args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
-    args += ["--perms", "1777", "--size", str(disk_mb * MB), "--tmpfs", "/tmp"]
-    return [*args, "--remount-ro", "/", "--chdir", "/tmp"]
-
-
-def command(bwrap: str, limits, as_root: bool, info_fd: int, block_fd: int) -> list[str]:
-    """The bwrap command line; ``limits`` is a SandboxLimits."""
+def command(bwrap: str, limits, as_root: bool, fds: dict[str, int]) -> tuple[list[str], list[str]]:
+    """bwrap's options, which it reads from a descriptor (``--args``: the sandbox's
+    /proc/1/cmdline then shows no host path), and the runner's command line (paths inside).
+    ``limits`` is a SandboxLimits; ``fds`` the descriptors bwrap reads: ``info``, ``seccomp``,
+    ``runner`` and (as root) ``block``."""
     interp = interpreter()
-    args = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc"]
+    args = ["--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc"]
     args += ["--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
-    args += ["--die-with-parent", "--new-session", "--clearenv", "--info-fd", str(info_fd)]
-    args += ["--cap-drop", "ALL"]
+    args += ["--die-with-parent", "--new-session", "--clearenv", "--info-fd", str(fds["info"])]
+    args += ["--cap-drop", "ALL", "--seccomp", str(fds["seccomp"])]
     if as_root:  # evoforge writes the maps; the runner drops from namespace root to SANDBOX_ID
-        args += ["--userns-block-fd", str(block_fd)]
+        args += ["--userns-block-fd", str(fds["block"])]
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
-        args += ["--uid", str(SANDBOX_ID), "--gid", str(SANDBOX_ID), "--disable-userns"]
-    args += filesystem_args(interp, limits.disk_mb)
+        args += ["--uid", str(SANDBOX_ID), "--gid", str(SANDBOX_ID)]
+        if version(bwrap) >= DISABLE_USERNS:  # the seccomp filter refuses them anyway
+            args.append("--disable-userns")
+    args += filesystem_args(interp, limits.disk_mb, fds["runner"])
     numbers = (
         SANDBOX_ID,
         SANDBOX_ID,
@@ -136,7 +90,7 @@ def command(bwrap: str, limits, as_root: bool, info_fd: int, block_fd: int) -> l
         limits.processes,
     )
     python = f"{PYTHON_DIR}/bin/{os.path.basename(interp.binary)}"
-    return [*args, python, "-I", "-S", "-B", "-X", "utf8", RUNNER_INSIDE, *map(str, numbers)]
+    return args, [python, "-I", "-S", "-B", "-X", "utf8", RUNNER_INSIDE, *map(str, numbers)]
 
 
 @dataclass
@@ -145,6 +99,18 @@ class Sandbox:
     init: int | None
     """A pidfd of the sandbox's pid 1: killing it ends every process in the pid namespace."""
     started: float
+    init_pid: int | None = None
+
+
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name)
+    try:
+        os.write(fd, data)  # a memfd takes the whole buffer in one write
+        os.lseek(fd, 0, os.SEEK_SET)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def start(job: bytes, limits) -> Sandbox:
@@ -152,30 +118,42 @@ def start(job: bytes, limits) -> Sandbox:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise unavailable("bwrap is not installed", INSTALL_HINT)
+    bpf = seccomp.program()
+    if bpf is None:
+        raise unavailable(
+            f"no seccomp filter for {os.uname().machine}", "run evoforge on x86_64 or aarch64"
+        )
     as_root = os.geteuid() == 0
     info_r, info_w = os.pipe()
     block_r, block_w = os.pipe() if as_root else (-1, -1)
-    job_fd = os.memfd_create("evoforge-job")
+    fds = {"info": info_w, "block": block_r}
+    mine = [info_w, block_r]  # closed here once bwrap has them
     try:
-        os.write(job_fd, job)  # a memfd takes the whole buffer in one write
-        os.lseek(job_fd, 0, os.SEEK_SET)
+        mine.append(job_fd := _memfd("evoforge-job", job))
+        mine.append(fds.setdefault("seccomp", _memfd("evoforge-seccomp", bpf)))
+        mine.append(fds.setdefault("runner", _memfd("evoforge-runner", RUNNER.read_bytes())))
+        options, program = command(bwrap, limits, as_root, fds)
+        options_bytes = b"".join(os.fsencode(a) + b"\0" for a in options)
+        mine.append(args_fd := _memfd("evoforge-args", options_bytes))
         proc = subprocess.Popen(
-            command(bwrap, limits, as_root, info_w, block_r),
+            [bwrap, "--args", str(args_fd), *program],
             stdin=job_fd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            pass_fds=[fd for fd in (info_w, block_r) if fd >= 0],
+            pass_fds=[fd for fd in (*fds.values(), args_fd) if fd >= 0],
             env={},
             cwd="/",
             start_new_session=True,
         )
-    except OSError as e:
+    except BaseException as e:
         for fd in (info_r, block_w):
             if fd >= 0:
                 os.close(fd)
-        raise unavailable(f"bwrap failed to start: {e}", INSTALL_HINT) from e
+        if isinstance(e, OSError):
+            raise unavailable(f"bwrap failed to start: {e}", INSTALL_HINT) from e
+        raise
     finally:
-        for fd in (job_fd, info_w, block_r):
+        for fd in mine:
             if fd >= 0:
                 os.close(fd)
     sandbox = Sandbox(proc, None, time.monotonic())
@@ -194,7 +172,7 @@ def _release(sandbox: Sandbox, info_r: int, block_w: int, as_root: bool) -> None
     try:
         pid = _read_child_pid(info_r)
         if pid is not None:
-            sandbox.init = os.pidfd_open(pid)
+            sandbox.init, sandbox.init_pid = os.pidfd_open(pid), pid
             if as_root:
                 _write_maps(pid)
             if block_w >= 0:
@@ -247,17 +225,6 @@ def _stderr_of(proc: subprocess.Popen) -> str:
     return next((ln for ln in lines if ln.startswith("bwrap:")), lines[-1] if lines else "no error")
 
 
-def hint_for(problem: str) -> str:
-    """How to fix a failed start, from bwrap's message."""
-    missing = re.search(r"Can't (?:bind mount|mount) /oldroot(/\S+) on .*No such file", problem)
-    if missing:  # a host path the sandbox mounts is gone (e.g. a device node under /dev)
-        return f"{missing.group(1)} is missing on this machine; restore it (see `man bwrap`, --dev)"
-    words = ("namespace", "uid map", "gid map", "setgroups", "not permitted", "mount", "denied")
-    if any(w in problem.lower() for w in words):
-        return USERNS_HINT
-    return "check that `bwrap --unshare-all --ro-bind / / true` works here"
-
-
 @dataclass
 class Collected:
     results: bytes = b""
@@ -268,12 +235,54 @@ class Collected:
     overflow: bool = False
 
 
+def _runner_pid(init_pid: int | None) -> int | None:
+    """The host pid of the runner: the child of the sandbox's pid 1 (bwrap's init)."""
+    if init_pid is None:
+        return None
+    try:
+        with open(f"/proc/{init_pid}/task/{init_pid}/children") as f:
+            children = f.read().split()
+    except OSError:  # a kernel without CONFIG_PROC_CHILDREN: no allowance for load
+        return None
+    return int(children[0]) if children else None
+
+
+def _cpu_waits(pid: int | None) -> dict[str, int]:
+    """Nanoseconds each thread of ``pid`` has waited on a run queue (/proc/PID/task/*/schedstat)."""
+    waits: dict[str, int] = {}
+    if pid is None:
+        return waits
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            path = f"/proc/{pid}/task/{tid}/schedstat"
+            with contextlib.suppress(OSError, ValueError, IndexError), open(path) as f:
+                waits[tid] = int(f.read().split()[1])
+    return waits
+
+
+class WallClock:
+    """The code's wall clock: ``seconds`` from the ready record, plus the time the runner waited
+    for a CPU meanwhile (its busiest thread's wait), to at most LOAD_ALLOWANCE x ``seconds``.
+    Sleeping and blocking count; a busy machine does not. CPU burners meet RLIMIT_CPU."""
+
+    def __init__(self, pid: int | None, seconds: float) -> None:
+        self.pid, self.seconds = pid, seconds
+        self.began = time.monotonic()
+        self.waits = _cpu_waits(pid)
+
+    def deadline(self) -> float:
+        now = _cpu_waits(self.pid)
+        waited = max((w - self.waits.get(t, 0) for t, w in now.items()), default=0) / 1e9
+        return self.began + min(self.seconds + max(waited, 0.0), self.seconds * LOAD_ALLOWANCE)
+
+
 def collect(sandbox: Sandbox, wall_seconds: float, results_cap: int) -> Collected:
     """Read the result channel and the printed output until both close, the deadline passes or
     the results exceed ``results_cap`` bytes. The deadline is SETUP_SECONDS for the start-up,
-    then ``wall_seconds`` from the runner's ready record. Never blocks past the deadline."""
+    then a WallClock of ``wall_seconds`` from the runner's ready record. Never blocks past it."""
     out = Collected()
     proc = sandbox.proc
+    clock = None
     deadline = sandbox.started + SETUP_SECONDS
     with selectors.DefaultSelector() as sel:
         for stream in (proc.stdout, proc.stderr):
@@ -281,6 +290,9 @@ def collect(sandbox: Sandbox, wall_seconds: float, results_cap: int) -> Collecte
             sel.register(stream.fileno(), selectors.EVENT_READ, stream is proc.stdout)
         while sel.get_map():
             left = deadline - time.monotonic()
+            if left <= 0 and clock is not None:
+                deadline = clock.deadline()  # load moves it on, never back
+                left = deadline - time.monotonic()
             if left <= 0:
                 out.timed_out = out.ready
                 break
@@ -296,7 +308,8 @@ def collect(sandbox: Sandbox, wall_seconds: float, results_cap: int) -> Collecte
                     out.printed_dropped += len(chunk) - len(chunk[:keep])
             if not out.ready and out.results.startswith(READY):
                 out.ready = True
-                deadline = time.monotonic() + wall_seconds
+                clock = WallClock(_runner_pid(sandbox.init_pid), wall_seconds)
+                deadline = clock.deadline()
             if len(out.results) > results_cap:
                 out.overflow = True
                 break

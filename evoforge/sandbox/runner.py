@@ -6,7 +6,8 @@ Stdlib only. This is trusted code that runs before the model's code, in this ord
    capabilities bubblewrap left it, CAP_SETUID and CAP_SETGID, go with the switch), and check
    that no capability is left;
 2. set the resource limits (CPU seconds, address space, file size, open files, processes);
-3. move the result channel off stdout: the code's prints (fd 1 and 2) both go to stderr;
+3. move the result channel off stdout: the code's prints (fd 1 and 2) both go to stderr, and
+   sys.stdout and sys.stderr keep only the first PRINTED_CHARS characters of them;
 4. read the job from stdin: ``{"code": str, "function": str, "inputs": [[arg, ...], ...]}``;
 5. run the code, then call ``function(*args)`` for each input.
 
@@ -21,6 +22,7 @@ holds the expected values and compares. Expected values never enter the sandbox.
 """
 
 import contextlib
+import io
 import json
 import os
 import resource
@@ -29,6 +31,10 @@ import sys
 MAX_OUTPUT_CHARS = 20_000
 MAX_ERROR_CHARS = 1_000
 CAPABILITY_FIELDS = ("CapInh", "CapPrm", "CapEff", "CapAmb")
+CLONE_NEWUSER = 0x10000000
+PRINTED_CHARS = 16 * 1024
+"""What the code prints through sys.stdout and sys.stderr is kept up to this; the rest is only
+counted, here, at no cost: an honest answer that prints 100 MB is not slowed into a timeout."""
 
 
 def drop_privileges(uid: int, gid: int) -> None:
@@ -36,7 +42,9 @@ def drop_privileges(uid: int, gid: int) -> None:
         os.setgroups([])
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)  # clears the permitted, effective and ambient capabilities
-        clear_inheritable_capabilities()
+        libc = clear_inheritable_capabilities()
+        if libc.unshare(CLONE_NEWUSER) == 0:  # bwrap's --disable-userns cannot be used as root
+            raise SystemExit("sandbox runner: the seccomp filter let a user namespace through")
     with open("/proc/self/status") as f:
         fields = dict(line.split(":", 1) for line in f if ":" in line)
     caps = [int(fields[k].strip(), 16) for k in CAPABILITY_FIELDS if k in fields]
@@ -44,9 +52,9 @@ def drop_privileges(uid: int, gid: int) -> None:
         raise SystemExit("sandbox runner: could not drop to the unprivileged user; refusing to run")
 
 
-def clear_inheritable_capabilities() -> None:
+def clear_inheritable_capabilities():
     """capset(2) with empty sets: the inheritable set survives setuid (inert without permitted
-    ones, but nothing at all is what the check below asks for)."""
+    ones, but nothing at all is what the check below asks for). Returns libc."""
     import ctypes
 
     class Header(ctypes.Structure):
@@ -58,6 +66,7 @@ def clear_inheritable_capabilities() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.capset(ctypes.byref(Header(0x20080522, 0)), (Sets * 2)()) != 0:  # version 3
         raise OSError(ctypes.get_errno(), "capset")
+    return libc
 
 
 def set_limits(cpu: int, memory: int, file_size: int, files: int, procs: int) -> None:
@@ -79,6 +88,53 @@ def describe(exc: BaseException) -> str:
     except BaseException:  # noqa: BLE001 - an exception whose __str__ fails
         text = f"{type(exc).__name__}: <unprintable>"
     return text[:MAX_ERROR_CHARS]
+
+
+class Printed(io.TextIOBase):
+    """sys.stdout and sys.stderr of the code: the first PRINTED_CHARS characters go to fd 2 (the
+    parent's printed-output pipe) as they come, the rest is counted."""
+
+    kept = 0
+    dropped = 0
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+    @property
+    def buffer(self):
+        return self  # a write of bytes is a TypeError, as on a text stream
+
+    def write(self, s: str) -> int:
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        room = max(0, PRINTED_CHARS - Printed.kept)
+        if room:
+            part = s[:room]
+            Printed.kept += len(part)
+            with contextlib.suppress(OSError):
+                os.write(2, part.encode("utf-8", "backslashreplace"))
+        Printed.dropped += len(s) - min(len(s), room)
+        return len(s)
+
+    def fileno(self) -> int:
+        return 2
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    @staticmethod
+    def note() -> None:
+        """Say how much was not kept (the parent adds it to what it shows)."""
+        if Printed.dropped:
+            with contextlib.suppress(OSError):
+                os.write(2, f"\n... [{Printed.dropped} more characters not kept]\n".encode())
 
 
 class Channel:
@@ -129,10 +185,12 @@ def main() -> None:
     channel = Channel()
     channel.send({"ready": True})
     job = json.loads(sys.stdin.buffer.read())
+    sys.stdout, sys.stderr = Printed("<stdout>"), Printed("<stderr>")
     run(job, channel)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(BaseException):  # the code may have replaced or closed them
             stream.flush()
+    Printed.note()
     os._exit(0)  # no atexit handlers of the code's
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
+from evoforge.agents.guidance import Guidance, answer, guided_messages
 from evoforge.agents.parsing import parse_refinement, parse_verdict, vote_value
 from evoforge.agents.prompts import (
     FEEDBACK_LINE,
@@ -117,6 +118,28 @@ class Roles:
             for t in tasks
         ]
         return generate(self.actor, reqs, progress)
+
+    def explore(
+        self, items: list[tuple[Task, Guidance]], n: int, key: str = "explore", progress=None
+    ) -> list[list[str]]:
+        """Guided samples of single-turn tasks: ``n`` answers per (task, guidance) item, in one
+        server call. The model sees the guided prompt (agents/guidance.py) and is forced to open
+        with ``guidance.prefix``; each returned answer is ``prefix + continuation``, to be stored
+        against the plain ``task.messages``. Sampling as the actor's, seeded by (key, task id,
+        kind). Multi-turn tasks go through ``agents.rollout.guided_rollout`` instead."""
+        from dataclasses import replace
+
+        reqs = [
+            GenRequest(
+                guided_messages(t, g),
+                replace(self._seeded(self.actor_sampling, key, t.id, g.kind), n=n),
+                id=f"{t.id}#{g.kind}",
+                prefix=g.prefix,
+            )
+            for t, g in items
+        ]
+        out = generate(self.actor, reqs, progress)
+        return [[answer(g, x) for x in res.texts] for (_, g), res in zip(items, out, strict=True)]
 
     # -- critic ------------------------------------------------------------------------------
     def critic_prompt(self, task: Task, response: str) -> list[dict[str, str]]:

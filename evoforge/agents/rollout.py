@@ -6,15 +6,21 @@ appended, until every trajectory has answered, been ended by the environment, or
 ``max_turns``. Sampling seeds derive from (seed, trajectory key, turn), so a rollout is
 deterministic given its seeds and replays of the same edit give the same continuation.
 
+A guided rollout (:func:`guided_rollout`, agents/guidance.py) shows the model the task with a
+guidance line and forces an opening on the first assistant turn; the trajectory records the plain
+task messages and the turn with the opening kept, so verification and training see the plain
+prompt.
+
 A trajectory whose next prompt would not fit the context window (``fits``, when given, says; long
 tool results can get there before ``max_turns``) ends as ``context`` instead of failing the batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from evoforge.agents.guidance import Guidance, guided_messages
 from evoforge.agents.roles import stable_seed
 from evoforge.agents.serving.types import GenRequest, ModelServer, Sampling, generate
 from evoforge.envs.base import Task
@@ -58,8 +64,12 @@ def advance(
     seed: int = 0,
     progress=None,
     fits: Fits | None = None,
+    guidance: Mapping[str, Guidance] | None = None,
 ) -> list[Trajectory]:
-    """Run every live trajectory to its end, one batched server call per turn (in place)."""
+    """Run every live trajectory to its end, one batched server call per turn (in place).
+
+    ``guidance`` maps a trajectory key to the guidance its prompts get (:func:`guided_rollout`)."""
+    guidance = guidance or {}
     _check(env, sampling, max_turns)
     tools: dict[str, dict[str, Tool]] = {}
     for t in trajectories:
@@ -69,7 +79,7 @@ def advance(
     while live := [t for t in trajectories if not t.done]:
         if fits is not None:
             for t in live:
-                if t.turns and not fits(t.messages, specs[t.task.id]):
+                if t.turns and not fits(_seen(t, guidance.get(t.key)), specs[t.task.id]):
                     t.ended = "context"
                     t.turns[-1].errors.append(
                         "the conversation outgrew the context window; answer in fewer turns"
@@ -77,20 +87,35 @@ def advance(
             live = [t for t in live if not t.done]
             if not live:
                 break
-        requests = []
+        requests, prefixes = [], []
         for t in live:
             turn = len(t.turns)
             s = sampling
             if s.temperature > 0:
                 s = replace(s, seed=stable_seed(seed, t.key, turn))
+            g = guidance.get(t.key)
+            prefixes.append(g.prefix if g is not None and turn == 0 else "")
             requests.append(
-                GenRequest(list(t.messages), s, id=f"{t.key}#{turn}", tools=specs[t.task.id])
+                GenRequest(
+                    _seen(t, g),
+                    s,
+                    id=f"{t.key}#{turn}",
+                    tools=specs[t.task.id],
+                    prefix=prefixes[-1],
+                )
             )
         results = generate(server, requests, progress)
-        for t, res in zip(live, results, strict=True):
-            record = apply_turn(env, t, res.texts[0], max_turns, tools[t.task.id])
+        for t, res, prefix in zip(live, results, prefixes, strict=True):
+            record = apply_turn(env, t, prefix + res.texts[0], max_turns, tools[t.task.id])
             record.tokens = res.completion_tokens[0]
     return list(trajectories)
+
+
+def _seen(t: Trajectory, g: Guidance | None) -> list[dict[str, str]]:
+    """The messages the model sees: the trajectory's, its task's part guided by ``g``."""
+    if g is None or not g.text:
+        return list(t.messages)
+    return guided_messages(t.task, g) + [dict(m) for m in t.messages[len(t.task.messages) :]]
 
 
 def rollout(
@@ -104,14 +129,45 @@ def rollout(
     key: str = "rollout",
     progress=None,
     fits: Fits | None = None,
+    guidance: Mapping[str, Guidance] | None = None,
 ) -> list[Trajectory]:
     """``samples`` trajectories per task (task-major order), advanced together turn by turn.
 
-    Trajectory keys are ``{task.id}/{key}/{sample}``; a different ``key`` gives other samples."""
+    Trajectory keys are ``{task.id}/{key}/{sample}``; a different ``key`` gives other samples.
+    ``guidance`` maps a task id to the guidance of all its samples (see :func:`guided_rollout`)."""
     trajectories = [
         Trajectory.start(task, f"{task.id}/{key}/{i}") for task in tasks for i in range(samples)
     ]
-    return advance(server, env, trajectories, sampling, max_turns, seed, progress, fits)
+    by_key = {t.key: guidance[t.task.id] for t in trajectories if t.task.id in (guidance or {})}
+    return advance(server, env, trajectories, sampling, max_turns, seed, progress, fits, by_key)
+
+
+def guided_rollout(
+    server: ModelServer,
+    env: object,
+    items: Sequence[tuple[Task, Guidance]],
+    sampling: Sampling,
+    max_turns: int,
+    seed: int = 0,
+    samples: int = 1,
+    key: str = "guided",
+    progress=None,
+    fits: Fits | None = None,
+) -> list[Trajectory]:
+    """``samples`` guided trajectories per (task, guidance) item (item-major order), all advanced
+    together: the model sees the task with ``guidance.text`` added to its user message, and its
+    first assistant turn is forced to open with ``guidance.prefix``. Each trajectory records the
+    PLAIN task messages and the turns as written, the prefix included, so it verifies and trains
+    as an answer to the plain prompt.
+
+    Trajectory keys are ``{task.id}/{key}-{kind}/{sample}``: each kind samples with its own seeds."""
+    trajectories, by_key = [], {}
+    for task, g in items:
+        for i in range(samples):
+            t = Trajectory.start(task, f"{task.id}/{key}-{g.kind}/{i}")
+            trajectories.append(t)
+            by_key[t.key] = g
+    return advance(server, env, trajectories, sampling, max_turns, seed, progress, fits, by_key)
 
 
 def replay(

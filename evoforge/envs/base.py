@@ -69,7 +69,20 @@ class Verdict:
 
 @runtime_checkable
 class Environment(Protocol):
-    """A task family with a verifier. ``tasks`` depends only on (split, n, seed)."""
+    """A task family with a verifier. ``tasks`` depends only on (split, n, seed).
+
+    Optional methods (duck-typed, like a multi-turn environment's ``tools``), used by guided
+    exploration (agents/guidance.py) on tasks that plain sampling never passes:
+
+    - ``hint(task) -> str | None``: what the task needs, in one or two sentences (a format, the
+      tool to call, a first step), never the answer itself. It is added to the prompt the model
+      sees; what gets stored and trained on is the plain task.
+    - ``response_prefix(task) -> str | None``: an opening of the answer to force (the start of a
+      tool call, a required first phrase). The model writes the rest; the prefix stays part of
+      the stored answer.
+
+    Either may return None (or "") for a task it has nothing to say about.
+    """
 
     name: str
 
@@ -79,6 +92,28 @@ class Environment(Protocol):
 
 
 SPLITS = ("train", "heldout")
+
+GUIDANCE_METHODS = ("hint", "response_prefix")
+"""The optional guidance methods of an environment (see :class:`Environment`)."""
+
+
+def env_guidance(env: object, method: str, task: Task) -> str:
+    """What the environment's optional ``hint`` or ``response_prefix`` says about ``task``; ''
+    when it has no such method or returns None. A one-line error when it returns a non-string."""
+    from evoforge.errors import EvoforgeError
+
+    if method not in GUIDANCE_METHODS:
+        raise ValueError(f"unknown guidance method '{method}'; use one of {GUIDANCE_METHODS}")
+    fn = getattr(env, method, None)
+    if not callable(fn):
+        return ""
+    out = fn(task)
+    if out is not None and not isinstance(out, str):
+        raise EvoforgeError(
+            f"environment '{getattr(env, 'name', env)}': {method}(task) must return a string or "
+            f"None, got {type(out).__name__}"
+        )
+    return out or ""
 
 
 def item_rng(env: str, split: str, seed: int, index: int) -> random.Random:

@@ -58,6 +58,39 @@ def test_stop_strings_are_cut(engine):
         assert stop not in cut
 
 
+def greedy_after(engine, messages, prefix: str, max_tokens: int) -> str:
+    """The reference: the model itself, greedy, after the chat template and the prefix's tokens."""
+    import torch
+
+    from evoforge.agents.serving.engine_base import prompt_ids
+
+    ids = (
+        prompt_ids(engine.tokenizer, messages)
+        + engine.tokenizer(prefix, add_special_tokens=False)["input_ids"]
+    )
+    with torch.inference_mode():
+        out = engine.model.generate(
+            torch.tensor([ids]), max_new_tokens=max_tokens, do_sample=False, top_p=None, top_k=None
+        )
+    new = out[0, len(ids) :].tolist()
+    eos = engine.tokenizer.eos_token_id
+    return engine.tokenizer.decode(new[: new.index(eos)] if eos in new else new)
+
+
+def test_a_forced_prefix_opens_the_reply_and_only_the_continuation_comes_back(engine):
+    from dataclasses import replace
+
+    plain = req("tell me a story about a cat", max_tokens=6)
+    forced = replace(plain, prefix="Once upon a", id="f")
+    out = engine.generate([req("another question", 1), forced, plain, req("x", 2, max_tokens=3)])
+    got, alone = out[1], out[2]
+    n_prefix = len(engine.tokenizer("Once upon a", add_special_tokens=False)["input_ids"])
+    assert got.prompt_tokens == alone.prompt_tokens + n_prefix and got.completion_tokens[0] <= 6
+    assert got.texts[0] == greedy_after(engine, plain.messages, "Once upon a", 6)
+    assert got.texts[0] != alone.texts[0]
+    assert engine.generate([forced])[0].texts == got.texts  # batched with others or alone
+
+
 def test_prompt_too_long(engine):
     with pytest.raises(PromptTooLongError, match="context window is 256"):
         engine.generate([req("word " * 400)])

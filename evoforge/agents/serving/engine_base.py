@@ -54,14 +54,19 @@ def chat_for(tokenizer, messages, tools=()) -> tuple[list, list | None]:
     return list(messages), None
 
 
-def prompt_ids(tokenizer, messages, tools=()) -> list[int]:
-    """Prompt token ids: the chat template with the assistant turn opened."""
+def prompt_ids(tokenizer, messages, tools=(), prefix: str = "") -> list[int]:
+    """Prompt token ids: the chat template with the assistant turn opened, then the tokens of
+    ``prefix`` (the forced opening of the reply). The prefix is tokenized on its own so that the
+    template's tokens stay exactly those of an unforced prompt: the model continues from the
+    boundary where it would have started writing."""
     messages, tools = chat_for(tokenizer, messages, tools)
     ids = tokenizer.apply_chat_template(
         messages, tools=tools, add_generation_prompt=True, tokenize=True
     )
     if isinstance(ids, dict) or hasattr(ids, "input_ids"):
         ids = ids["input_ids"]
+    if prefix:
+        return list(ids) + list(tokenizer(prefix, add_special_tokens=False)["input_ids"])
     return list(ids)
 
 
@@ -92,8 +97,9 @@ class EngineBase:
         self.max_model_len = max_model_len
 
     def encode(self, request: GenRequest) -> list[int]:
-        """Prompt token ids: the chat template with the assistant turn opened."""
-        ids = prompt_ids(self.tokenizer, request.messages, request.tools)
+        """Prompt token ids: the chat template with the assistant turn opened (and the request's
+        forced ``prefix`` after it)."""
+        ids = prompt_ids(self.tokenizer, request.messages, request.tools, request.prefix)
         if len(ids) >= self.max_model_len:
             raise too_long(request.id, len(ids), self.max_model_len)
         return ids

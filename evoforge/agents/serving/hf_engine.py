@@ -181,9 +181,7 @@ class HFEngine(EngineBase):
                     toks = toks[: toks.index(self.tokenizer.eos_token_id)]
                 while toks and toks[-1] == pad:
                     toks.pop()
-                text, stopped = cut_at_stop(
-                    self.tokenizer.decode(toks, skip_special_tokens=True), s.stop
-                )
+                text, stopped = cut_at_stop(self._decode(toks, encoded[j], r.prefix), s.stop)
                 texts.append(text)
                 counts.append(len(toks))
                 reasons.append("stop" if ended or stopped else "length")
@@ -197,6 +195,20 @@ class HFEngine(EngineBase):
                 )
             )
         return results
+
+    def _decode(self, toks: list[int], prompt: list[int], prefix: str) -> str:
+        """The text of generated tokens; after a forced prefix, decoded in the context of the
+        prompt's last tokens so that a tokenizer that drops a leading space when decoding alone
+        (sentencepiece) gives the continuation exactly as vLLM's detokenizer does."""
+        decode = self.tokenizer.decode
+        if not prefix:
+            return decode(toks, skip_special_tokens=True)
+        context = prompt[-8:]
+        head = decode(context, skip_special_tokens=True)
+        full = decode(context + toks, skip_special_tokens=True)
+        return (
+            full[len(head) :] if full.startswith(head) else decode(toks, skip_special_tokens=True)
+        )
 
     def load_weights(self, path: str) -> None:
         """Copy a safetensors directory into the live parameters (same model object, no restart)."""

@@ -48,6 +48,11 @@ class GenRequest:
     tools: tuple[dict, ...] = ()
     """Function specs of the tools the model may call (multi-turn environments); shown through the
     chat template when it supports tools, else in the system prompt (envs/multiturn.py)."""
+    prefix: str = ""
+    """Forced opening of the reply: the prompt is the chat template with the assistant turn
+    opened, then this text; the model writes the continuation. The result's ``texts`` are the
+    continuation only (``completion_tokens`` count generated tokens); the caller keeps
+    ``prefix + text`` as the answer. Requests with different prefixes still batch together."""
 
 
 @dataclass

@@ -6,6 +6,9 @@ disjoint parts of the list (every fifth request is heldout). Four fifths of held
 every constraint with wordings that no train task uses (group "unseen"); the rest use train
 wordings (group "seen"). A gain on unseen phrasings is a gain in following instructions, not in
 recognising our wording of them.
+
+For guided exploration a task also gives a ``hint`` (how to meet each constraint, hints.py) and,
+when a constraint fixes how the answer starts, a ``response_prefix``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from functools import cache
 from importlib.resources import files
 
 from evoforge.envs.base import Task, Verdict, check_split, item_rng
+from evoforge.envs.instructions import hints
 from evoforge.envs.instructions.constraints import BY_ID, CONSTRAINTS, check, compatible
 
 NUM_CONSTRAINTS_WEIGHTS = (0.5, 0.35, 0.15)  # 1, 2 or 3 constraints
@@ -77,6 +81,14 @@ class InstructionsEnv:
             metadata={"request": request, "constraints": specs, "group": group},
             tags=tuple(s["type"] for s in specs),
         )
+
+    def hint(self, task: Task) -> str:
+        """How to meet the task's constraints, one short clause each (envs/instructions/hints.py)."""
+        return hints.hint(task.metadata["constraints"])
+
+    def response_prefix(self, task: Task) -> str:
+        """The opening a start constraint fixes (a phrase, a first word, the request, a quote)."""
+        return hints.response_prefix(task.metadata["constraints"])
 
     def verify(self, task: Task, response: str) -> Verdict:
         strict, loose, feedback = {}, {}, []

@@ -7,15 +7,22 @@ or several, some needing one result before the next call (``lookup_convert``, ``
 disjoint by construction (a task's text decides its split). Verification (grading.py) compares
 the calls made, parsed, and the final answer; ``details["by_type"]`` gives per-type pass rates
 and ``details["failed_turn"]`` the first turn that went wrong.
+
+For guided exploration (agents/guidance.py) a task also gives a ``hint`` (the tools to call in
+order, the first call written out, never the answer) and a ``response_prefix`` (the opening of
+its first call), so that a model that never calls a tool by itself gets verified trajectories.
+``demonstrations(n, seed)`` plays train tasks with their expected calls through the real tools:
+worked trajectories for an optional warm-start SFT (off unless a run asks for it).
 """
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Sequence
 
 from evoforge.envs.base import Task, Verdict, check_split, item_rng
-from evoforge.envs.multiturn import Message, Tool, as_messages
+from evoforge.envs.multiturn import Message, Tool, Trajectory, apply_turn, as_messages
 from evoforge.envs.tools.catalogue import CATALOGUE
 from evoforge.envs.tools.grading import grade
 from evoforge.envs.tools.tasks import TYPES
@@ -60,6 +67,40 @@ class ToolsEnv:
 
     def tools(self, task: Task) -> Sequence[Tool]:
         return CATALOGUE
+
+    def hint(self, task: Task) -> str:
+        """Which tools to call, in order and what for, and the first call in the call format
+        (its arguments come from the question alone); never a result or the answer."""
+        calls = task.metadata["calls"]
+        first = json.dumps({"name": calls[0]["name"], "arguments": calls[0]["arguments"]})
+        steps = "; then ".join(f"{c['name']} to {c['why']}" for c in calls)
+        return (
+            f"Call {steps}. Write each call as <tool_call>JSON</tool_call>; the first one is "
+            f"<tool_call>{first}</tool_call>. After the last result, reply without a call and "
+            "end with 'The answer is X.'"
+        )
+
+    def response_prefix(self, task: Task) -> str:
+        """The opening of the task's first tool call, up to its arguments."""
+        name = task.metadata["calls"][0]["name"]
+        return f'<tool_call>{{"name": "{name}", "arguments": {{'
+
+    def demonstrations(self, n: int, seed: int) -> list[Trajectory]:
+        """``n`` worked trajectories of train tasks (``tasks("train", n, seed)``): each expected
+        call in its own turn, run through the real tools, then the answer in the instructed form.
+        Every one passes ``verify``."""
+        tools = {t.name: t for t in CATALOGUE}
+        out = []
+        for task in self.tasks("train", n, seed):
+            traj = Trajectory.start(task, f"{task.id}/demo")
+            calls = task.metadata["calls"]
+            for c in calls:
+                call = json.dumps({"name": c["name"], "arguments": c["arguments"]})
+                apply_turn(self, traj, f"<tool_call>{call}</tool_call>", len(calls) + 1, tools)
+            answer = task.metadata["answer"]
+            apply_turn(self, traj, f"The answer is {answer}.", len(calls) + 1, tools)
+            out.append(traj)
+        return out
 
     def verify(self, task: Task, messages: str | Sequence[Message]) -> Verdict:
         return grade(task, as_messages(task, messages))

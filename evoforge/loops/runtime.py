@@ -110,7 +110,11 @@ class Runtime:
 
     def store(self, state: RunState) -> RoundStore:
         """The files of the state's round."""
-        return RoundStore(self.rd.round(state["round"]))
+        return self.round_store(state["round"])
+
+    def round_store(self, round_: int) -> RoundStore:
+        """The files of round ``round_``."""
+        return RoundStore(self.rd.round(round_))
 
     def baseline_store(self) -> RoundStore:
         return RoundStore(self.rd.baseline)
@@ -118,7 +122,7 @@ class Runtime:
     def last_kept_store(self, state: RunState) -> RoundStore:
         """The files of the last kept round, or the baseline's."""
         k = state.get("last_kept", -1)
-        return RoundStore(self.rd.round(k)) if k >= 0 else self.baseline_store()
+        return self.round_store(k) if k >= 0 else self.baseline_store()
 
     def base_model_path(self) -> str:
         return self.servers.models["actor"].path

@@ -62,6 +62,11 @@ class JsonFile(_RunFile):
         self.manifest.write_text(self.path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def search_record(phase: str, state: SearchState) -> dict[str, Any]:
+    """The search file's content: its phase ("judged" or "expanded") and its state."""
+    return {"phase": phase, "state": state.to_json()}
+
+
 class RoundStore:
     """The files of one round directory (or of the baseline's)."""
 
@@ -111,12 +116,16 @@ class RoundStore:
         self.trained_model = self.train_dir / "model"
         self.trained_refiner = self.train_dir / "refiner_model"
 
+    def file(self, name: str) -> JsonFile | JsonlFile:
+        """The round file a stage declares by ``name`` (an attribute of this store)."""
+        f = getattr(self, name, None)
+        if not isinstance(f, _RunFile):
+            raise AttributeError(f"the round store has no file named {name!r}")
+        return f
+
     # -- typed accessors ----------------------------------------------------------------------
     def tasks(self) -> dict[str, Task]:
         return {r["id"]: Task.from_json(r) for r in self.task_rows.read()}
-
-    def write_tasks(self, tasks: Iterable[Task]) -> None:
-        self.task_rows.write(t.to_json() for t in tasks)
 
     def responses(self) -> dict[str, list[str]]:
         """The sampled answers of a single-turn environment, by task."""
@@ -130,19 +139,20 @@ class RoundStore:
             for r in self.samples.read()
         }
 
-    def write_trajectories(self, trajectories: Iterable[Trajectory]) -> None:
-        """Write the samples of a multi-turn environment (grouped by task, in order)."""
+    @staticmethod
+    def trajectory_rows(trajectories: Iterable[Trajectory]) -> list[dict[str, Any]]:
+        """The sample rows of a multi-turn environment's trajectories (grouped by task, in order)."""
         by_task: dict[str, list[Trajectory]] = {}
         for t in trajectories:
             by_task.setdefault(t.task.id, []).append(t)
-        self.samples.write(
+        return [
             {
                 "task_id": tid,
                 "trajectories": [t.to_json(with_task=False) for t in ts],
                 "tokens": [t.tokens for t in ts],
             }
             for tid, ts in by_task.items()
-        )
+        ]
 
     def sample_texts(self) -> dict[str, list[str]]:
         """Each sample as text, by task: the answer, or a trajectory's transcript (what the
@@ -165,7 +175,7 @@ class RoundStore:
         return d["phase"], SearchState.from_json(d["state"])
 
     def save_search(self, phase: str, state: SearchState) -> None:
-        self.search_file.write({"phase": phase, "state": state.to_json()})
+        self.search_file.write(search_record(phase, state))
 
     def update_metrics(self, round_: int, **values: Any) -> None:
         """Merge ``values`` into metrics.json (dict values are merged key by key)."""

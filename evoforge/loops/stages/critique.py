@@ -19,9 +19,10 @@ from typing import Any
 from evoforge.agents.roles import stable_seed
 from evoforge.agents.search import Node
 from evoforge.envs.multiturn import Trajectory
-from evoforge.loops.nodes import StageResult
+from evoforge.loops.nodes import StageResult, stage
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
+from evoforge.loops.store import RoundStore, search_record
 from evoforge.stats import cohen_kappa
 
 Item = tuple[str, int]
@@ -92,21 +93,29 @@ def search_roots(
     return [n for _, _, n in roots[:limit]]
 
 
-def _measure(rt: Runtime, state: RunState, samples, verdicts) -> dict[str, Any]:
+def _measure(
+    rt: Runtime, state: RunState, store: RoundStore, samples, verdicts
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The judge's record and weight, and its votes on the calibration answers."""
     c = rt.config.critic
     if not getattr(rt.env, "verifiable", True):
-        return {"n": 0, "weight": 1.0, "benched": False, "reason": "no verifier: the judge alone"}
+        return {
+            "n": 0,
+            "weight": 1.0,
+            "benched": False,
+            "reason": "no verifier: the judge alone",
+        }, []
     if c.calibration_answers == 0 or rt.config.search.value == "verifier":
-        return {"n": 0, "weight": 1.0, "benched": rt.config.search.value == "verifier"}
+        return {"n": 0, "weight": 1.0, "benched": rt.config.search.value == "verifier"}, []
     rng = random.Random(stable_seed(rt.config.seed, "calibration", state["round"]))
     items = calibration_items(samples, verdicts, c.calibration_answers, rng)
-    tasks = rt.store(state).tasks()
+    tasks = store.tasks()
     with rt.progress.bar(f"round {state['round']} calibrate judge", len(items)) as bar:
         judged = rt.roles.judge(
             [(f"{tid}@{i}", tasks[tid], samples[tid][i]) for tid, i in items], bar
         )
     passed = [bool(verdicts[tid][i]["passed"]) for tid, i in items]
-    rt.store(state).critiques.write(
+    votes = [
         {
             "task_id": tid,
             "sample": i,
@@ -117,32 +126,13 @@ def _measure(rt: Runtime, state: RunState, samples, verdicts) -> dict[str, Any]:
             "passed": ok,
         }
         for (tid, i), j, ok in zip(items, judged, passed, strict=True)
-    )
-    return reliability([j.value for j in judged], passed, c.min_kappa)
+    ]
+    return reliability([j.value for j in judged], passed, c.min_kappa), votes
 
 
-def critique(rt: Runtime, state: RunState) -> StageResult:
-    store = rt.store(state)
-    if not store.search_file.exists():
-        samples, verdicts = store.sample_texts(), store.verdict_lists()
-        if not store.judge.exists():
-            judge = _measure(rt, state, samples, verdicts)
-            if not store.critiques.exists():
-                store.critiques.write([])  # nothing measured: the file says so
-            store.judge.write(judge)
-        trajs = store.trajectories() if rt.multiturn else None
-        roots = search_roots(samples, verdicts, rt.config.search.max_tasks, trajs)
-        search = rt.tree_search(store)
-        with rt.progress.bar(f"round {state['round']} critique", len(roots)) as bar:
-            search.score(roots, bar)  # the critique the refiner reads (unless benched)
-        store.save_search("judged", search.start(roots))
+def critique_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     judge = store.judge.read()
     _, s = store.search()
-    store.update_metrics(
-        state["round"],
-        judge={k: judge.get(k) for k in ("n", "accuracy", "kappa", "weight", "benched")},
-        trees=len(s.trees),
-    )
     return StageResult(
         counts={
             "kappa": judge.get("kappa"),
@@ -150,5 +140,29 @@ def critique(rt: Runtime, state: RunState) -> StageResult:
             "benched": judge["benched"],
             "trees": len(s.trees),
         },
+        metrics={
+            "judge": {k: judge.get(k) for k in ("n", "accuracy", "kappa", "weight", "benched")},
+            "trees": len(s.trees),
+        },
         update={"failed": len(s.trees), "active": len(s.active()), "level": s.level},
     )
+
+
+@stage(
+    reads=("task_rows", "samples", "verdicts"),
+    writes=("critiques", "judge", "search_file"),
+    summary=critique_summary,
+)
+def critique(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
+    samples, verdicts = store.sample_texts(), store.verdict_lists()
+    if not store.judge.exists():
+        judge, votes = _measure(rt, state, store, samples, verdicts)
+        # a checkpoint of its own: a crash while scoring the roots does not redo the calibration
+        store.critiques.write(votes)  # empty when nothing was measured: the file says so
+        store.judge.write(judge)
+    trajs = store.trajectories() if rt.multiturn else None
+    roots = search_roots(samples, verdicts, rt.config.search.max_tasks, trajs)
+    search = rt.tree_search(store)
+    with rt.progress.bar(f"round {state['round']} critique", len(roots)) as bar:
+        search.score(roots, bar)  # the critique the refiner reads (unless benched)
+    return {"search_file": search_record("judged", search.start(roots))}

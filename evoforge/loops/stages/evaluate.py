@@ -15,7 +15,7 @@ from evoforge.envs.base import Environment
 from evoforge.envs.multiturn import is_multiturn
 from evoforge.envs.verify import safe_verify
 from evoforge.errors import EvoforgeError
-from evoforge.loops.nodes import StageResult
+from evoforge.loops.nodes import StageResult, stage
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
 from evoforge.loops.store import RoundStore
@@ -112,10 +112,10 @@ def evaluate_env(
     return summarize(records, by_type), records
 
 
-def outcomes(store: RoundStore) -> dict[str, dict[str, bool]]:
-    """{env: {task id: passed}} of a stored evaluation."""
+def outcomes(rows: list[dict[str, Any]]) -> dict[str, dict[str, bool]]:
+    """{env: {task id: passed}} of an evaluation's response rows."""
     out: dict[str, dict[str, bool]] = defaultdict(dict)
-    for r in store.eval_responses.read():
+    for r in rows:
         out[r["env"]][r["task_id"]] = bool(r["passed"])
     return out
 
@@ -151,48 +151,47 @@ def evaluate_all(rt: Runtime, label: str) -> dict[str, Any]:
     return {"heldout": heldout, "records": records}
 
 
-def _write_eval(rt: Runtime, state: RunState, store: RoundStore, round_: int, label: str) -> None:
+def _evaluation(rt: Runtime, state: RunState, round_: int, label: str) -> dict[str, Any]:
+    """The outputs of an evaluation of the served weights: every response and the summary."""
     ev = evaluate_all(rt, label)
-    store.eval_responses.write(r | {"env": e} for e, recs in ev["records"].items() for r in recs)
+    responses = [r | {"env": e} for e, recs in ev["records"].items() for r in recs]
     result: dict[str, Any] = {"round": round_, "kept": None if round_ >= 0 else True}
     result["heldout"] = ev["heldout"]
     if round_ >= 0:
-        now = outcomes(store)
+        now = outcomes(responses)
         groups = {r["task_id"]: r["group"] for recs in ev["records"].values() for r in recs}
+        base = outcomes(rt.baseline_store().eval_responses.read())
+        kept = outcomes(rt.last_kept_store(state).eval_responses.read())
         result["compare"] = {
-            "baseline": compare(now, outcomes(rt.baseline_store()), groups),
-            "last_kept": compare(now, outcomes(rt.last_kept_store(state)), groups),
+            "baseline": compare(now, base, groups),
+            "last_kept": compare(now, kept, groups),
         }
-    store.eval.write(result)
+    return {"eval_responses": responses, "eval": result}
 
 
-def _counts(rt: Runtime, store: RoundStore) -> dict[str, Any]:
+def eval_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     ev = store.eval.read()
     h = ev["heldout"][rt.env.name]
     counts = {"strict": h["strict"], "loose": h["loose"], "n": h["n"]}
     base = ev.get("compare", {}).get("baseline", {}).get(rt.env.name)
     if base:
         counts |= {"delta": base["delta"], "p": base["p"]}
-    return counts
+    return StageResult(counts=counts)
 
 
-def baseline(rt: Runtime, state: RunState) -> StageResult:
+@stage(writes=("eval_responses", "eval"), summary=eval_summary, baseline=True)
+def baseline(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
     """Held-out numbers of the starting model (the bar every round is compared with)."""
-    store = rt.baseline_store()
-    if not store.eval.exists():
-        _write_eval(rt, state, store, -1, "baseline eval")
-    return StageResult(counts=_counts(rt, store))
+    return _evaluation(rt, state, -1, "baseline eval")
 
 
-def evaluate(rt: Runtime, state: RunState) -> StageResult:
-    store, r = rt.store(state), state["round"]
-    if not store.eval.exists():
-        if store.training_skipped():
-            last = rt.last_kept_store(state).eval.read()
-            unchanged = {"round": r, "kept": None, "unchanged": True, "heldout": last["heldout"]}
-            if "compare" in last:
-                unchanged["compare"] = {"baseline": last["compare"]["baseline"]}
-            store.eval.write(unchanged)
-        else:
-            _write_eval(rt, state, store, r, f"round {r} eval")
-    return StageResult(counts=_counts(rt, store))
+@stage(reads=("train_done",), writes=("eval_responses", "eval"), summary=eval_summary)
+def evaluate(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
+    r = state["round"]
+    if not store.training_skipped():
+        return _evaluation(rt, state, r, f"round {r} eval")
+    last = rt.last_kept_store(state).eval.read()
+    unchanged = {"round": r, "kept": None, "unchanged": True, "heldout": last["heldout"]}
+    if "compare" in last:
+        unchanged["compare"] = {"baseline": last["compare"]["baseline"]}
+    return {"eval": unchanged}

@@ -27,12 +27,13 @@ from typing import Any
 from evoforge.agents.roles import Roles
 from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
-from evoforge.loops.nodes import StageResult
+from evoforge.loops.nodes import METRICS, StageResult, stage
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.stages.pair_text import edit_distance, side_text
 from evoforge.loops.stages.trajectory_pairs import TrajectoryPairs
 from evoforge.loops.stages.tree_search import search_metrics, tree_record
 from evoforge.loops.state import RunState
+from evoforge.loops.store import RoundStore
 
 SOURCES = ("sampled", "refined", "partial")
 
@@ -312,33 +313,39 @@ def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
     }
 
 
-def pairs(rt: Runtime, state: RunState) -> StageResult:
-    store = rt.store(state)
-    if not store.pairs.exists():
-        data = build_round_data(rt, state)
-        store.tree.write(data["trees"])
-        store.sft.write(data["sft"])
-        store.refiner.write(data["refiner"])
-        dist = [p["edit_distance"] for p in data["pairs"]]
-        store.update_metrics(
-            state["round"],
-            pairs_dropped=data["dropped"],
-            mean_edit_distance=round(sum(dist) / len(dist), 2) if dist else None,
-            **data["search"],
-        )
-        store.pairs.write(data["pairs"])
+def pairs_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     built = store.pairs.read()
     by_source = {src: sum(p["source"] == src for p in built) for src in SOURCES}
     sft = Counter(r["source"] for r in store.sft.read())
     refiner = Counter(r["kind"] for r in store.refiner.read())
-    store.update_metrics(
-        state["round"],
-        pairs=len(built),
-        pairs_by_source=by_source,
-        rft_examples=dict(sft),
-        refiner_examples=dict(refiner),
-    )
     return StageResult(
         counts={"pairs": len(built), **{f"pairs_{k}": v for k, v in by_source.items()}}
-        | {"rft": sum(sft.values()), "refinements": refiner.get("refinement", 0)}
+        | {"rft": sum(sft.values()), "refinements": refiner.get("refinement", 0)},
+        metrics={
+            "pairs": len(built),
+            "pairs_by_source": by_source,
+            "rft_examples": dict(sft),
+            "refiner_examples": dict(refiner),
+        },
     )
+
+
+@stage(
+    reads=("task_rows", "samples", "verdicts", "search_file"),
+    writes=("tree", "sft", "refiner", "pairs"),
+    summary=pairs_summary,
+)
+def pairs(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
+    data = build_round_data(rt, state)
+    dist = [p["edit_distance"] for p in data["pairs"]]
+    return {
+        "tree": data["trees"],
+        "sft": data["sft"],
+        "refiner": data["refiner"],
+        "pairs": data["pairs"],
+        METRICS: {
+            "pairs_dropped": data["dropped"],
+            "mean_edit_distance": round(sum(dist) / len(dist), 2) if dist else None,
+            **data["search"],
+        },
+    }

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from typing import Any
 
 from evoforge.agents.roles import stable_seed
 from evoforge.envs.base import Task
 from evoforge.errors import EvoforgeError
-from evoforge.loops.nodes import StageResult
-from evoforge.loops.rundir import read_json
+from evoforge.loops.nodes import StageResult, stage
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
+from evoforge.loops.store import RoundStore
 
 POOL_FACTOR = 4
 """A weighted curriculum draws from this many times tasks_per_round candidates."""
@@ -59,9 +60,9 @@ def pass_rates(rt: Runtime, state: RunState) -> dict[str, float] | None:
     if c.curriculum == "uniform":
         return None
     if c.curriculum == "informative" and r > 0:
-        prev = rt.rd.round(r - 1) / "metrics.json"
+        prev = rt.round_store(r - 1).metrics
         if prev.exists():
-            rates = read_json(prev).get("sample_pass_by_type")
+            rates = prev.read().get("sample_pass_by_type")
             if rates:
                 return rates
     last = rt.last_kept_store(state).eval
@@ -71,23 +72,33 @@ def pass_rates(rt: Runtime, state: RunState) -> dict[str, float] | None:
     return {k: v["strict"] for k, v in by_type.items()}
 
 
-def plan(rt: Runtime, state: RunState) -> StageResult:
-    c, store = rt.config, rt.store(state)
-    r = state["round"]
-    if not store.task_rows.exists():
-        rates = pass_rates(rt, state)
-        weights = None if rates is None else type_weights(rates, c.curriculum, c.curriculum_floor)
-        unmeasured = type_weights({"": 0.5}, c.curriculum, c.curriculum_floor)[""]
-        pool_n = c.tasks_per_round * (POOL_FACTOR if weights is not None else 1)
-        pool = rt.env.tasks("train", pool_n, c.seed * 1000 + r)
-        if not isinstance(pool, list) or not pool:
-            raise EvoforgeError(
-                f"environment '{rt.env.name}' returned no train tasks; tasks() must return a "
-                "non-empty list of Task"
-            )
-        rng = random.Random(stable_seed(c.seed, "plan", r))
-        store.write_tasks(select_tasks(pool, c.tasks_per_round, weights, rng, unmeasured))
+def plan_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     tasks = store.tasks()
     types = Counter(tag for t in tasks.values() for tag in t.tags)
-    store.update_metrics(r, tasks=len(tasks), task_types=dict(types), curriculum=c.curriculum)
-    return StageResult(counts={"tasks": len(tasks)}, update={"level": 0, "failed": 0, "active": 0})
+    return StageResult(
+        counts={"tasks": len(tasks)},
+        metrics={
+            "tasks": len(tasks),
+            "task_types": dict(types),
+            "curriculum": rt.config.curriculum,
+        },
+        update={"level": 0, "failed": 0, "active": 0},
+    )
+
+
+@stage(writes=("task_rows",), summary=plan_summary)
+def plan(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
+    c, r = rt.config, state["round"]
+    rates = pass_rates(rt, state)
+    weights = None if rates is None else type_weights(rates, c.curriculum, c.curriculum_floor)
+    unmeasured = type_weights({"": 0.5}, c.curriculum, c.curriculum_floor)[""]
+    pool_n = c.tasks_per_round * (POOL_FACTOR if weights is not None else 1)
+    pool = rt.env.tasks("train", pool_n, c.seed * 1000 + r)
+    if not isinstance(pool, list) or not pool:
+        raise EvoforgeError(
+            f"environment '{rt.env.name}' returned no train tasks; tasks() must return a "
+            "non-empty list of Task"
+        )
+    rng = random.Random(stable_seed(c.seed, "plan", r))
+    chosen = select_tasks(pool, c.tasks_per_round, weights, rng, unmeasured)
+    return {"task_rows": [t.to_json() for t in chosen]}

@@ -11,10 +11,11 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
-from evoforge.loops.nodes import StageResult
+from evoforge.loops.nodes import StageResult, stage
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.stages.sync import probe
 from evoforge.loops.state import RunState
+from evoforge.loops.store import RoundStore
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,9 @@ def _rollback(rt: Runtime, state: RunState) -> dict[str, Any]:
     return {"n": len(before), "identical": sum(a == b for a, b in zip(before, after, strict=True))}
 
 
-def promote(rt: Runtime, state: RunState) -> StageResult:
-    c, store, r = rt.config, rt.store(state), state["round"]
+@stage()
+def promote(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
+    c, r = rt.config, state["round"]
     ev = store.eval.read()
     last = rt.last_kept_store(state).eval.read()
     if ev.get("unchanged"):
@@ -132,8 +134,9 @@ def promote(rt: Runtime, state: RunState) -> StageResult:
         update["stop"], update["stop_reason"] = True, stop
     if ev.get("kept") is None or "rollback_check" in ev:
         store.eval.write(ev | {"kept": dec.keep, "reason": dec.reason})
-    store.update_metrics(r, kept=dec.keep, promote_reason=dec.reason)
     h = ev["heldout"][rt.env.name]
     return StageResult(
-        counts={"kept": dec.keep, "strict": h["strict"], "reason": dec.reason}, update=update
+        counts={"kept": dec.keep, "strict": h["strict"], "reason": dec.reason},
+        metrics={"kept": dec.keep, "promote_reason": dec.reason},
+        update=update,
     )

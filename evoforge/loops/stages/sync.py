@@ -6,9 +6,10 @@ import os
 import time
 
 from evoforge.agents.serving.types import GenRequest, Sampling
-from evoforge.loops.nodes import StageResult
+from evoforge.loops.nodes import StageResult, stage
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
+from evoforge.loops.store import RoundStore
 
 PROBE_TASKS = 8
 PROBE_TOKENS = 32
@@ -22,8 +23,9 @@ def probe(rt: Runtime) -> list[str]:
     return [r.texts[0] for r in rt.servers.actor.generate(reqs)]
 
 
-def sync(rt: Runtime, state: RunState) -> StageResult:
-    store, r = rt.store(state), state["round"]
+@stage()
+def sync(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
+    r = state["round"]
     if store.training_skipped():
         return StageResult(counts={"skipped": True})
     if not store.probe_kept.exists():
@@ -39,9 +41,9 @@ def sync(rt: Runtime, state: RunState) -> StageResult:
     secs = round(time.time() - start, 3)
     candidate = probe(rt)
     kept = store.probe_kept.read()
-    store.update_metrics(
-        r,
-        sync_load_seconds=secs,
-        probe_changed=sum(a != b for a, b in zip(kept, candidate, strict=True)),
+    changed = sum(a != b for a, b in zip(kept, candidate, strict=True))
+    return StageResult(
+        counts={"load_seconds": secs},
+        metrics={"sync_load_seconds": secs, "probe_changed": changed},
+        update={"serving": rt.serving_label(r)},
     )
-    return StageResult(counts={"load_seconds": secs}, update={"serving": rt.serving_label(r)})

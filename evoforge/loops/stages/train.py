@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from evoforge.loops.nodes import StageResult
+from evoforge.loops.nodes import StageResult, stage
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
 from evoforge.loops.store import RoundStore
@@ -69,66 +69,9 @@ def step_status(out_dirs: list[str]) -> str | None:
     return None
 
 
-def train(rt: Runtime, state: RunState) -> StageResult:
-    c, store, r = rt.config, rt.store(state), state["round"]
-    if not store.train_done.exists():
-        shared_refiner = rt.servers.refiner is rt.servers.actor
-        refiner_rows = refiner_examples(store, c.train.max_refiner_examples)
-        mix = refiner_rows if (c.train.refiner_data == "mix" and shared_refiner) else []
-        algo, data, sft_mix = training_plan(c.train.algorithm, c.train.rft, store, mix)
-        if not data:
-            store.train_done.write(
-                {"skipped": f"no training data for {algo} this round (0 pairs, 0 RFT rows)"}
-            )
-        else:
-            ref = rt.kept_weights(state) if c.train.reference == "round" else rt.base_model_path()
-            settings = TrainSettings.from_config(c)
-            rt.progress.line(
-                f"[round {r}] training {algo} on {len(data)} examples"
-                + (f" after SFT on {len(sft_mix)} examples" if sft_mix else "")
-            )
-            store.train_dir.mkdir(parents=True, exist_ok=True)
-            label = f"round{r}/train"
-            outs = [str(store.trained_model), str(store.trained_refiner)]
-            with servers_asleep(rt), rt.progress.watch(label, lambda: step_status(outs)):
-                metrics = rt.trainer.train(
-                    label,
-                    algo,
-                    rt.kept_weights(state),
-                    str(store.trained_model),
-                    data,
-                    settings,
-                    ref,
-                    sft_mix,
-                )
-                if not shared_refiner and refiner_rows and c.train.refiner_data != "off":
-                    metrics["refiner"] = rt.trainer.train(
-                        label,
-                        "sft",
-                        rt.servers.refiner.info().weights_path,
-                        str(store.trained_refiner),
-                        refiner_rows,
-                        settings,
-                    )
-            for where in metrics.get("resumed_from", []):
-                rt.progress.line(
-                    f"[round {r}] training resumed at {where['phase']} step {where['step']}"
-                )
-            rt.trainer.stop()  # its optimizer state and activations (GBs) go back to the machine
-            store.train_metrics.write(metrics)
-            store.train_done.write({"skipped": None, "seconds": metrics["seconds"]})
+def train_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     skipped = store.training_skipped()
     m = store.train_metrics.read() if store.train_metrics.exists() else {}
-    store.update_metrics(
-        r,
-        train={
-            "skipped": skipped,
-            "loss_first": m.get("loss_first"),
-            "loss_last": m.get("loss_last"),
-            "steps": m.get("steps"),
-            "step_seconds": m.get("step_seconds"),
-        },
-    )
     # seconds inside the trainer actor's calls (load, train, save), for the round bench
     inside = (m.get("seconds") or 0.0) + (m.get("refiner", {}).get("seconds") or 0.0)
     return StageResult(
@@ -137,5 +80,56 @@ def train(rt: Runtime, state: RunState) -> StageResult:
             "steps": m.get("steps"),
             "loss": m.get("loss_last"),
             "trainer_seconds": round(inside, 2),
-        }
+        },
+        metrics={
+            "train": {
+                "skipped": skipped,
+                **{k: m.get(k) for k in ("loss_first", "loss_last", "steps", "step_seconds")},
+            }
+        },
     )
+
+
+@stage(reads=("task_rows",), writes=("train_metrics", "train_done"), summary=train_summary)
+def train(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
+    c, r = rt.config, state["round"]
+    shared_refiner = rt.servers.refiner is rt.servers.actor
+    refiner_rows = refiner_examples(store, c.train.max_refiner_examples)
+    mix = refiner_rows if (c.train.refiner_data == "mix" and shared_refiner) else []
+    algo, data, sft_mix = training_plan(c.train.algorithm, c.train.rft, store, mix)
+    if not data:
+        return {
+            "train_done": {
+                "skipped": f"no training data for {algo} this round (0 pairs, 0 RFT rows)"
+            }
+        }
+    ref = rt.kept_weights(state) if c.train.reference == "round" else rt.base_model_path()
+    settings = TrainSettings.from_config(c)
+    rt.progress.line(
+        f"[round {r}] training {algo} on {len(data)} examples"
+        + (f" after SFT on {len(sft_mix)} examples" if sft_mix else "")
+    )
+    store.train_dir.mkdir(parents=True, exist_ok=True)
+    label = f"round{r}/train"
+    outs = [str(store.trained_model), str(store.trained_refiner)]
+    with servers_asleep(rt), rt.progress.watch(label, lambda: step_status(outs)):
+        start = rt.kept_weights(state)
+        metrics = rt.trainer.train(
+            label, algo, start, str(store.trained_model), data, settings, ref, sft_mix
+        )
+        if not shared_refiner and refiner_rows and c.train.refiner_data != "off":
+            metrics["refiner"] = rt.trainer.train(
+                label,
+                "sft",
+                rt.servers.refiner.info().weights_path,
+                str(store.trained_refiner),
+                refiner_rows,
+                settings,
+            )
+    for where in metrics.get("resumed_from", []):
+        rt.progress.line(f"[round {r}] training resumed at {where['phase']} step {where['step']}")
+    rt.trainer.stop()  # its optimizer state and activations (GBs) go back to the machine
+    return {
+        "train_metrics": metrics,
+        "train_done": {"skipped": None, "seconds": metrics["seconds"]},
+    }

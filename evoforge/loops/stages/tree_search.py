@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from evoforge.agents.search import Node, SearchState
-from evoforge.loops.nodes import StageResult
+from evoforge.loops.nodes import StageResult, stage
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
+from evoforge.loops.store import RoundStore
 
 
-def expand(rt: Runtime, state: RunState) -> StageResult:
-    store = rt.store(state)
+@stage()
+def expand(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     phase, s = store.search()
     if phase != "expanded":
         search = rt.tree_search(store)
@@ -34,8 +35,8 @@ def expand(rt: Runtime, state: RunState) -> StageResult:
     )
 
 
-def judge(rt: Runtime, state: RunState) -> StageResult:
-    store = rt.store(state)
+@stage()
+def judge(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     phase, s = store.search()
     if phase != "judged":
         search = rt.tree_search(store)

@@ -14,7 +14,7 @@ from typing import Any
 from evoforge.envs.base import Verdict
 from evoforge.envs.multiturn import first_failed_turn
 from evoforge.envs.verify import safe_verify
-from evoforge.loops.nodes import StageResult
+from evoforge.loops.nodes import StageResult, stage
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
 from evoforge.loops.store import RoundStore
@@ -82,17 +82,18 @@ def response_verdicts(env, store: RoundStore, tasks, progress) -> list[dict[str,
     return out
 
 
-def verify(rt: Runtime, state: RunState) -> StageResult:
-    store = rt.store(state)
-    tasks = store.tasks()
-    if not store.verdicts.exists():
-        n = len(store.samples.read())
-        check = trajectory_verdicts if rt.multiturn else response_verdicts
-        with rt.progress.bar(f"round {state['round']} verify", n) as bar:
-            store.verdicts.write(check(rt.env, store, tasks, bar))
-    verdicts = store.verdict_lists()
+def verify_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
+    tasks, verdicts = store.tasks(), store.verdict_lists()
     stats = sample_stats({t: tasks[t].tags for t in verdicts}, verdicts)
-    store.update_metrics(state["round"], **stats)
     return StageResult(
-        counts={k: stats[k] for k in ("sample_pass_rate", "tasks_mixed", "tasks_no_pass")}
+        counts={k: stats[k] for k in ("sample_pass_rate", "tasks_mixed", "tasks_no_pass")},
+        metrics=stats,
     )
+
+
+@stage(reads=("task_rows", "samples"), writes=("verdicts",), summary=verify_summary)
+def verify(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
+    n = len(store.samples.read())
+    check = trajectory_verdicts if rt.multiturn else response_verdicts
+    with rt.progress.bar(f"round {state['round']} verify", n) as bar:
+        return {"verdicts": check(rt.env, store, store.tasks(), bar)}

@@ -187,8 +187,10 @@ class CodeEnv:
         )
 
     def verify(self, task: Task, response: str) -> Verdict:
-        """Run the shown tests, then the hidden ones in a sandbox of their own. Whatever the code
-        does, the result is a verdict (SandboxUnavailable, the machine's fault, is raised)."""
+        """Run the shown tests, then the hidden ones in a sandbox of their own (not when the
+        shown run already failed to load, timed out or crashed: they then count as failed).
+        Whatever the code does, the result is a verdict (SandboxUnavailable, the machine's
+        fault, is raised)."""
         if not isinstance(response, str):
             why = f"the response is {type(response).__name__}, not text"
             return Verdict(0.0, False, {"by_type": {task.tags[0]: False}}, why)
@@ -196,14 +198,16 @@ class CodeEnv:
         shown, hidden = task.metadata["tests"], task.metadata.get("hidden_tests", [])
         result = run_code(code, function, [[x] for x, _ in shown], self.limits)
         ok = result.matches([want for _, want in shown])
-        hidden_ok = []
-        if hidden:
+        hidden_ok = [False] * len(hidden)
+        # code that did not load, or ran out of time or crashed, is not run a second time
+        ran_hidden = bool(hidden) and not (result.load_error or result.timed_out or result.crashed)
+        if ran_hidden:
             unseen = run_code(code, function, [[x] for x, _ in hidden], self.limits)
             hidden_ok = unseen.matches([want for _, want in hidden])
         every = ok + hidden_ok
         passed = all(every)
         feedback = "" if all(ok) else result.feedback([want for _, want in shown])
-        if not all(hidden_ok):
+        if ran_hidden and not all(hidden_ok):
             failed = f"{len(hidden_ok) - sum(hidden_ok)} of {len(hidden_ok)} hidden tests failed"
             feedback = (
                 f"{feedback} ({failed})"

@@ -1,3 +1,7 @@
+import ast
+import json
+import re
+
 import pytest
 
 import evoforge
@@ -19,6 +23,67 @@ def test_correct_and_wrong_answers():
     assert not bad.passed and "expected" in bad.feedback
     loop = env.verify(task, "```python\ndef solve_count_above(xs):\n    while True: pass\n```")
     assert not loop.passed and loop.feedback
+
+
+FEEDBACK = re.compile(r"^(\w+)\((.*)\) (?:returned .*, |raised .*; )expected (.*?)(?: \(\d+ of|$)")
+
+
+def lookup_table(function: str, table: dict) -> str:
+    rows = "".join(f"    if xs == {x!r}:\n        return {y}\n" for x, y in table)
+    return f"```python\ndef {function}(xs):\n{rows}    return None\n```"
+
+
+def test_a_lookup_table_built_from_feedback_fails_the_hidden_tests():
+    """The red team's hard-coder: read the expected output of the first failing test from the
+    feedback, add it to a table, ask again. It learns every shown test and still fails."""
+    env = get_env("code")
+    for task in (env.task("heldout", 7, 0), env.task("train", 7, 0)):
+        function, table = task.metadata["function"], []
+        for _calls in range(1, 12):
+            verdict = env.verify(task, lookup_table(function, table))
+            found = FEEDBACK.match(verdict.feedback)
+            if found is None:
+                break
+            table.append((ast.literal_eval(found.group(2)), found.group(3)))
+        assert verdict.details["tests_passed"] == verdict.details["tests"] == 4, verdict
+        assert not verdict.passed and verdict.score < 1, (task.id, verdict)
+        assert verdict.details["hidden_passed"] < verdict.details["hidden_tests"] == 4
+        assert "hidden tests failed" in verdict.feedback
+        hidden = [x for x, _ in task.metadata["hidden_tests"]]
+        assert not any(repr(x) in verdict.feedback for x in hidden if x not in ([], ""))
+
+
+def test_hidden_inputs_never_reach_feedback_or_details():
+    """An answer that returns, raises, prints or digs up (from the runner's memory) every input
+    it is given: nothing of a hidden input comes back."""
+    env = get_env("code")
+    task = next(t for t in env.tasks("train", 40, 3) if t.metadata["family"] == "sum_multiples")
+    leak = (
+        "import gc, sys\n"
+        "def solve_sum_multiples(xs):\n"
+        "    everything = [o for o in gc.get_objects() if isinstance(o, dict) and 'inputs' in o]\n"
+        "    print(everything, file=sys.stderr)\n"
+        "    if len(xs) % 2:\n"
+        "        raise ValueError(repr(everything))\n"
+        "    return repr(everything)\n"
+    )
+    verdict = env.verify(task, f"```python\n{leak}```")
+    shown = json.dumps(verdict.to_json())
+    for x, _ in task.metadata["hidden_tests"]:
+        if x not in (t for t, _ in task.metadata["tests"]) and len(x) > 1:
+            assert repr(x) not in shown and json.dumps(x) not in shown, (x, shown[:500])
+
+
+def test_an_honest_answer_passes_shown_and_hidden_tests():
+    env = get_env("code")
+    task = next(t for t in env.tasks("heldout", 40, 0) if t.metadata["family"] == "reverse_words")
+    v = env.verify(
+        task, "```python\ndef solve_reverse_words(xs):\n    return xs[::-1].upper()\n```"
+    )
+    assert v.passed and v.score == 1 and not v.feedback
+    assert (v.details["tests_passed"], v.details["hidden_passed"]) == (4, 4)
+    again = env.task("heldout", 0, int(task.id.rsplit("/", 1)[1]))
+    assert again.to_json() == task.to_json()  # every item is a function of (seed, index)
 
 
 def test_extract_code():

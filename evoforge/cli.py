@@ -1,4 +1,4 @@
-"""The ``evoforge`` command line: run, resume, report, envs, bench, models."""
+"""The ``evoforge`` command line: run, plan, resume, report, envs, bench, models."""
 
 from __future__ import annotations
 
@@ -45,6 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Continue a stopped run. Its config.yaml must be the config it started "
         "with; only these keys may change, by an edit or as key=value: "
         + ", ".join(RESUME_SAFE_KEYS),
+    plan = sub.add_parser(
+        "plan",
+        help="check a run and print its placement and resources; writes nothing",
+        description="Every check `evoforge run` makes before it writes the run directory (config, "
+        "environment, model, token budgets, placement against the cluster: local, or joined "
+        "with ray_address=), then the placement, CPU slots, GPU shares and memory the run will "
+        "hold. Nothing is written and no local cluster is started.",
+    )
+    plan.add_argument(
+        "items",
+        nargs="*",
+        metavar="[CONFIG.yaml] [key=value ...]",
+        help="as for `evoforge run`",
+    )
     )
     res.add_argument("run_dir")
     res.add_argument("overrides", nargs="*", metavar="key=value", help="a key that may change")
@@ -69,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     prep = models_sub.add_parser("prepare", help="convert and cache models (default, tiny, a path)")
     prep.add_argument("specs", nargs="+")
     prep.add_argument("--cache-dir", default=None)
-    for sp in (run, res, rep, envs, bench, models, chk):
+    for sp in (run, plan, res, rep, envs, bench, models, chk):
         sp.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
@@ -111,6 +125,27 @@ def _cmd_envs(args: argparse.Namespace) -> int:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from evoforge.agents.models import resolve_model
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from evoforge.config import load_config
+    from evoforge.loops.preflight import validate
+    from evoforge.loops.runner import default_run_dir
+
+    config_path, overrides = _split_items(args.items)
+    config = load_config(config_path, overrides)
+    run_dir = Path(config.run_dir or default_run_dir(config))
+    checked = validate(config, new_run_dir=run_dir)
+    print(f"run directory: {run_dir} (not created)")
+    print(f"environment: {checked.env.name}; model: {config.model}; backend: {config.backend}")
+    for line in checked.plan.lines() if checked.plan else []:
+        print(line)
+    for note in checked.notes:
+        print(note)
+    print("plan: ok (nothing written)")
+    return 0
+
+
 
     for spec in args.specs:
         ref = resolve_model(spec, args.cache_dir)
@@ -144,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "resume":
             from evoforge.loops.runner import resume
+        if args.command == "plan":
+            return _cmd_plan(args)
 
             resume(args.run_dir, quiet=quiet, overrides=tuple(args.overrides))
             return 0

@@ -7,12 +7,19 @@
   refinements, pairs, verifier pass rate, judge-verifier agreement, train loss, ...).
 
 Ray exports them with a ``ray_`` prefix, e.g. ``ray_evoforge_node_seconds``.
+
+Ray drops a gauge's series about 20 s after its last ``set()``; a run's node gauges are set once
+per node, so a thread of the driver sets every one of them again every ``KEEPALIVE_S`` seconds
+until the run ends (``end_run``) or the driver leaves Ray: a scrape at any moment of a run sees
+every node that finished. evoforge/monitoring/ has a Grafana dashboard and a Prometheus config.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +28,13 @@ _METRICS: dict[str, Any] = {}
 BATCH_BOUNDARIES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
 log = logging.getLogger("evoforge")
 _warned: set[str] = set()
+KEEPALIVE_S = 5.0
+"""Seconds between two sets of a live gauge: well under Ray's export interval and its ~20 s
+expiry of a gauge not set since."""
+_live: dict[tuple[str, str, tuple[str, ...], tuple[tuple[str, str], ...]], float] = {}
+"""Gauges of runs still going: (name, description, tag keys, tags) -> value."""
+_live_lock = threading.Lock()
+_keeper: threading.Thread | None = None
 
 
 def tag(value: object) -> str:
@@ -96,17 +110,68 @@ def record_node(
         ),
     }
     for name, (doc, value) in values.items():
-        _safely(name, lambda n=name, d=doc, v=value: _metric("gauge", n, d, keys).set(v, tags))
+        _gauge(name, doc, keys, tags, value)
     for name, value in counts.items():
         if isinstance(value, bool):
             value = int(value)
         if isinstance(value, int | float) and math.isfinite(value):
-            _safely(
+            _gauge(
                 "evoforge_node_count",
-                lambda n=name, v=value: _metric(
-                    "gauge",
-                    "evoforge_node_count",
-                    "Counts a node reported (tag name)",
-                    (*keys, "name"),
-                ).set(float(v), tags | {"name": tag(n)}),
+                "Counts a node reported (tag name)",
+                (*keys, "name"),
+                tags | {"name": tag(name)},
+                float(value),
             )
+
+
+def _gauge(name: str, doc: str, keys: tuple[str, ...], tags: dict[str, str], value: float) -> None:
+    """Set a gauge now and keep it set until its run ends."""
+    _safely(name, lambda: _metric("gauge", name, doc, keys).set(value, tags))
+    with _live_lock:
+        _live[(name, doc, keys, tuple(sorted(tags.items())))] = value
+    _start_keeper()
+
+
+def _start_keeper() -> None:
+    global _keeper
+    with _live_lock:
+        if _keeper is not None:
+            return
+        _keeper = threading.Thread(target=_keep, name="evoforge-metrics", daemon=True)
+        _keeper.start()
+
+
+def _keep() -> None:
+    """Set every live gauge again every KEEPALIVE_S; ends when none is left or Ray is gone."""
+    import ray
+
+    global _keeper
+    while True:
+        time.sleep(KEEPALIVE_S)
+        with _live_lock:
+            if not ray.is_initialized():
+                _live.clear()
+            live = list(_live.items())
+            if not live:
+                _keeper = None  # the next gauge set starts a new keeper
+                return
+        for (name, doc, keys, tags), value in live:
+            _safely(name, lambda n=name, d=doc, k=keys, t=tags, v=value: _set(n, d, k, t, v))
+
+
+def _set(name: str, doc: str, keys: tuple[str, ...], tags, value: float) -> None:
+    _metric("gauge", name, doc, keys).set(value, dict(tags))
+
+
+def live_series(run: str | None = None) -> int:
+    """How many gauge series are kept set (of ``run``, or of every run)."""
+    with _live_lock:
+        return sum(1 for k in _live if run is None or ("run", tag(run)) in k[3])
+
+
+def end_run(run: str) -> None:
+    """A run ended: its gauges are no longer set again (Ray drops them ~20 s later, after a
+    scrape has had time to see the last node's)."""
+    with _live_lock:
+        for key in [k for k in _live if ("run", tag(run)) in k[3]]:
+            del _live[key]

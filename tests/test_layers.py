@@ -18,6 +18,7 @@ RANKS = {
     "plugins": 0,
     "stats": 0,
     "telemetry": 0,
+    "monitoring": 0,
     "config": 0,
     "config_sections": 0,
     "config_loader": 0,

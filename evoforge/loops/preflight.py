@@ -4,8 +4,9 @@ A value or a plugin that cannot work is a one-line error here, in seconds, not a
 minutes (or rounds) into the run: the run directory, the prompt templates, the dashboard's
 address, the Ray cluster, the GPU layout's static rules (``placement.static_checks``), the
 experiment trackers' libraries, the environments (``check_env``, then ``tasks()`` at the sizes the run
-will ask for), the models and their cache, and the token budgets of every prompt the roles will
-build against the context window and TRL's ``max_length``.
+will ask for), the models and their cache, the token budgets of every prompt the roles will
+build against the context window and TRL's ``max_length``, and last the placement, CPU slots and
+GPUs against the cluster itself (resources.py; a cluster to join is joined here).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from evoforge.envs.multiturn import is_multiturn, tool_map
 from evoforge.envs.registry import get_env
 from evoforge.envs.verify import safe_verify
 from evoforge.errors import ConfigError, EvoforgeError
+from evoforge.loops.resources import RunPlan, plan_run
 from evoforge.loops.rundir import check_run_dir
 from evoforge.loops.servers import model_specs
 from evoforge.loops.trackers import check_trackers
@@ -41,6 +43,8 @@ class Checked:
     env: CheckedEnv
     guard: CheckedEnv | None
     notes: list[str] = field(default_factory=list)
+    plan: RunPlan | None = None
+    """Placement, CPU slots, GPU shares and memory on the run's cluster (``evoforge plan``)."""
 
 
 def validate(config: Config, new_run_dir: Path | None = None) -> Checked:
@@ -65,10 +69,6 @@ def validate(config: Config, new_run_dir: Path | None = None) -> Checked:
             )
     else:
         check_local_address(config.dashboard_host)
-    slots = cluster.local_slots(config.ray_address)
-    if slots is not None:
-        pools = len(set(model_specs(config).values()))
-        placement.check_local_cpus(config, pools, slots)
     env = _environment(config, config.env)
     guard = None
     if config.eval.guard_env and config.eval.guard_env != config.env:
@@ -84,6 +84,7 @@ def validate(config: Config, new_run_dir: Path | None = None) -> Checked:
     for spec in sorted(set(model_specs(config).values())):
         _model(spec, config.cache_dir)
     check_budgets(config, env, train, heldout)
+    checked.plan = plan_run(config)
     return checked
 
 

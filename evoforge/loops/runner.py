@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evoforge import telemetry
 from evoforge.agents.serving import cluster, placement
 from evoforge.config import RESUME_SAFE_KEYS, Config, load_config
 from evoforge.config_loader import differences, dump_yaml, to_dict
@@ -117,6 +118,7 @@ def _drive(
                 cluster.remove_session(info)
         finally:
             shutil.rmtree(temp_dir, ignore_errors=True)
+            telemetry.end_run(run_id)
             progress.close()
     write_report(str(rd.path))
     result = summarize(rd)

@@ -54,6 +54,7 @@ class TrainerActor:
 
     def stop(self) -> None:
         """Release the actor (and the memory it holds)."""
+            cluster.wait_placed(self._actor, name, {"CPU": 1, "GPU": self.gpus})
         import ray
 
         if self._actor is not None:

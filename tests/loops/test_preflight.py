@@ -79,3 +79,33 @@ def test_a_second_run_on_the_local_cluster_this_process_started_is_checked_too(
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: the run needs 1025 CPU slots at once"), err
     assert not (tmp_path / "run").exists()
+
+
+def _tree(root) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime for p in root.rglob("*")}
+
+
+def test_plan_checks_and_prints_the_plan_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keep.txt").write_text("x")
+    before = _tree(tmp_path)
+    assert main(["plan", *TINY, "backend=hf"]) == 0
+    out = capsys.readouterr().out
+    assert _tree(tmp_path) == before, "evoforge plan wrote into the current directory"
+    for wanted in (
+        "run directory: runs/",
+        "(not created)",
+        "placement: ",
+        "cpu slots: 2 held at once",
+    ):
+        assert wanted in out, out
+    assert "memory: tiny (" in out and "of weights per server replica x 1" in out, out
+    assert "memory: training about" in out and out.rstrip().endswith("plan: ok (nothing written)")
+
+
+def test_plan_refuses_what_run_refuses(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan", *TINY, "serving.replicas=1024"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the run needs 1025 CPU slots at once" in err[0], err
+    assert list(tmp_path.iterdir()) == []

@@ -140,6 +140,9 @@ def connect(
             _CONTEXT = _start_local(cpus, num_gpus, dashboard_host, temp_dir)
         _STARTED_HERE = started
         _protect_token(_CONTEXT)
+        from evoforge.monitoring import provision
+
+        provision((getattr(_CONTEXT, "address_info", None) or {}).get("session_dir", ""))
     ctx = ray.get_runtime_context()
     dashboard = (getattr(_CONTEXT, "dashboard_url", None) or "") if _CONTEXT is not None else ""
     if dashboard and not dashboard.startswith("http"):
@@ -299,6 +302,54 @@ def claim_name(name: str, timeout: float = 30.0) -> None:
             )
         ray.kill(stale, no_restart=True)
         time.sleep(0.2)
+
+
+PLACE_TIMEOUT_S = 120.0
+"""Seconds an actor may wait for Ray to place it before the run stops with what is missing."""
+
+
+def wait_placed(actor, name: str, asks: dict[str, float], timeout: float | None = None) -> None:
+    """Wait until Ray has placed ``actor`` (a worker of the cluster took it; its constructor may
+    still run). Still pending after ``timeout`` seconds: the actor is killed and the run stops
+    with one line naming what it asked, what is free and how to free it, instead of waiting
+    forever."""
+    import time
+
+    import ray
+
+    timeout = PLACE_TIMEOUT_S if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    ready = actor.__ray_ready__.remote()
+    while True:
+        done, _ = ray.wait([ready], timeout=min(1.0, timeout))
+        if done or _placed(actor):
+            return
+        if time.monotonic() >= deadline:
+            ray.kill(actor, no_restart=True)
+            free = ray.available_resources()
+            total = ray.cluster_resources()
+            asked = ", ".join(f"{k} {v:g}" for k, v in asks.items() if v)
+            have = ", ".join(
+                f"{k} {free.get(k, 0.0):g} of {total.get(k, 0.0):g}" for k, v in asks.items() if v
+            )
+            raise EvoforgeError(
+                f"Ray could not place {name} within {timeout:.0f} s: it asks for {asked} and the "
+                f"cluster has {have} free; free them (`ray list actors --filter state=ALIVE` "
+                "shows who holds them; stop those jobs or actors) or add nodes, then "
+                "`evoforge resume` the run"
+            )
+
+
+def _placed(actor) -> bool:
+    """Whether Ray leased a worker to ``actor``: GCS records the worker's port and pid once it
+    is placed, while its constructor runs (the state is PENDING_CREATION either way)."""
+    from ray._private import state
+
+    try:
+        info = state.actors(actor_id=actor._actor_id.hex())
+    except Exception:  # noqa: BLE001 - unknown: keep waiting for the ready call
+        return False
+    return info.get("State") == "ALIVE" or bool((info.get("Address") or {}).get("Port"))
 
 
 def shutdown() -> None:

@@ -69,6 +69,15 @@ def test_vllm_server_generates_reloads_in_place(ray_cluster, tiny_path, tmp_path
         assert [r.id for r in out] == [f"r{i}" for i in range(6)] and all(
             r.completion_tokens[0] > 0 for r in out
         )
+        # a forced prefix: in the prompt, only the continuation comes back, as on the hf engine
+        from evoforge.agents.serving.hf_engine import HFEngine
+
+        forced = replace(batch[0], prefix="Once upon a", id="f")
+        got = pool.generate([forced, *batch[1:3]])  # batched with plain requests
+        hf = HFEngine(tiny_path, max_model_len=512, batch_size=4, threads=0, dtype="float32")
+        assert [r.texts for r in got] == [r.texts for r in hf.generate([forced, *batch[1:3]])]
+        assert got[0].prompt_tokens > out[0].prompt_tokens and got[0].texts != out[0].texts
+        assert [r.texts for r in got[1:]] == [r.texts for r in out[1:3]]
         greedy_n = pool.generate(reqs(2, max_tokens=8, n=3))
         assert [r.texts for r in greedy_n] == [[o.texts[0]] * 3 for o in out[:2]]
         sampled = reqs(3, max_tokens=8, temperature=1.0, n=2, seed=5)

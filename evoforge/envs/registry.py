@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from evoforge.envs import data_file, reasoning_gym
+from evoforge.envs import data_file, reasoning_gym, verifiers_taskset
 from evoforge.envs.arithmetic import ArithmeticEnv
 from evoforge.envs.base import Environment
 from evoforge.envs.code import CodeEnv
@@ -81,8 +81,14 @@ def _looks_like_env(obj: Any) -> bool:
 
 def get_env(spec: str, data: Any = None) -> Environment:
     """An environment by registered name, entry-point name, ``module:attr``,
-    ``reasoning-gym:NAME`` or ``file:PATH`` (``data``: the config's data section, for files)."""
+    ``reasoning-gym:NAME``, ``verifiers:MODULE[:NAME]`` or ``file:PATH`` (``data``: the config's
+    data section, for files and verifiers tasksets)."""
     _builtins()
+    if spec.startswith(verifiers_taskset.PREFIX):
+        return verifiers_taskset.VerifiersTasksetEnv(
+            spec[len(verifiers_taskset.PREFIX) :],
+            pass_threshold=getattr(data, "pass_threshold", 1.0),
+        )
     if spec.startswith(reasoning_gym.PREFIX):
         return reasoning_gym.ReasoningGymEnv(spec[len(reasoning_gym.PREFIX) :])
     if spec.startswith(data_file.PREFIX):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,6 +153,73 @@ def parse_turn(text: str, tools: Mapping[str, Any]) -> ParsedTurn:
             CallError(f"{dropped} calls beyond {MAX_CALLS_PER_TURN} in one turn were not run")
         ]
     return ParsedTurn(items=tuple(items), attempted=True)
+
+
+ERROR_PREFIX = "error: "
+"""How the tool message of a failed call starts (the feedback the model reads follows it)."""
+
+
+@dataclass(frozen=True)
+class TurnCalls:
+    """One assistant turn of a trajectory, read for its calls (see :func:`trajectory_calls`)."""
+
+    turn: int
+    """0-based assistant turn: the numbering of ``details["failed_turn"]`` and TurnRecord."""
+    index: int
+    """Position of the assistant message in the messages."""
+    parsed: ParsedTurn
+    """The calls as the run parsed them (well-formed calls and refused ones, in order)."""
+    results: tuple[dict[str, str], ...]
+    """The ``tool`` messages right after the turn: one per item of ``parsed``, in order."""
+
+    @property
+    def calls(self) -> list[ToolCall]:
+        """The calls that ran and succeeded (their tool message is not an error)."""
+        return [
+            c
+            for c, r in zip(self.parsed.items, self.results, strict=False)
+            if isinstance(c, ToolCall) and not r.get("content", "").startswith(ERROR_PREFIX)
+        ]
+
+    @property
+    def errors(self) -> list[str]:
+        """Why each failed call failed: refused by the parser, or the tool's ToolError."""
+        out = list(self.parsed.errors)
+        out += [
+            r.get("content", "")[len(ERROR_PREFIX) :]
+            for c, r in zip(self.parsed.items, self.results, strict=False)
+            if isinstance(c, ToolCall) and r.get("content", "").startswith(ERROR_PREFIX)
+        ]
+        return out
+
+    @property
+    def final(self) -> bool:
+        """The turn made no call: an answer."""
+        return not self.parsed.attempted
+
+
+def trajectory_calls(
+    task: Any, messages: Sequence[Mapping[str, Any]], tools: Mapping[str, Any] | Sequence[Any]
+) -> list[TurnCalls]:
+    """The turns the model wrote in ``messages`` (what ``verify(task, messages)`` receives: the
+    task's own messages, then the trajectory), each read for its tool calls exactly as the run
+    parsed them, with the tool messages that answered it. ``tools``: the task's tools
+    (``env.tools(task)``) or a map of them by name. Turn numbers are those of
+    ``details["failed_turn"]``; assistant messages of the task's own prompt are not turns."""
+    by_name = tools if isinstance(tools, Mapping) else {t.name: t for t in tools}
+    own = list(getattr(task, "messages", ()))
+    start = len(own) if [dict(m) for m in messages[: len(own)]] == [dict(m) for m in own] else 0
+    out: list[TurnCalls] = []
+    for i in range(start, len(messages)):
+        if messages[i].get("role") != "assistant":
+            continue
+        j = i + 1
+        while j < len(messages) and messages[j].get("role") == "tool":
+            j += 1
+        results = tuple(dict(r) for r in messages[i + 1 : j])
+        parsed = parse_turn(messages[i].get("content") or "", by_name)
+        out.append(TurnCalls(len(out), i, parsed, results))
+    return out
 
 
 def schema_problem(schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> str:

@@ -8,7 +8,13 @@ import os
 import sys
 
 from evoforge.config import RESUME_SAFE_KEYS
-from evoforge.errors import EvoforgeError, Terminated, storage_error
+from evoforge.errors import (
+    EvoforgeError,
+    RunInterrupted,
+    RunTerminated,
+    Terminated,
+    storage_error,
+)
 from evoforge.loops.progress import say
 
 
@@ -114,11 +120,7 @@ def _cmd_envs(args: argparse.Namespace) -> int:
     from evoforge.envs.check import CheckedEnv, check_env
 
     env = CheckedEnv(get_env(args.name), Config().verify_timeout_s)
-    report = check_env(env, n=args.n)
-    for line in report.checks:
-        print(f"ok   {line}")
-    for line in report.problems:
-        print(f"FAIL {line}")
+    report = check_env(env, n=args.n, echo=lambda line: print(line, flush=True))
     print(f"{args.name}: {'passed' if report.ok else f'{len(report.problems)} problem(s)'}")
     return 0 if report.ok else 1
 
@@ -208,14 +210,19 @@ def main(argv: list[str] | None = None) -> int:
         # Our errors, and a failed write anywhere (disk full, permissions), print one line.
         err = e if isinstance(e, EvoforgeError) else storage_error(e)
         if debug or err is None:
+    except RunTerminated as e:  # a run stopped by SIGTERM; it printed its line
+        return e.exit_code
+    except RunInterrupted as e:  # a run stopped by Ctrl-C: the line names its directory
+        say(str(e))
+        return e.exit_code
             raise
         say("error: " + " ".join(str(err).splitlines()))
         return 2
-    except KeyboardInterrupt as e:
+    except KeyboardInterrupt as e:  # outside a run: nothing to resume
         if isinstance(e, Terminated):
-            say("terminated (SIGTERM); `evoforge resume RUN_DIR` continues the run")
+            say("terminated (SIGTERM)")
             return 143
-        say("interrupted; `evoforge resume RUN_DIR` continues the run")
+        say("interrupted")
         return 130
     return 0
 

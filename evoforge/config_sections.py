@@ -131,6 +131,15 @@ class GenerationConfig:
     max_turns: int = opt(
         4, "Most assistant turns of a trajectory (multi-turn environments only).", ge=1, le=64
     )
+    tool_timeout_s: float = opt(
+        0.0,
+        "Seconds one tool call may take (multi-turn environments); a call that does not return "
+        "in time is a failed turn whose tool message says 'error: timeout: ...', and one while 8 "
+        "earlier calls are still stuck stops the run. 0 = the environment's own tool_timeout_s "
+        "attribute, else 30.",
+        ge=0.0,
+        le=86400.0,
+    )
 
 
 @dataclass(frozen=True)

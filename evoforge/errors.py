@@ -28,7 +28,36 @@ class PromptTooLongError(EvoforgeError):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that a run stops as
-    cleanly: servers and the cluster shut down, the run directory stays resumable."""
+    cleanly: servers and the cluster shut down, the run directory stays resumable. Inside the run
+    only: ``evoforge.run()`` and ``resume()`` end with :class:`RunTerminated` instead."""
+
+
+def stopped_line(run_dir: object | None, sigterm: bool) -> str:
+    """The one line a stopped run ends with: how it stopped, and how it goes on."""
+    how = "terminated (SIGTERM)" if sigterm else "interrupted"
+    if run_dir is None:
+        return f"{how} before the run directory was written; nothing to resume"
+    return f"{how}; `evoforge resume {run_dir}` continues the run"
+
+
+class RunInterrupted(EvoforgeError, KeyboardInterrupt):
+    """A run (``evoforge.run()``, ``resume()``) stopped by Ctrl-C after cleaning up; the message
+    is the line the command line prints (the run directory to resume named in it)."""
+
+    exit_code = 130
+
+
+class RunTerminated(EvoforgeError, SystemExit):
+    """A run stopped by SIGTERM (``ray job stop``, a scheduler) after cleaning up. The message is
+    the command line's line, already printed on stderr. A SystemExit with code 143: uncaught in a
+    script, it ends the process with 143 and no traceback (the job log's last line is the
+    message); ``except EvoforgeError`` catches it like any evoforge error."""
+
+    exit_code = 143
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = self.exit_code
 
 
 class StorageError(EvoforgeError):

@@ -11,6 +11,7 @@ checks of check_multiturn.py. Each problem is reported as one line naming the en
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,11 +33,35 @@ ADVERSARIAL = (
 markup, a long run that trips naive regular expressions); the task's own prompt is tried too."""
 
 
+class _Lines(list):
+    """A report's list of lines that also shows each line as it is added, when told how."""
+
+    def __init__(self, echo: Callable[[str], None] | None = None, mark: str = "") -> None:
+        super().__init__()
+        self.echo, self.mark = echo, mark
+
+    def append(self, line: str) -> None:
+        super().append(line)
+        if self.echo is not None:
+            self.echo(self.mark + line)
+
+
 @dataclass
 class CheckReport:
     env: str
     problems: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    echo: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+    """Called with each line (``ok   ...`` or ``FAIL ...``) as the check that gives it ends:
+    ``envs check`` prints each check as it runs."""
+
+    def __post_init__(self) -> None:
+        problems, checks = self.problems, self.checks
+        self.problems, self.checks = _Lines(self.echo, "FAIL "), _Lines(self.echo, "ok   ")
+        for line in problems:
+            self.problems.append(line)
+        for line in checks:
+            self.checks.append(line)
 
     @property
     def ok(self) -> bool:
@@ -110,12 +135,19 @@ def checked_tasks(env: Environment, split: str, n: int, seed: int) -> list[Task]
 
 class CheckedEnv:
     """An environment as a run uses it: every tasks() call validated, every verify() call under
-    ``verify_timeout_s`` (0 = no limit). Other attributes are the wrapped environment's."""
+    ``verify_timeout_s`` (0 = no limit), every tool call under ``tool_timeout_s`` (0 = the
+    environment's own ``tool_timeout_s``, else DEFAULT_TOOL_TIMEOUT_S; see
+    :func:`~evoforge.envs.multiturn.tool_time_limit`). Other attributes are the wrapped
+    environment's."""
 
-    def __init__(self, env: Environment, verify_timeout_s: float) -> None:
+    def __init__(
+        self, env: Environment, verify_timeout_s: float, tool_timeout_s: float = 0.0
+    ) -> None:
         self.inner = env
         self.name = env_name(env)
         self._limit = TimeLimit(env, verify_timeout_s) if verify_timeout_s > 0 else None
+        if tool_timeout_s > 0:
+            self.tool_timeout_s = tool_timeout_s
 
     def tasks(self, split: str, n: int, seed: int) -> list[Task]:
         return checked_tasks(self.inner, split, n, seed)
@@ -155,11 +187,14 @@ def _check_verify(env: Environment, report: CheckReport, tasks: list[Task]) -> N
     )
 
 
-def check_env(env: Environment, n: int = 16, seed: int = 0) -> CheckReport:
-    """Run every check; the report lists what passed and each problem found. Wrap ``env`` in
-    :class:`CheckedEnv` to hold verify() to a time limit."""
+def check_env(
+    env: Environment, n: int = 16, seed: int = 0, echo: Callable[[str], None] | None = None
+) -> CheckReport:
+    """Run every check; the report lists what passed and each problem found (``echo``, when
+    given, gets each line as its check ends). Wrap ``env`` in :class:`CheckedEnv` to hold
+    verify() and tool calls to a time limit."""
     name = env_name(env)
-    report = CheckReport(env=name)
+    report = CheckReport(env=name, echo=echo)
     if not isinstance(getattr(env, "name", None), str):
         report.fail("needs a string attribute `name`")
     a = _tasks(env, report, "train", n, seed)

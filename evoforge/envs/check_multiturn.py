@@ -1,7 +1,8 @@
 """The checks ``check_env`` adds for a multi-turn environment (one that gives tools).
 
 - tools(task) gives Tool objects with unique names and object schemas that are valid JSON schema;
-- every tool called twice with the same arguments (drawn from its schema) gives the same message;
+- every tool called twice with the same arguments (drawn from its schema) gives the same message,
+  and returns within its time limit;
 - the step contract: a turn without a call ends the trajectory (or the step hook replies), a turn
   with a call does not, ``max_turns`` ends it, the hook returns an EnvReply or None;
 - bad calls (malformed JSON, an unknown tool, wrong argument types) are failed turns with
@@ -15,7 +16,14 @@ import json
 from typing import Any
 
 from evoforge.envs.base import Task
-from evoforge.envs.multiturn import Tool, Trajectory, apply_turn, tool_map
+from evoforge.envs.multiturn import (
+    TIMEOUT,
+    Tool,
+    Trajectory,
+    apply_turn,
+    tool_map,
+    tool_time_limit,
+)
 from evoforge.envs.toolcalls import schema_error
 from evoforge.envs.verify import validate_verdict
 from evoforge.errors import EvoforgeError
@@ -92,7 +100,15 @@ def _check_task(env, task: Task, report, samples: list[Trajectory]) -> bool:
         return False
     for tool in tools.values():
         text = _call(tool.name, sample_arguments(tool))
-        a, b = (_turn(env, task, text, 3, tools) for _ in range(2))
+        a = _turn(env, task, text, 3, tools)
+        if any(e.startswith(f"{tool.name}: {TIMEOUT}") for e in a.turns[-1].errors):
+            report.fail(
+                f"tool '{tool.name}' did not return within {tool_time_limit(env):g} s on task "
+                f"'{task.id}' (arguments {sample_arguments(tool)}); fix the tool, or set the "
+                "environment's tool_timeout_s if it is just slow"
+            )
+            return False
+        b = _turn(env, task, text, 3, tools)
         if a.messages != b.messages:
             report.fail(f"tool '{tool.name}' gives different results for the same call")
             return False

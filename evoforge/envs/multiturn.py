@@ -6,6 +6,8 @@ A multi-turn environment has the single-turn ``name`` and ``tasks(split, n, seed
   trusted code and run in-process; a tool that runs model-written code must run it through
   ``evoforge.sandbox.run_code``. A tool reports a bad call (unknown city, bad date) by raising
   :class:`ToolError`; any other exception is a bug of the environment and stops the run.
+  Each call has a time limit (:func:`tool_time_limit`): a call that does not return in time is
+  a failed turn whose tool message is ``error: timeout: ...`` (see envs/tool_limit.py).
 - ``verify(task, messages) -> Verdict``: judges the whole trajectory (the chat messages, the
   task's own first). ``details["failed_turn"]`` may name the first assistant turn (0-based) that
   went wrong; the refiner rewrites that turn.
@@ -35,6 +37,7 @@ from evoforge.errors import EvoforgeError
 
 Message = dict[str, str]
 
+from evoforge.envs.tool_limit import MAX_STUCK, CallTimeout, TooManyStuck, call_with_limit
 
 class ToolError(Exception):
     """Raised by a tool for a call it cannot answer; the message goes back to the model."""
@@ -45,6 +48,23 @@ class Tool:
     """A function the model may call: a name, a description and a JSON schema of its arguments."""
 
     name: str
+DEFAULT_TOOL_TIMEOUT_S = 30.0
+"""A tool call's time limit when neither the config (``generation.tool_timeout_s``) nor the
+environment (a ``tool_timeout_s`` attribute) sets one."""
+TIMEOUT = "timeout: "
+"""How a timed-out call's error starts (after ``error: `` in the tool message the model sees)."""
+
+
+def tool_time_limit(env: object) -> float:
+    """Seconds one tool call of ``env`` may take: its ``tool_timeout_s`` attribute (the
+    environment's own default, or the run's ``generation.tool_timeout_s`` set on the checked
+    environment) when a positive number, else DEFAULT_TOOL_TIMEOUT_S."""
+    limit = getattr(env, "tool_timeout_s", None)
+    if isinstance(limit, int | float) and not isinstance(limit, bool) and limit > 0:
+        return float(limit)
+    return DEFAULT_TOOL_TIMEOUT_S
+
+
     description: str
     parameters: dict[str, Any] = field(hash=False)
     """JSON schema of the arguments object (``{"type": "object", "properties": ...}``)."""
@@ -217,9 +237,12 @@ def tool_map(env: object, task: Task) -> dict[str, Tool]:
 
 
 def run_call(env: object, task: Task, tool: Tool, call: ToolCall) -> tuple[str, str]:
-    """Run one call: (content of the tool message, error feedback or '')."""
+    """Run one call: (content of the tool message, error feedback or ''). A call past the time
+    limit is a failed turn (the model's arguments may be what made it slow, as with a bad call);
+    one past the limit while MAX_STUCK earlier calls are still stuck stops the run."""
+    limit = tool_time_limit(env)
     try:
-        result = tool.fn(**call.arguments)
+        result = call_with_limit(tool.fn, call.arguments, limit, call.name)
     except ToolError as e:
         return f"error: {e}", f"{call.name}: {e}"
     except Exception as e:
@@ -252,6 +275,16 @@ def _step_reply(env: object, task: Task, messages: list[Message]) -> EnvReply | 
 
 def apply_turn(
     env: object, traj: Trajectory, text: str, max_turns: int, tools: Mapping[str, Tool]
+    except TooManyStuck:
+        raise EvoforgeError(
+            f"environment '{getattr(env, 'name', env)}': tool '{call.name}' did not return "
+            f"within {limit:g} s on task '{task.id}', and {MAX_STUCK} earlier calls are still "
+            "stuck; fix the tool (it must return or raise ToolError), or raise "
+            "generation.tool_timeout_s if it is just slow"
+        ) from None
+    except CallTimeout:
+        why = f"{TIMEOUT}the tool did not return within {limit:g} s; try other arguments"
+        return f"error: {why}", f"{call.name}: {why}"
 ) -> TurnRecord:
     """Add one assistant turn to a live trajectory: run its calls, let the step hook speak, and
     end the trajectory on an answer, on the hook's ``done`` or at ``max_turns``."""

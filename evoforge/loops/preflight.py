@@ -103,7 +103,9 @@ def check_local_address(host: str) -> None:
 
 
 def _environment(config: Config, spec: str) -> CheckedEnv:
-    env = CheckedEnv(get_env(spec, config.data), config.verify_timeout_s)
+    env = CheckedEnv(
+        get_env(spec, config.data), config.verify_timeout_s, config.generation.tool_timeout_s
+    )
     report = check_env(env, n=4, seed=config.seed)
     if not report.ok:
         raise EvoforgeError(

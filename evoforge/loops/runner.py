@@ -16,7 +16,7 @@ from evoforge.agents.serving import cluster, placement
 from evoforge.config import RESUME_SAFE_KEYS, Config, load_config
 from evoforge.config_loader import differences, dump_yaml, to_dict
 from evoforge.errors import ConfigError, EvoforgeError
-from evoforge.loops import termination
+from evoforge.loops import leftovers, termination
 from evoforge.loops.graph import build_graph, graph_config, open_checkpointer
 from evoforge.loops.preflight import validate
 from evoforge.loops.progress import Progress, say
@@ -60,13 +60,18 @@ def _drive(
     rd: RunDir, config: Config, env, guard, run_id: str, quiet: bool, initial: dict | None
 ) -> RunResult:
     progress = Progress(quiet, config.progress_interval_s)
-    temp_dir = tempfile.mkdtemp(prefix="evoforge-")
+    cleaned = leftovers.clean(rd.path)  # what a killed driver of this run left running
+    if cleaned:
+        say(cleaned)
+    temp_dir = tempfile.mkdtemp(prefix=leftovers.PREFIX)
     info = servers = trackers = None
     try:
         info = cluster.connect(config.ray_address, config.dashboard_host, temp_dir=temp_dir)
         termination.install()  # ray.init replaced the SIGTERM handler with its own
+        leftovers.record(rd.path, temp_dir)
         if info.dashboard_url:
             progress.line(f"ray dashboard: {info.dashboard_url}  ({info.token_hint()})")
+        leftovers.record(rd.path, temp_dir, info.session_dir, info.started_here)
         elif info.started_here:
             progress.line("ray dashboard: not available (it did not start); the run goes on")
         plan = placement.plan(
@@ -77,6 +82,7 @@ def _drive(
         trackers = Trackers.open(config, rd, run_id)
         progress.line(
             f"serving {config.model} with {servers.actor.backend} "
+        leftovers.record(rd.path, temp_dir, info.session_dir, info.started_here)  # and workers
             f"({len(servers.pools())} pool(s), {config.serving.replicas} replica(s) each)"
         )
         rt = Runtime(
@@ -123,6 +129,7 @@ def _drive(
     write_report(str(rd.path))
     result = summarize(rd)
     print_summary(result, env.name)
+            leftovers.forget(rd.path)
     return result
 
 
@@ -211,8 +218,12 @@ def print_summary(result: RunResult, env_name: str) -> None:
 
 
 def run(config: Config, quiet: bool = False) -> RunResult:
-    """Start a run from a config (the Python API behind ``evoforge run``)."""
-    with termination.sigterm_as_interrupt():
+    """Start a run from a config (the Python API behind ``evoforge run``).
+
+    Stopped by SIGTERM, it raises RunTerminated (exit 143 when uncaught, no traceback); by
+    Ctrl-C, RunInterrupted. Both say how to resume the run, or that there is nothing to resume."""
+    written: list[Path] = []
+    with termination.run_scope(lambda: written[0] if written else None):
         path = Path(config.run_dir or default_run_dir(config))
         checked = validate(config, new_run_dir=path)
         rd = RunDir(path)
@@ -221,6 +232,7 @@ def run(config: Config, quiet: bool = False) -> RunResult:
         say(f"run directory: {rd.path}", sys.stdout)
         for note in checked.notes:
             say(note)
+        written.append(rd.path)
         try:
             return _drive(
                 rd, config, checked.env, checked.guard, run_id, quiet, initial_state(config)
@@ -233,8 +245,9 @@ def resume(run_dir: str, quiet: bool = False, overrides: tuple[str, ...] = ()) -
     """Continue a stopped run from its last checkpoint; completed work is not redone.
 
     ``overrides`` (``key=value``) may change only the keys in RESUME_SAFE_KEYS; any other
-    difference between config.yaml and the config the run started with is an error."""
-    with termination.sigterm_as_interrupt():
+    difference between config.yaml and the config the run started with is an error. Stopped by
+    SIGTERM or Ctrl-C, it raises as :func:`run` does."""
+    with termination.run_scope(lambda: run_dir):
         rd = RunDir(run_dir)
         meta = rd.meta()
         if meta.get("finished"):

@@ -239,3 +239,84 @@ def test_the_example_tool_environment():
     assert traj.messages[-1]["role"] == "user" and not traj.done
     apply_turn(env, traj, f"{task.metadata['answer']}", 4, tools)
     assert traj.ended == "answer" and env.verify(task, traj.messages).passed
+
+
+# -- the tool time limit ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stuck():
+    """The stuck-tool environment; its hung calls are let go at the end."""
+    from tests.helpers.stuck_tool import RELEASE, StuckToolEnv
+
+    RELEASE.clear()
+    yield StuckToolEnv()
+    RELEASE.set()
+
+
+def test_a_tool_that_never_returns_is_a_failed_turn_the_model_sees(stuck):
+    import time
+
+    task = stuck.tasks("train", 1, 0)[0]
+    traj = Trajectory.start(task, "k")
+    start = time.monotonic()
+    record = apply_turn(stuck, traj, call("lookup", name="x"), 3, tool_map(stuck, task))
+    assert time.monotonic() - start < 5
+    assert traj.messages[-1] == {
+        "role": "tool",
+        "name": "lookup",
+        "content": "error: timeout: the tool did not return within 0.5 s; try other arguments",
+    }
+    assert record.errors == [
+        "lookup: timeout: the tool did not return within 0.5 s; try other arguments"
+    ]
+    assert not traj.done  # the model gets another turn
+
+
+def test_tools_that_stay_stuck_stop_the_run_in_one_line(stuck):
+    from evoforge.envs import tool_limit
+
+    task = stuck.tasks("train", 1, 0)[0]
+    stuck.tool_timeout_s = 0.01
+    tools = tool_map(stuck, task)
+    with pytest.raises(EvoforgeError) as e:
+        for _ in range(tool_limit.MAX_STUCK + 1):
+            apply_turn(stuck, Trajectory.start(task, "k"), call("lookup", name="x"), 3, tools)
+    assert str(e.value) == (
+        f"environment 'stucktool': tool 'lookup' did not return within 0.01 s on task "
+        f"'{task.id}', and {tool_limit.MAX_STUCK} earlier calls are still stuck; fix the tool (it "
+        "must return or raise ToolError), or raise generation.tool_timeout_s if it is just slow"
+    )
+    from tests.helpers.stuck_tool import RELEASE
+
+    RELEASE.set()
+    for t in list(tool_limit._stuck):
+        t.join(5)
+    assert tool_limit.stuck_calls() == 0
+
+
+def test_the_config_limit_wins_over_the_environments_own(stuck):
+    from evoforge.envs.check import CheckedEnv
+    from evoforge.envs.multiturn import DEFAULT_TOOL_TIMEOUT_S, tool_time_limit
+    from tests.helpers.stuck_tool import SlowDefaultEnv
+
+    assert tool_time_limit(stuck) == 0.5
+    assert tool_time_limit(CheckedEnv(stuck, 60)) == 0.5
+    assert tool_time_limit(CheckedEnv(stuck, 60, tool_timeout_s=2)) == 2
+    assert tool_time_limit(CheckedEnv(SlowDefaultEnv(), 60)) == DEFAULT_TOOL_TIMEOUT_S
+
+
+def test_envs_check_prints_each_check_as_it_runs_and_fails_a_stuck_tool(stuck):
+    seen: list[str] = []
+    report = check_env(stuck, n=4, echo=seen.append)
+    task = stuck.tasks("train", 4, 0)[0]
+    assert seen[:2] == [
+        "ok   tasks('train', 4, 0) returns 4 storable Task objects",
+        "ok   same seed gives the same tasks",
+    ]
+    assert seen[-1] == (
+        f"FAIL environment 'stucktool': tool 'lookup' did not return within 0.5 s on task "
+        f"'{task.id}' (arguments {{'name': 'a'}}); fix the tool, or set the environment's "
+        "tool_timeout_s if it is just slow"
+    )
+    assert seen == [f"ok   {c}" for c in report.checks] + [f"FAIL {p}" for p in report.problems]

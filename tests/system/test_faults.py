@@ -250,7 +250,7 @@ def test_sigterm_stops_like_ctrl_c_and_the_resume_ends_as_uninterrupted(referenc
     rest = proc.stderr.read()
     assert proc.wait(timeout=120) == 143, rest[-3000:]
     lines = [x for x in rest.strip().splitlines() if x.strip()]
-    assert lines[-1] == "terminated (SIGTERM); `evoforge resume RUN_DIR` continues the run", rest
+    assert lines[-1] == f"terminated (SIGTERM); `evoforge resume {run_dir}` continues the run", rest
     assert "Traceback" not in rest
     deadline = time.time() + 30
     while (alive := running(tree)) and time.time() < deadline:

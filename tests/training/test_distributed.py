@@ -2,9 +2,9 @@
 global batch: the loss curves and the final weights agree within float32 reduction noise.
 
 Measured on 2 CPU cores (tiny model, 8 pairs, batch 4, 2 epochs): losses equal to 1e-7
-relative, weights to 9e-6 while training moved them by 4e-3. Tolerances: losses 1e-4 relative,
-weights 1e-4 absolute (and a training that moves them by at least 1e-3, so a worker that did
-not train cannot pass)."""
+relative, weights to 9e-6 while training moved them by 4e-3; on identical data elsewhere, losses
+to 8.1e-6 and weights to 9.3e-5. Tolerances: losses 1e-4 relative, weights 3e-4 absolute (and a
+training that moves them by at least 1e-3, so a worker that did not train cannot pass)."""
 
 from __future__ import annotations
 
@@ -56,5 +56,5 @@ def test_two_workers_match_one_worker(ray_cluster, tmp_path, tiny_path):
     assert [r["loss"] for r in two["log"]] == pytest.approx([r["loss"] for r in one["log"]], 1e-4)
     start = load_file(f"{tiny_path}/model.safetensors")
     assert max(float(np.abs(w1[k] - start[k]).max()) for k in start) > 1e-3
-    assert max(float(np.abs(w1[k] - w2[k]).max()) for k in w1) < 1e-4
+    assert max(float(np.abs(w1[k] - w2[k]).max()) for k in w1) < 3e-4
     assert not list(tmp_path.rglob("ray_train")), "Ray Train's run state left behind"

@@ -369,15 +369,19 @@ def shutdown() -> None:
 def remove_session(info: ClusterInfo) -> None:
     """Delete the session directory (logs, sockets) of a local cluster this process started and
     has shut down, and Ray's "latest session" link to it."""
+    if info.started_here and info.session_dir:
+        remove_session_dir(info.session_dir)
+
+
+def remove_session_dir(session_dir: str) -> None:
+    """Delete a stopped local cluster's session directory and Ray's links to it."""
     import shutil
 
-    if not info.started_here or not info.session_dir:
-        return
-    shutil.rmtree(info.session_dir, ignore_errors=True)
-    parent = os.path.dirname(info.session_dir)
+    shutil.rmtree(session_dir, ignore_errors=True)
+    parent = os.path.dirname(session_dir)
     for link in ("session_latest", "prom_metrics_service_discovery.json"):
         path = os.path.join(parent, link)
-        if os.path.islink(path) and os.path.realpath(path).startswith(info.session_dir):
+        if os.path.islink(path) and os.path.realpath(path).startswith(session_dir):
             with contextlib.suppress(OSError):
                 os.unlink(path)
 

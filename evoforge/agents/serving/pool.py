@@ -6,6 +6,7 @@ Actors are named ``evoforge/<run>/<role>/<i>`` so the Ray dashboard shows what i
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,6 +20,39 @@ from evoforge.errors import EvoforgeError
 from evoforge.telemetry import record_generation
 
 log = logging.getLogger("evoforge")
+_LOW_MEMORY = re.compile(
+    r"OutOfMemoryError|running low on memory|memory usage threshold|out of memory", re.I
+)
+"""What Ray (its memory monitor kills the newest worker past the threshold), CUDA and vLLM say
+when a process was killed, or failed, for want of memory."""
+
+
+class ServerOutOfMemory(EvoforgeError):
+    """A model server was killed for memory (or ran out of it) while starting."""
+
+
+def killed_for_memory(error: BaseException) -> bool:
+    """Whether ``error`` (from ray.get on a server) says the server died for want of memory."""
+    import ray
+
+    return isinstance(error, ray.exceptions.OutOfMemoryError) or bool(
+        _LOW_MEMORY.search(f"{type(error).__name__}: {error}")
+    )
+
+
+def memory_hint(spec: ServerSpec, gpu: bool) -> str:
+    """The knob that sizes a starting server's memory, with its value."""
+    if spec.backend == "vllm" and gpu:
+        return (
+            "lower serving.vllm_memory_fraction (vLLM's gpu_memory_utilization, now "
+            f"{spec.memory_fraction:g})"
+        )
+    if spec.backend == "vllm":
+        return (
+            f"lower serving.vllm_kv_cache_gib (vLLM-CPU's KV cache space, now {spec.kv_cache_gib:g} "
+            "GiB)"
+        )
+    return f"lower serving.hf_batch_size (now {spec.hf_batch_size}) or serve a smaller model"
 
 
 @dataclass(frozen=True)
@@ -172,7 +206,7 @@ class ServerPool:
         self.spec = replace(spec, backend=backend)
         first = [probe] if probe is not None else []
         self.actors = first + [self._start(i, self.spec) for i in range(len(first), replicas)]
-        self._wait_ready(self.actors, self.spec.start_timeout_s)
+        self._wait_ready(self.actors, self.spec)
 
     def _start(self, i: int, spec: ServerSpec):
         import ray
@@ -193,10 +227,12 @@ class ServerPool:
             )
         return ray.remote(ServerActor).options(**options).remote(spec, self.run, self.role)
 
-    @staticmethod
-    def _wait_ready(actors: list, timeout: float) -> None:
+    def _wait_ready(self, actors: list, spec: ServerSpec) -> None:
+        """Wait until ``actors`` (replicas of ``spec``) have started; a failed start is one line,
+        one killed for memory names the knob that sizes the server's memory."""
         import ray
 
+        timeout = spec.start_timeout_s
         try:
             ray.get([a.info.remote() for a in actors], timeout=timeout)
         except ray.exceptions.GetTimeoutError:
@@ -206,9 +242,15 @@ class ServerPool:
                 f"model server did not start within {timeout:.0f} s; raise "
                 "serving.vllm_start_timeout_s or use backend=hf"
             ) from None
-        except ray.exceptions.RayActorError as e:
+        except ray.exceptions.RayError as e:
             for a in actors:
                 ray.kill(a)
+            if killed_for_memory(e):
+                raise ServerOutOfMemory(
+                    f"model server evoforge/{self.run}/{self.role} ({spec.backend}) was killed "
+                    f"for memory while starting; {memory_hint(spec, self.resources.actor_gpus > 0)}"
+                    ", or use fewer serving.replicas"
+                ) from None
             cause = getattr(e, "cause", None) or e
             err = unwrap(cause) if isinstance(cause, Exception) else cause
             if isinstance(err, EvoforgeError):
@@ -227,7 +269,9 @@ class ServerPool:
             return "hf", None
         probe = self._start(0, replace(spec, backend="vllm"))
         try:
-            self._wait_ready([probe], spec.start_timeout_s)
+            self._wait_ready([probe], replace(spec, backend="vllm"))
+        except ServerOutOfMemory:
+            raise  # the knob is the fix: falling back would hide it behind a slower engine
         except EvoforgeError as e:
             log.warning("backend=auto: vLLM did not start (%s); serving with transformers (hf)", e)
             return "hf", None
@@ -283,8 +327,8 @@ class ServerPool:
                         results[refs[r]] = ray.get(r)
                     except ray.exceptions.RayTaskError as e:
                         raise unwrap(e) from None
-                    except ray.exceptions.RayActorError:
-                        failed.append(refs[r])
+                    except (ray.exceptions.RayActorError, ray.exceptions.OutOfMemoryError):
+                        failed.append(refs[r])  # died (killed for memory, too): restarted
                         continue
                     if progress is not None:
                         progress(len(results[refs[r]]))
@@ -313,7 +357,7 @@ class ServerPool:
             )
             ray.kill(actor)
             self.actors[i] = self._start(i, self.spec)
-            self._wait_ready([self.actors[i]], self.spec.start_timeout_s)
+            self._wait_ready([self.actors[i]], self.spec)
             if self.weights_path != self.spec.model_path:
                 ray.get(self.actors[i].load_weights.remote(self.weights_path))
             self.restarts += 1

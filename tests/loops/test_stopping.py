@@ -1,0 +1,63 @@
+"""How a run stops when it cannot go on: a tool that never returns, SIGTERM before the run
+directory exists. Real command lines, no cluster (everything here happens in the pre-flight
+checks), a few seconds each."""
+
+from __future__ import annotations
+
+import signal
+
+from tests.helpers.runs import cli
+
+STUCK = "env=tests.helpers.stuck_tool:StuckToolEnv"
+
+
+def wait_for(proc, prefix: str) -> list[str]:
+    seen = []
+    while not (line := proc.stderr.readline()).startswith(prefix):
+        assert line, f"ended early: rc={proc.wait()} {''.join(seen)[-2000:]}"
+        seen.append(line)
+    return seen
+
+
+def test_a_stuck_tool_is_a_one_line_error_before_the_run_directory(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = cli(["run", "model=tiny", STUCK, f"run_dir={run_dir}"])
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(
+        "error: environment 'stucktool': tool 'lookup' did not return within 0.5 s on task "
+        "'paritychat/train/0/0' (arguments {'name': 'a'})"
+    ), last
+    assert "Traceback" not in err
+    assert not run_dir.exists()
+
+
+def test_sigterm_before_the_run_directory_exists_says_there_is_nothing_to_resume(tmp_path):
+    run_dir = tmp_path / "run"
+    # the run's own limit (10 min) over the environment's: the pre-flight check hangs in the tool
+    proc = cli(
+        ["run", "model=tiny", STUCK, "generation.tool_timeout_s=600", f"run_dir={run_dir}"],
+        start_new_session=True,
+    )
+    wait_for(proc, "stuck tool: lookup")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err[-2000:]
+    assert err.strip().splitlines()[-1] == (
+        "terminated (SIGTERM) before the run directory was written; nothing to resume"
+    )
+    assert "Traceback" not in err
+    assert not run_dir.exists()
+
+
+def test_envs_check_prints_each_check_as_it_runs():
+    proc = cli(["envs", "check", "tests.helpers.stuck_tool:SlowDefaultEnv"], start_new_session=True)
+    try:
+        first = proc.stdout.readline()
+        assert first == "ok   tasks('train', 16, 0) returns 16 storable Task objects\n", first
+        wait_for(proc, "stuck tool: lookup")
+        assert proc.poll() is None  # still checking (the tool is stuck, its limit 30 s)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)

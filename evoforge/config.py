@@ -18,6 +18,7 @@ from evoforge.config_sections import (
     CriticConfig,
     DataConfig,
     EvalConfig,
+    ExploreConfig,
     GenerationConfig,
     PairsConfig,
     PromptsConfig,
@@ -110,6 +111,7 @@ class Config:
     generation: GenerationConfig = sub(GenerationConfig)
     critic: CriticConfig = sub(CriticConfig)
     refiner: RefinerConfig = sub(RefinerConfig)
+    explore: ExploreConfig = sub(ExploreConfig)
     search: SearchConfig = sub(SearchConfig)
     pairs: PairsConfig = sub(PairsConfig)
     train: TrainConfig = sub(TrainConfig)

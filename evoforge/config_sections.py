@@ -230,6 +230,28 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class ExploreConfig:
+    """Guided exploration of the tasks no sample passed (loops/stages/explore.py): sampled again
+    with guidance; a verified guided answer is trained on against the plain prompt."""
+
+    kinds: str = opt(
+        "feedback,hint,prefix",
+        "Guidance kinds tried on each all-failing task, comma-separated: feedback, hint, prefix, "
+        "hint+prefix (a kind that does not apply to a task, e.g. no hint given, is left out); "
+        "empty = no guided exploration.",
+        ("feedback", "hint", "prefix", "hint+prefix"),
+        many=True,
+    )
+    samples: int = opt(4, "Guided samples per task and kind.", ge=1, le=256)
+    max_tasks: int = opt(
+        64,
+        "Most all-failing tasks explored per round, those closest to passing first.",
+        ge=0,
+        le=1_000_000,
+    )
+
+
+@dataclass(frozen=True)
 class PairsConfig:
     """Preference pairs: a passing sample against the closest failing one (sampled), an accepted
     refinement against its original (refined), a higher against a lower partial score."""
@@ -327,6 +349,15 @@ class TrainConfig:
         "Data parallelism with several workers: ddp (replicated weights), or fsdp (sharded; GPUs only).",
         ("ddp", "fsdp"),
     )
+    precision: str = opt(
+        "auto",
+        "Training arithmetic. bf16: mixed precision (float32 master weights and optimizer, "
+        "matmuls in bfloat16 under autocast). fp32: float32 throughout. auto: bf16 on CUDA GPUs "
+        "with bf16 and on CPUs with avx512_bf16 or amx_bf16 (read from /proc/cpuinfo), fp32 "
+        "elsewhere. A forced bf16 on a CPU without them runs emulated, far slower (the placement "
+        "line warns). The run's start prints the choice.",
+        ("auto", "fp32", "bf16"),
+    )
     checkpoint_steps: int = opt(
         100,
         "Save the trainer's checkpoint (weights, optimizer, scheduler, RNG) every this many "
@@ -389,7 +420,8 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """For env=file:PATH (a jsonl, csv or parquet file of tasks)."""
+    """For env=file:PATH (a jsonl, csv or parquet file of tasks); ``pass_threshold`` also for
+    env=verifiers:MODULE[:NAME] (a verifiers taskset)."""
 
     reward: str = opt(
         "",
@@ -397,7 +429,13 @@ class DataConfig:
     )
     prompt_field: str = opt("prompt", "Column holding the prompt.")
     answer_field: str = opt("answer", "Column holding the reference answer (for exact match).")
-    pass_threshold: float = opt(1.0, "A reward at or above this counts as passed.", ge=0.0, le=1.0)
+    pass_threshold: float = opt(
+        1.0,
+        "A reward at or above this counts as passed (env=verifiers: the weighted sum of the task's "
+        "rewards; above 0).",
+        ge=0.0,
+        le=1.0,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,16 @@
 """The round as a LangGraph state machine, checkpointed to RUN_DIR/graph.sqlite.
 
-    START -> baseline -> plan -> generate -> verify -> critique --(any tree?)--> expand -> judge
-      --(trees left and depth < max?)--> expand ... -> pairs -> train -> sync -> evaluate
-      -> promote --(rounds left and not stopped)--> plan ... -> END
+    START -> baseline -> plan -> generate -> verify -> explore -> critique
+      --(any tree?)--> expand -> judge --(trees left and depth < max?)--> expand ...
+      -> pairs -> train -> sync -> evaluate -> promote
+      --(rounds left and not stopped)--> plan ... -> END
 
 ``baseline`` evaluates the starting model once, before the first plan, so that the curriculum
 and the promotion gate have a reference. Each node is one stage of stages/. Where we depart from
 SPaR's round: every answer is verified right after it is sampled (so pairs come from the samples
-themselves), the judge is measured before it is trusted, and the tree search works only on the
-tasks that no sample passed.
+themselves), the tasks no sample passed are sampled again with guidance first (explore), the
+judge is measured before it is trusted, and the tree search works only on the tasks that neither
+sampling nor guidance solved.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from evoforge.loops.nodes import Stage, as_node
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.stages.critique import critique
 from evoforge.loops.stages.evaluate import baseline, evaluate
+from evoforge.loops.stages.explore import explore
 from evoforge.loops.stages.generate import generate
 from evoforge.loops.stages.pairs import pairs
 from evoforge.loops.stages.plan import plan
@@ -38,6 +41,7 @@ STAGES: dict[str, Stage] = {
     "plan": plan,
     "generate": generate,
     "verify": verify,
+    "explore": explore,
     "critique": critique,
     "expand": expand,
     "judge": judge,
@@ -57,7 +61,12 @@ def build_graph(rt: Runtime, checkpointer=None):
         g.add_node(name, as_node(rt, name, stage))
     g.add_edge(START, "baseline")
     g.add_edge("baseline", "plan")
-    for a, b in (("plan", "generate"), ("generate", "verify"), ("verify", "critique")):
+    for a, b in (
+        ("plan", "generate"),
+        ("generate", "verify"),
+        ("verify", "explore"),
+        ("explore", "critique"),
+    ):
         g.add_edge(a, b)
     g.add_conditional_edges("critique", after_critique, {"expand": "expand", "pairs": "pairs"})
     g.add_edge("expand", "judge")
@@ -79,8 +88,8 @@ def open_checkpointer(path: str) -> SqliteSaver:
 
 
 def graph_config(run_id: str, rounds: int, max_depth: int) -> dict:
-    # Each round visits at most 10 + 2 * max_depth nodes (plus the baseline once).
+    # Each round visits at most 11 + 2 * max_depth nodes (plus the baseline once).
     return {
         "configurable": {"thread_id": run_id},
-        "recursion_limit": (12 + 2 * max_depth) * (rounds + 1) + 10,
+        "recursion_limit": (13 + 2 * max_depth) * (rounds + 1) + 10,
     }

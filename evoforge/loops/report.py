@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from evoforge.errors import EvoforgeError
+from evoforge.loops.manifest import check_run
 from evoforge.loops.rundir import RunDir, atomic_write_text, read_json, read_jsonl
+from evoforge.loops.stages.pairs import SOURCES
 
 
 def _damaged(path: Path, what: str) -> EvoforgeError:
@@ -196,13 +198,14 @@ def _rounds_section(metrics: list[dict[str, Any]], out_dir: Path) -> list[str]:
     """What each round made (samples, pairs by source, search, the judge) and their plots."""
     rounds = [m["round"] for m in metrics]
     lines: list[str] = []
-    sources = ("sampled", "refined", "partial")
+    sources = SOURCES
     cols = {
         "tasks": lambda m: m.get("tasks"),
         "sample pass": lambda m: m.get("sample_pass_rate"),
         "mixed": lambda m: m.get("tasks_mixed"),
         "no pass": lambda m: m.get("tasks_no_pass"),
         "trees": lambda m: m.get("trees"),
+        "guided solved": lambda m: (m.get("explore") or {}).get("solved"),
         "accepted": lambda m: m.get("accepted"),
         **{f"pairs {s}": (lambda m, s=s: m.get("pairs_by_source", {}).get(s)) for s in sources},
         "rft rows": lambda m: sum((m.get("rft_examples") or {}).values()),
@@ -341,6 +344,7 @@ def write_report(run_dir: str) -> str:
     """Write RUN_DIR/report.md and its plots; return the report's path."""
     rd = RunDir(run_dir)
     rd.meta()
+    check_run(rd.path)  # every file the run recorded, before any is read or the report written
     out_dir = rd.path / "report"
     out_dir.mkdir(exist_ok=True)
     evals, metrics = _evals(rd), _metrics(rd)

@@ -24,7 +24,9 @@ from evoforge.loops.report import write_report
 from evoforge.loops.rundir import RunDir, atomic_write_text, new_run_id, read_json
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.servers import model_specs, start_servers
+from evoforge.loops.stages.pairs import SOURCES
 from evoforge.loops.trackers import Trackers
+from evoforge.training.precision import describe as training_precision
 
 
 @dataclass
@@ -66,23 +68,24 @@ def _drive(
     temp_dir = tempfile.mkdtemp(prefix=leftovers.PREFIX)
     info = servers = trackers = None
     try:
+        leftovers.record(rd.path, temp_dir)
         info = cluster.connect(config.ray_address, config.dashboard_host, temp_dir=temp_dir)
         termination.install()  # ray.init replaced the SIGTERM handler with its own
-        leftovers.record(rd.path, temp_dir)
+        leftovers.record(rd.path, temp_dir, info.session_dir, info.started_here)
         if info.dashboard_url:
             progress.line(f"ray dashboard: {info.dashboard_url}  ({info.token_hint()})")
-        leftovers.record(rd.path, temp_dir, info.session_dir, info.started_here)
         elif info.started_here:
             progress.line("ray dashboard: not available (it did not start); the run goes on")
         plan = placement.plan(
             config, len(set(model_specs(config).values())), *placement.cluster_gpus()
         )
         progress.line(plan.describe())
+        progress.line(training_precision(config.train.precision, plan.trainer_gpus > 0))
         servers = start_servers(config, run_id, placement=plan)
+        leftovers.record(rd.path, temp_dir, info.session_dir, info.started_here)  # and workers
         trackers = Trackers.open(config, rd, run_id)
         progress.line(
             f"serving {config.model} with {servers.actor.backend} "
-        leftovers.record(rd.path, temp_dir, info.session_dir, info.started_here)  # and workers
             f"({len(servers.pools())} pool(s), {config.serving.replicas} replica(s) each)"
         )
         rt = Runtime(
@@ -115,6 +118,7 @@ def _drive(
         rd.set_meta(finished=True, stop_reason=final.get("stop_reason", ""))
     finally:
         try:
+            telemetry.end_run(run_id)
             if servers is not None:
                 servers.shutdown()
             if trackers is not None:
@@ -124,12 +128,11 @@ def _drive(
                 cluster.remove_session(info)
         finally:
             shutil.rmtree(temp_dir, ignore_errors=True)
-            telemetry.end_run(run_id)
             progress.close()
+            leftovers.forget(rd.path)
     write_report(str(rd.path))
     result = summarize(rd)
     print_summary(result, env.name)
-            leftovers.forget(rd.path)
     return result
 
 
@@ -191,15 +194,15 @@ def print_summary(result: RunResult, env_name: str) -> None:
     lines = [
         f"\nheldout pass rate on {env_name} (greedy), compared task by task with the baseline:",
         f"{'round':>8} {'strict':>7} {'loose':>7} {'delta':>7} {'p':>8} {'n':>5}"
-        f"  {'pairs s/r/p':>11} {'kappa':>6}  kept",
+        f"  {'pairs s/g/r/p':>13} {'kappa':>6}  kept",
     ]
     for r in result.rounds:
         label = "baseline" if r["round"] < 0 else str(r["round"])
-        pairs = "/".join(str(r["pairs"].get(k, 0)) for k in ("sampled", "refined", "partial"))
+        pairs = "/".join(str(r["pairs"].get(k, 0)) for k in SOURCES)
         kept = "" if r["round"] < 0 else ("yes" if r["kept"] else f"no ({r['reason']})")
         lines.append(
             f"{label:>8} {r['strict']:7.3f} {r['loose']:7.3f} {_fmt(r['delta'], '+7.3f'):>7} "
-            f"{_fmt(r['p'], '8.2g'):>8} {r['n']:>5}  {pairs if r['round'] >= 0 else '':>11} "
+            f"{_fmt(r['p'], '8.2g'):>8} {r['n']:>5}  {pairs if r['round'] >= 0 else '':>13} "
             f"{_fmt(r['kappa'], '6.2f'):>6}  {kept}"
         )
     groups = sorted({g for r in result.rounds for g in r["by_group"]})
@@ -229,10 +232,10 @@ def run(config: Config, quiet: bool = False) -> RunResult:
         rd = RunDir(path)
         run_id = new_run_id(path)
         rd.create(dump_yaml(config), run_id)
+        written.append(rd.path)
         say(f"run directory: {rd.path}", sys.stdout)
         for note in checked.notes:
             say(note)
-        written.append(rd.path)
         try:
             return _drive(
                 rd, config, checked.env, checked.guard, run_id, quiet, initial_state(config)

@@ -8,8 +8,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from evoforge.agents.guidance import Guidance
 from evoforge.agents.roles import Roles
-from evoforge.agents.rollout import Edit, replay, rollout
+from evoforge.agents.rollout import Edit, guided_rollout, replay, rollout
 from evoforge.agents.search import SearchSettings, TreeSearch
 from evoforge.agents.serving.placement import Placement
 from evoforge.agents.serving.types import ModelServer, Sampling
@@ -88,6 +89,24 @@ class Runtime:
             env,
             tasks,
             replace(sampling, n=1),
+            self.config.generation.max_turns,
+            seed=self.config.seed,
+            samples=samples,
+            key=key,
+            progress=progress,
+            fits=self.fits,
+        )
+
+    def guided_rollouts(
+        self, items: Sequence[tuple[Task, Guidance]], key: str, samples: int, progress=None
+    ) -> list[Trajectory]:
+        """``samples`` guided trajectories per (task, guidance) item, item-major (the actor
+        samples as in generate; agents/rollout.guided_rollout)."""
+        return guided_rollout(
+            self.servers.actor,
+            self.env,
+            items,
+            replace(self.roles.actor_sampling, n=1),
             self.config.generation.max_turns,
             seed=self.config.seed,
             samples=samples,

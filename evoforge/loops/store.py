@@ -62,6 +62,21 @@ class JsonFile(_RunFile):
         self.manifest.write_text(self.path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+@dataclass(frozen=True)
+class GuidedSamples:
+    """The guided samples of one task under one kind of guidance, each with its verdict."""
+
+    task_id: str
+    kind: str
+    """The guidance kind (agents/guidance.py KINDS)."""
+    texts: list[str]
+    """Each answer as stored (a forced opening included), or a trajectory's transcript."""
+    verdicts: list[dict[str, Any]]
+    """Verdict rows (as verdicts.jsonl), in the order of the samples."""
+    trajectories: list[Trajectory] | None = None
+    """The trajectories themselves (multi-turn environments), else None."""
+
+
 def search_record(phase: str, state: SearchState) -> dict[str, Any]:
     """The search file's content: its phase ("judged" or "expanded") and its state."""
     return {"phase": phase, "state": state.to_json()}
@@ -86,6 +101,11 @@ class RoundStore:
         """The verifier's verdict on every sample: {task_id, verdicts: [{score, passed, loose,
         feedback}, ...]} in the order of the samples (multi-turn: each also has ``failed_turn``,
         the turn a refinement rewrites)."""
+        self.guided = jl("guided.jsonl")
+        """Guided samples of the tasks no sample passed: {task_id, kind, responses | trajectories,
+        tokens, verdicts}, one row per (task, guidance kind); stored against the plain task (the
+        guidance the model saw is not in them; a forced opening is part of each answer). Read
+        them with ``guided_samples()``."""
         self.critiques = jl("critiques.jsonl")
         """The critic's votes on the answers it judged: a calibration set, and the search roots."""
         self.judge = j("judge.json")
@@ -164,6 +184,23 @@ class RoundStore:
             tid: [transcript(t.messages, len(t.task.messages)) for t in ts]
             for tid, ts in self.trajectories().items()
         }
+
+    def guided_samples(self, tasks: dict[str, Task] | None = None) -> list[GuidedSamples]:
+        """The round's guided samples, one record per (task, guidance kind), in stored order."""
+        rows = self.guided.read()
+        if rows and "trajectories" in rows[0]:
+            tasks = tasks if tasks is not None else self.tasks()
+        out = []
+        for r in rows:
+            trajs = None
+            if "trajectories" in r:
+                task = tasks[r["task_id"]]  # type: ignore[index]
+                trajs = [Trajectory.from_json(t, task) for t in r["trajectories"]]
+                texts = [transcript(t.messages, len(task.messages)) for t in trajs]
+            else:
+                texts = r["responses"]
+            out.append(GuidedSamples(r["task_id"], r["kind"], texts, r["verdicts"], trajs))
+        return out
 
     def verdict_lists(self) -> dict[str, list[dict[str, Any]]]:
         """The verdict rows of every sample, by task, in the order of the samples."""

@@ -52,17 +52,27 @@ def test_two_rounds_run_every_node_and_counts_add_up(ray_cluster, tmp_path, caps
         assert set(samples) == set(verdicts) == tasks
         assert all(len(x) == 2 == len(verdicts[t]) for t, x in samples.items())  # 2 samples each
         no_pass = {t for t, vs in verdicts.items() if not any(v["passed"] for v in vs)}
+        guided = read_jsonl(d / "guided.jsonl")  # parity gives feedback: one kind per task
+        assert {(g["task_id"], g["kind"]) for g in guided} == {(t, "feedback") for t in no_pass}
+        solved = {g["task_id"] for g in guided if any(v["passed"] for v in g["verdicts"])}
         trees = {t["task_id"]: t for t in read_jsonl(d / "tree.jsonl")}
-        assert set(trees) == no_pass  # every task no sample passed was searched, no other
+        # every task that neither sampling nor guidance passed was searched, no other
+        assert set(trees) == no_pass - solved and trees
         assert all(t["reason"] for t in trees.values())  # ...with a recorded reason it ended
         judge = read_json(d / "judge.json")
         assert judge["n"] == 4 and "kappa" in judge and judge["weight"] >= 0
+        prompts = {t["id"]: t["messages"] for t in read_jsonl(d / "tasks.jsonl")}
         for p in read_jsonl(d / "pairs.jsonl"):
-            assert p["task_id"] in tasks and p["source"] in ("sampled", "refined")
+            assert p["task_id"] in tasks and p["source"] in ("sampled", "guided", "refined")
+            assert p["prompt"] == prompts[p["task_id"]]  # the plain task, never the guidance
+            texts, vs = samples[p["task_id"]], verdicts[p["task_id"]]
             if p["source"] == "sampled":  # a passing sample against a failing one of the task
-                texts, vs = samples[p["task_id"]], verdicts[p["task_id"]]
                 assert vs[texts.index(p["chosen"])]["passed"]
                 assert not vs[texts.index(p["rejected"])]["passed"]
+            elif p["source"] == "guided":  # a passing guided sample against a plain failure
+                g = next(g for g in guided if g["task_id"] == p["task_id"])
+                assert g["verdicts"][g["responses"].index(p["chosen"])]["passed"]
+                assert not vs[texts.index(p["rejected"])]["passed"] and p["guidance"] == "feedback"
             else:  # the accepted refinement against its original
                 tree = trees[p["task_id"]]
                 accepted = next(n for n in tree["nodes"] if n["id"] == tree["accepted"])
@@ -186,12 +196,13 @@ def test_partial_credit_pairs_and_the_significance_gate(ray_cluster, tmp_path):
 
 def damaged_files_are_named_by_the_report(run_dir: Path, tmp_path: Path, capsys) -> None:
     """`evoforge report` on a copy of the finished run with one file damaged at a time: one line
-    naming the file (or what it lacks), exit 2, never a traceback."""
+    naming the file, exit 2, never a traceback (the manifests are checked before anything is
+    read)."""
     damages = {
-        "rounds/001/eval.json": ("{ torn", "eval.json is not valid JSON"),
-        "rounds/000/metrics.json": ("[1, 2]", "metrics.json holds a JSON list"),
-        "baseline/eval.json": ('{"round": -1}', "lacks what the report reads (KeyError"),
-        "rounds/000/tree.jsonl": ('{"task_id": "x"\n', "lacks what the report reads"),
+        "rounds/001/eval.json": ("{ torn", "eval.json was changed after the run wrote it"),
+        "rounds/000/metrics.json": ("[1, 2]", "metrics.json was changed after the run wrote it"),
+        "baseline/eval.json": ('{"round": -1}', "eval.json was changed after the run wrote it"),
+        "rounds/000/tree.jsonl": ('{"task_id": "x"\n', "tree.jsonl was changed after the run"),
     }
     for name, (text, message) in damages.items():
         copy = tmp_path / f"damaged-{name.replace('/', '-')}"

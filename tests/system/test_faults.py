@@ -1,7 +1,8 @@
 """Faults injected into real 2-round runs with the tiny model; each must end in the same run.
 
 - SIGKILL at each node kind, at the end of the node (its outputs written, LangGraph's checkpoint
-  not yet taken): the resumed run re-enters that node and must reuse what it finds.
+  not yet taken), one kill after another in one run: each resume re-enters the killed node and
+  must reuse what it finds.
 - A full disk in the middle of a round: a one-line error, the last good state kept, and a resume
   after space is freed.
 - A model-server actor killed during a round: restarted, the batch retried, the restart counted.
@@ -133,23 +134,20 @@ def round1_start(ray_cluster, tmp_path_factory) -> Path:
     return moved
 
 
-@pytest.mark.parametrize("node", NODES)
-def test_sigkill_at_node_then_resume_equals_uninterrupted(
-    node, reference, round1_start, ray_cluster, tmp_path
-):
+def test_sigkill_at_every_node_then_resume_equals_uninterrupted(reference, ray_cluster, tmp_path):
+    """One run killed at the end of every node in turn (its outputs written, LangGraph's
+    checkpoint not yet taken) and resumed each time into the next kill: every node is re-entered
+    after a crash and must reuse what it finds. Round 1's nodes are the ones killed, so each resume
+    also restores round 0's trained weights into the servers. One chain instead of one run per
+    node: each resume runs one node, not a whole round."""
     run_dir = tmp_path / "killed"
-    if node == "baseline":  # only in round 0
-        cmd = run_args(run_dir, ray_cluster.address)
-        at = "baseline"
-    else:  # round 1: the resume also restores round 0's trained weights into the servers
-        shutil.copytree(round1_start, run_dir)
+    cmd = run_args(run_dir, ray_cluster.address)
+    for at in ["baseline", *(f"{n}@1" for n in NODES if n != "baseline")]:
+        proc = cli(cmd, env={"EVOFORGE_DEBUG_DELAY": f"{at}:end=300"}, start_new_session=True)
+        pause_and_kill(proc)
+        assert read_json(run_dir / "meta.json")["finished"] is False, at
+        assert wait_no_evoforge_actors() == [], f"a driver killed at {at}: its actors outlived it"
         cmd = ["resume", str(run_dir)]
-        at = f"{node}@1"
-    proc = cli(cmd, env={"EVOFORGE_DEBUG_DELAY": f"{at}:end=300"}, start_new_session=True)
-    pause_and_kill(proc)
-    assert read_json(run_dir / "meta.json")["finished"] is False
-    assert wait_no_evoforge_actors() == [], "a killed driver's actors outlived it"
-
     resume_ok(run_dir)
     assert outcome(run_dir) == reference
     assert not list(run_dir.rglob("*.tmp")), "temp files left behind"

@@ -72,13 +72,15 @@ def search_roots(
     verdicts: dict[str, list[dict]],
     limit: int,
     trajectories: dict[str, list[Trajectory]] | None = None,
+    solved: set[str] = frozenset(),
 ) -> list[Node]:
-    """For each task with no passing sample, its best-scoring sample (closest to passing),
-    carrying its verdict; the ``limit`` tasks closest to passing first. With ``trajectories``
-    (multi-turn) a root holds its trajectory and the turn to rewrite."""
+    """For each task with no passing sample and not ``solved`` by guided exploration, its
+    best-scoring sample (closest to passing), carrying its verdict; the ``limit`` tasks closest to
+    passing first. With ``trajectories`` (multi-turn) a root holds its trajectory and the turn to
+    rewrite."""
     roots = []
     for order, (tid, vs) in enumerate(verdicts.items()):
-        if any(v["passed"] for v in vs):
+        if any(v["passed"] for v in vs) or tid in solved:
             continue
         best = max(range(len(vs)), key=lambda i: (vs[i]["score"], -i))
         v = vs[best]
@@ -149,7 +151,7 @@ def critique_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageRe
 
 
 @stage(
-    reads=("task_rows", "samples", "verdicts"),
+    reads=("task_rows", "samples", "verdicts", "guided"),
     writes=("critiques", "judge", "search_file"),
     summary=critique_summary,
 )
@@ -161,7 +163,8 @@ def critique(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
         store.critiques.write(votes)  # empty when nothing was measured: the file says so
         store.judge.write(judge)
     trajs = store.trajectories() if rt.multiturn else None
-    roots = search_roots(samples, verdicts, rt.config.search.max_tasks, trajs)
+    solved = {g.task_id for g in store.guided_samples() if any(v["passed"] for v in g.verdicts)}
+    roots = search_roots(samples, verdicts, rt.config.search.max_tasks, trajs, solved)
     search = rt.tree_search(store)
     with rt.progress.bar(f"round {state['round']} critique", len(roots)) as bar:
         search.score(roots, bar)  # the critique the refiner reads (unless benched)

@@ -4,6 +4,8 @@
   sample closest to it (word edit distance) rejected: the two differ where the instruction was
   missed, SPaR's point, without the cost of a search (AutoIF, RS-DPO, Iterative RPO pair sampled
   answers by their verdicts the same way).
+- guided: where no sample passed, a guided sample the verifier passes (explore.py; stored against
+  the plain prompt) against the closest plain failed sample; the pair records the guidance kind.
 - refined: an accepted refinement from the tree search (the verifier passes it) against the
   original it came from (the verifier fails it).
 - partial: where no sample of a multi-constraint task passes, the best-scoring sample against the
@@ -33,9 +35,12 @@ from evoforge.loops.stages.pair_text import edit_distance, side_text
 from evoforge.loops.stages.trajectory_pairs import TrajectoryPairs
 from evoforge.loops.stages.tree_search import search_metrics, tree_record
 from evoforge.loops.state import RunState
-from evoforge.loops.store import RoundStore
+from evoforge.loops.store import GuidedSamples, RoundStore
 
-SOURCES = ("sampled", "refined", "partial")
+SOURCES = ("sampled", "guided", "refined", "partial")
+
+GuidedPair = Callable[["GuidedSamples", int, int, str], "dict[str, Any] | None"]
+"""(guided samples, index among them, plain sample index, key) -> a guided pair, or None."""
 
 MakePair = Callable[[str, int, int, str], "dict[str, Any] | None"]
 """(source, chosen index, rejected index, key) -> the pair of two samples of a task, or None when
@@ -98,6 +103,40 @@ def sampled_pairs(
         used.add(r)
         if (p := make("sampled", c, r, f"{c}-{r}")) is not None:
             out.append(p)
+    return out
+
+
+def guided_pairs(
+    task: Task,
+    texts: list[str],
+    verdicts: list[dict],
+    guided: list[GuidedSamples],
+    per_task: int,
+    make: GuidedPair | None = None,
+) -> list[dict[str, Any]]:
+    """Passing guided samples of ``task`` (distinct, up to ``per_task`` over all kinds, kinds in
+    their order) each against the closest plain failing sample not yet used. ``make(group, c, r,
+    key)`` builds a pair from guided sample ``c`` of ``group`` and plain sample ``r``."""
+
+    def by_text(g: GuidedSamples, c: int, r: int, key: str) -> dict[str, Any]:
+        return _pair(
+            task, "guided", g.texts[c], texts[r], g.verdicts[c]["score"], verdicts[r]["score"], key
+        )
+
+    make = make or by_text
+    failing = _distinct([i for i, v in enumerate(verdicts) if not v["passed"]], texts)
+    out, used, seen = [], set(), set()
+    for g in guided:
+        for c in [i for i, v in enumerate(g.verdicts) if v["passed"]]:
+            if len(out) >= per_task or g.texts[c].strip() in seen:
+                continue
+            seen.add(g.texts[c].strip())
+            r = _closest(g.texts[c], failing, texts, used)
+            if r is None:
+                return out
+            used.add(r)
+            if (p := make(g, c, r, f"{g.kind}-{c}-{r}")) is not None:
+                out.append(p | {"guidance": g.kind})
     return out
 
 
@@ -187,17 +226,35 @@ def rft_rows(
     verdicts: dict[str, list[dict]],
     state: SearchState,
     per_task: int,
+    guided: list[GuidedSamples] = (),
 ) -> list[dict[str, Any]]:
-    """Passing samples (distinct, up to ``per_task`` a task) and accepted, verified refinements."""
+    """Passing samples (distinct, up to ``per_task`` a task), passing guided samples (the same
+    cap) and accepted, verified refinements."""
     out = []
     for tid, texts in samples.items():
         ok = _distinct([i for i, v in enumerate(verdicts[tid]) if v["passed"]], texts)
         for i in ok[:per_task]:
             out.append(_sft(tasks[tid], "sampled", texts[i]))
+    for tid, text in guided_passes(guided, per_task):
+        out.append(_sft(tasks[tid], "guided", text))
     for tree in state.trees.values():
         node = state.nodes[tree.accepted] if tree.accepted else None
         if node is not None and node.verifier_passed:
             out.append(_sft(tasks[tree.task_id], "refined", node.response))
+    return out
+
+
+def guided_passes(guided: list[GuidedSamples], per_task: int) -> list[tuple[str, Any]]:
+    """(task id, sample) of the passing guided samples, distinct and up to ``per_task`` a task;
+    a sample is the trajectory where there is one, else the answer."""
+    out, seen, count = [], set(), Counter()
+    for g in guided:
+        for i, v in enumerate(g.verdicts):
+            key = (g.task_id, g.texts[i].strip())
+            if v["passed"] and key not in seen and count[g.task_id] < per_task:
+                seen.add(key)
+                count[g.task_id] += 1
+                out.append((g.task_id, g.trajectories[i] if g.trajectories else g.texts[i]))
     return out
 
 
@@ -288,11 +345,23 @@ def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
     tasks = store.tasks()
     _, s = store.search()
     samples, verdicts = store.sample_texts(), store.verdict_lists()
+    guided = store.guided_samples(tasks)
+    guided_by_task: dict[str, list[GuidedSamples]] = {}
+    for g in guided:
+        guided_by_task.setdefault(g.task_id, []).append(g)
     tp = TrajectoryPairs(rt.env, store.trajectories(tasks), c.turn_only) if rt.multiturn else None
     candidates = []
     for tid, texts in samples.items():
         make = tp.samples(tasks[tid], verdicts[tid]) if tp else None
         candidates += sampled_pairs(tasks[tid], texts, verdicts[tid], c.per_task, make)
+        candidates += guided_pairs(
+            tasks[tid],
+            texts,
+            verdicts[tid],
+            guided_by_task.get(tid, []),
+            c.per_task,
+            tp.guided(tasks[tid], verdicts[tid]) if tp else None,
+        )
         candidates += partial_pairs(
             tasks[tid], texts, verdicts[tid], c.partial_credit_gap, c.per_task, make
         )
@@ -303,9 +372,9 @@ def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
         "pairs": kept,
         "dropped": dropped | filtered,
         "sft": (
-            tp.rft_rows(samples, verdicts, s, per_task)
+            tp.rft_rows(samples, verdicts, s, per_task, guided_passes(guided, per_task))
             if tp
-            else rft_rows(tasks, samples, verdicts, s, per_task)
+            else rft_rows(tasks, samples, verdicts, s, per_task, guided)
         ),
         "refiner": refiner_data(tasks, s, rt.roles, store.critiques.read(), samples, tp),
         "trees": [tree_record(s, t) for t in s.trees],
@@ -331,7 +400,7 @@ def pairs_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResul
 
 
 @stage(
-    reads=("task_rows", "samples", "verdicts", "search_file"),
+    reads=("task_rows", "samples", "verdicts", "guided", "search_file"),
     writes=("tree", "sft", "refiner", "pairs"),
     summary=pairs_summary,
 )

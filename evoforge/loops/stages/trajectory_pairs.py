@@ -78,6 +78,17 @@ class TrajectoryPairs:
 
         return make
 
+    def guided(self, task: Task, verdicts: list[dict]):
+        """The pair maker of a task's guided trajectories against its samples
+        (``pairs.GuidedPair``)."""
+        trajs = self.trajectories[task.id]
+
+        def make(g, c: int, r: int, key: str) -> dict[str, Any] | None:
+            win, ws = g.trajectories[c], g.verdicts[c]["score"]
+            return self.pair(task, "guided", win, ws, trajs[r], verdicts[r]["score"], key)
+
+        return make
+
     def nodes(
         self, task: Task, source: str, chosen: Node, rejected: Node, key: str
     ) -> dict[str, Any] | None:
@@ -113,9 +124,11 @@ class TrajectoryPairs:
         verdicts: dict[str, list[dict]],
         state: SearchState,
         per_task: int,
+        guided: list[tuple[str, Trajectory]] = (),
     ) -> list[dict[str, Any]]:
-        """Turns of passing samples (distinct trajectories, up to ``per_task`` a task) and of
-        accepted, verified refinements."""
+        """Turns of passing samples (distinct trajectories, up to ``per_task`` a task), of passing
+        guided trajectories (``guided``: (task id, trajectory), already capped) and of accepted,
+        verified refinements."""
         out = []
         for tid, trajs in self.trajectories.items():
             seen: set[str] = set()
@@ -126,6 +139,8 @@ class TrajectoryPairs:
                     ok.append(trajs[i])
             for traj in ok[:per_task]:
                 out += self.turn_rows(traj, "sampled")
+        for _, traj in guided:
+            out += self.turn_rows(traj, "guided")
         for tree in state.trees.values():
             node = state.nodes[tree.accepted] if tree.accepted else None
             if node is not None and node.verifier_passed:

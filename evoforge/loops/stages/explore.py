@@ -1,0 +1,119 @@
+"""explore: guided exploration of the tasks that no sample passed.
+
+Sampling alone only trains on what the model can already write. On a task where every sample
+failed, the actor samples again with guidance (agents/guidance.py): the verifier's feedback on its
+closest failed sample, the environment's ``hint(task)``, a forced opening of the answer (for a tool
+environment, the start of a call). Every guided sample is verified against the plain task. A
+passing one is stored against the plain prompt, the guidance removed and a forced opening kept
+as part of the answer, and becomes an RFT row and the chosen side of a ``guided`` pair whose
+rejected side is the closest plain failed sample (pairs.py). This is STaR's rationalization and
+context distillation; where we depart from STaR: the hint is the verifier's own words, several
+kinds are tried side by side, and a kind is credited with what it solved (metrics). The tree
+search keeps the tasks that guidance did not solve.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from evoforge.agents.guidance import Guidance, guidance_for
+from evoforge.envs.multiturn import first_failed_turn
+from evoforge.envs.verify import safe_verify
+from evoforge.loops.nodes import StageResult, stage
+from evoforge.loops.runtime import Runtime
+from evoforge.loops.stages.verify import verdict_row
+from evoforge.loops.state import RunState
+from evoforge.loops.store import RoundStore
+
+
+def targets(verdicts: dict[str, list[dict[str, Any]]], limit: int) -> list[tuple[str, int]]:
+    """(task id, index of its best-scoring sample) of every task no sample passed, the ``limit``
+    closest to passing first (ties in task order)."""
+    out = []
+    for order, (tid, vs) in enumerate(verdicts.items()):
+        if vs and not any(v["passed"] for v in vs):
+            best = max(range(len(vs)), key=lambda i: (vs[i]["score"], -i))
+            out.append((-vs[best]["score"], order, tid, best))
+    out.sort()
+    return [(tid, best) for _, _, tid, best in out[:limit]]
+
+
+def kinds(rt: Runtime) -> list[str]:
+    return [k.strip() for k in rt.config.explore.kinds.split(",") if k.strip()]
+
+
+def explore_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
+    groups = store.guided_samples()
+    samples = sum(len(g.verdicts) for g in groups)
+    passed = sum(v["passed"] for g in groups for v in g.verdicts)
+    solved_by_kind = Counter(g.kind for g in groups if any(v["passed"] for v in g.verdicts))
+    tasks = {g.task_id for g in groups}
+    solved = {g.task_id for g in groups if any(v["passed"] for v in g.verdicts)}
+    stats = {
+        "tasks": len(tasks),
+        "samples": samples,
+        "pass_rate": round(passed / samples, 4) if samples else None,
+        "solved": len(solved),
+        "solved_by_kind": {k: solved_by_kind.get(k, 0) for k in kinds(rt)},
+    }
+    return StageResult(
+        counts={"explored": len(tasks), "guided": samples, "solved": len(solved)}
+        | {f"solved_{k}": n for k, n in stats["solved_by_kind"].items()},
+        metrics={"explore": stats},
+    )
+
+
+@stage(reads=("task_rows", "samples", "verdicts"), writes=("guided",), summary=explore_summary)
+def explore(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
+    c, r = rt.config.explore, state["round"]
+    wanted = kinds(rt)
+    tasks, verdicts = store.tasks(), store.verdict_lists()
+    items: list[tuple[Any, Guidance]] = []
+    for tid, best in targets(verdicts, c.max_tasks if wanted else 0):
+        feedback = verdicts[tid][best]["feedback"]
+        for g in guidance_for(rt.env, tasks[tid], feedback, combine="hint+prefix" in wanted):
+            if g.kind in wanted:
+                items.append((tasks[tid], g))
+    if not items:
+        return {"guided": []}
+    key = f"round{r}/explore"
+    if rt.multiturn:
+        total = len(items) * c.samples * rt.config.generation.max_turns
+        with rt.progress.bar(f"round {r} explore", total, unit="turn") as bar:
+            trajs = rt.guided_rollouts(items, key, c.samples, bar)
+        return {"guided": _trajectory_rows(rt, items, trajs, c.samples)}
+    with rt.progress.bar(f"round {r} explore", len(items)) as bar:
+        answers = rt.roles.explore(items, c.samples, key=key, progress=bar)
+    rows = []
+    for (task, g), texts in zip(items, answers, strict=True):
+        rows.append(
+            {
+                "task_id": task.id,
+                "kind": g.kind,
+                "responses": texts,
+                "verdicts": [verdict_row(safe_verify(rt.env, task, x)) for x in texts],
+            }
+        )
+    return {"guided": rows}
+
+
+def _trajectory_rows(rt: Runtime, items, trajs, samples: int) -> list[dict[str, Any]]:
+    """One row per (task, kind) of a guided rollout (item-major order), each verified."""
+    rows = []
+    for k, (task, g) in enumerate(items):
+        group = trajs[k * samples : (k + 1) * samples]
+        vs = []
+        for t in group:
+            v = safe_verify(rt.env, task, t.messages)
+            vs.append(verdict_row(v) | {"failed_turn": first_failed_turn(t, v)})
+        rows.append(
+            {
+                "task_id": task.id,
+                "kind": g.kind,
+                "trajectories": [t.to_json(with_task=False) for t in group],
+                "tokens": [t.tokens for t in group],
+                "verdicts": vs,
+            }
+        )
+    return rows

@@ -10,14 +10,21 @@ What the code gets (one sandbox per call, gone with it):
 
 - fresh user, mount, pid, network, IPC, UTS and cgroup namespaces; an unprivileged uid (1000)
   with no capabilities, no new privileges (``PR_SET_NO_NEW_PRIVS``), in a new session;
-- a read-only view of only the system's shared libraries, the interpreter and its standard
-  library (its site-packages hidden), a fresh /proc showing only the sandbox's processes, a
-  minimal read-only /dev, and one tmpfs of ``disk_mb`` at /tmp as the only writable place and the
-  working directory; no /etc (but ld.so.cache), /home, /root, host /tmp, run directory, Ray token;
+- a seccomp filter (:mod:`evoforge.sandbox.seccomp`) refusing new namespaces, memfds, System V
+  IPC, io_uring, the keyring, mounts, BPF, perf, ptrace and the like: no nested namespace, and no
+  memory held outside the address-space and disk limits;
+- a read-only view of only the directories of the shared libraries the interpreter loads, the
+  interpreter and its standard library (its site-packages hidden), a copy of the runner, a fresh
+  /proc showing only the sandbox's processes (bwrap's options, with their host paths, are read
+  from a descriptor, not its command line), a minimal read-only /dev, and one tmpfs of
+  ``disk_mb`` at /tmp as the only writable place and the working directory; no /etc (but
+  ld.so.cache), /home, /root, host /tmp, run directory, Ray token;
 - an empty environment; no network (only its own loopback);
 - rlimits set before the code runs: CPU seconds, address space, file size, open files and
   processes (threads count);
-- a wall clock kept by the parent: at the deadline it SIGKILLs the sandbox's pid 1 through a
+- a wall clock kept by the parent, stretched by the time the runner waited for a CPU (up to
+  LOAD_ALLOWANCE times, so a busy machine does not fail an honest answer; sleeping counts): at
+  the deadline it SIGKILLs the sandbox's pid 1 through a
   pidfd, and the kernel then kills every process of the pid namespace, so no descendant
   survives (``--die-with-parent`` does the same if evoforge dies). Output is read without
   blocking, capped in bytes, until the deadline: a grandchild holding a pipe cannot stall it.
@@ -41,10 +48,21 @@ container; unprivileged user namespaces allowed):
   bwrap's setup; uid and gid 1000 = host 65534), then lets it go. bwrap sets up as namespace root,
   keeps only CAP_SETUID and CAP_SETGID (``--cap-drop ALL --cap-add ...``), and the runner drops
   to uid 1000 before anything else, which clears every capability; RLIMIT_NPROC then holds.
-  ``--disable-userns`` cannot be combined with ``--userns-block-fd``, so as root the code may
-  create nested user namespaces (they reach nothing outside the sandbox's own namespaces).
-- Not root: ``--unshare-user --uid 1000 --gid 1000 --disable-userns``; the sandbox is the user's
-  own uid outside, which is not root, so RLIMIT_NPROC holds.
+  ``--disable-userns`` cannot be combined with ``--userns-block-fd``: as root, the seccomp
+  filter alone refuses nested namespaces (``unshare``, ``setns``, ``clone`` with CLONE_NEW*
+  flags; ``clone3`` gets ENOSYS, its flags being out of a filter's reach, and glibc falls back
+  to ``clone``), and the runner checks that ``unshare(CLONE_NEWUSER)`` fails before it runs code.
+  Without the filter, a nested user namespace gave the code every capability there: a tmpfs of
+  any size past the disk limit.
+- Not root: ``--unshare-user --uid 1000 --gid 1000``, plus ``--disable-userns`` where bwrap
+  has it (0.8+); the sandbox is the user's own uid outside, which is not root, so RLIMIT_NPROC
+  holds.
+- ``--args FD`` takes options only: the command after them stays on bwrap's command line (it
+  names paths inside the sandbox only). Bind mounts show their host source paths in
+  /proc/self/mountinfo; the runner therefore comes as data (``--ro-bind-data``), but the
+  interpreter's prefix still shows there (copying it per sandbox would cost too much).
+- A process that switched uid is not dumpable, so its /proc/self files belong to root: the code
+  needs ``prctl(PR_SET_DUMPABLE)`` before it can write its own maps in a nested namespace.
 - ``--dev`` leaves a writable /dev/shm on its own tmpfs; ``--remount-ro /dev`` closes it.
 - A shared-library build's interpreter finds libpython through an absolute RUNPATH into its
   host prefix; inside it is found through LD_LIBRARY_PATH, which the runner removes before

@@ -45,12 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="[CONFIG.yaml] [key=value ...]",
         help="an optional YAML config, then dotted overrides",
     )
-    res = sub.add_parser(
-        "resume",
-        help="continue a stopped run",
-        description="Continue a stopped run. Its config.yaml must be the config it started "
-        "with; only these keys may change, by an edit or as key=value: "
-        + ", ".join(RESUME_SAFE_KEYS),
     plan = sub.add_parser(
         "plan",
         help="check a run and print its placement and resources; writes nothing",
@@ -65,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="[CONFIG.yaml] [key=value ...]",
         help="as for `evoforge run`",
     )
+    res = sub.add_parser(
+        "resume",
+        help="continue a stopped run",
+        description="Continue a stopped run. Its config.yaml must be the config it started "
+        "with; only these keys may change, by an edit or as key=value: "
+        + ", ".join(RESUME_SAFE_KEYS),
     )
     res.add_argument("run_dir")
     res.add_argument("overrides", nargs="*", metavar="key=value", help="a key that may change")
@@ -125,8 +125,6 @@ def _cmd_envs(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _cmd_models(args: argparse.Namespace) -> int:
-    from evoforge.agents.models import resolve_model
 def _cmd_plan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -148,6 +146,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    from evoforge.agents.models import resolve_model
 
     for spec in args.specs:
         ref = resolve_model(spec, args.cache_dir)
@@ -179,10 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             config_path, overrides = _split_items(args.items)
             run(load_config(config_path, overrides), quiet=quiet)
             return 0
-        if args.command == "resume":
-            from evoforge.loops.runner import resume
         if args.command == "plan":
             return _cmd_plan(args)
+        if args.command == "resume":
+            from evoforge.loops.runner import resume
 
             resume(args.run_dir, quiet=quiet, overrides=tuple(args.overrides))
             return 0
@@ -206,15 +206,15 @@ def main(argv: list[str] | None = None) -> int:
                 size=args.size,
             )
             return 0
-    except Exception as e:
-        # Our errors, and a failed write anywhere (disk full, permissions), print one line.
-        err = e if isinstance(e, EvoforgeError) else storage_error(e)
-        if debug or err is None:
     except RunTerminated as e:  # a run stopped by SIGTERM; it printed its line
         return e.exit_code
     except RunInterrupted as e:  # a run stopped by Ctrl-C: the line names its directory
         say(str(e))
         return e.exit_code
+    except Exception as e:
+        # Our errors, and a failed write anywhere (disk full, permissions), print one line.
+        err = e if isinstance(e, EvoforgeError) else storage_error(e)
+        if debug or err is None:
             raise
         say("error: " + " ".join(str(err).splitlines()))
         return 2

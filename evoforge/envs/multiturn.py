@@ -32,22 +32,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from evoforge.envs.base import Task, Verdict
+from evoforge.envs.tool_limit import MAX_STUCK, CallTimeout, TooManyStuck, call_with_limit
 from evoforge.envs.toolcalls import CALL_FORMAT, CallError, ToolCall, parse_turn
 from evoforge.errors import EvoforgeError
 
 Message = dict[str, str]
 
-from evoforge.envs.tool_limit import MAX_STUCK, CallTimeout, TooManyStuck, call_with_limit
 
 class ToolError(Exception):
     """Raised by a tool for a call it cannot answer; the message goes back to the model."""
 
 
-@dataclass(frozen=True)
-class Tool:
-    """A function the model may call: a name, a description and a JSON schema of its arguments."""
-
-    name: str
 DEFAULT_TOOL_TIMEOUT_S = 30.0
 """A tool call's time limit when neither the config (``generation.tool_timeout_s``) nor the
 environment (a ``tool_timeout_s`` attribute) sets one."""
@@ -65,6 +60,11 @@ def tool_time_limit(env: object) -> float:
     return DEFAULT_TOOL_TIMEOUT_S
 
 
+@dataclass(frozen=True)
+class Tool:
+    """A function the model may call: a name, a description and a JSON schema of its arguments."""
+
+    name: str
     description: str
     parameters: dict[str, Any] = field(hash=False)
     """JSON schema of the arguments object (``{"type": "object", "properties": ...}``)."""
@@ -245,6 +245,16 @@ def run_call(env: object, task: Task, tool: Tool, call: ToolCall) -> tuple[str, 
         result = call_with_limit(tool.fn, call.arguments, limit, call.name)
     except ToolError as e:
         return f"error: {e}", f"{call.name}: {e}"
+    except TooManyStuck:
+        raise EvoforgeError(
+            f"environment '{getattr(env, 'name', env)}': tool '{call.name}' did not return "
+            f"within {limit:g} s on task '{task.id}', and {MAX_STUCK} earlier calls are still "
+            "stuck; fix the tool (it must return or raise ToolError), or raise "
+            "generation.tool_timeout_s if it is just slow"
+        ) from None
+    except CallTimeout:
+        why = f"{TIMEOUT}the tool did not return within {limit:g} s; try other arguments"
+        return f"error: {why}", f"{call.name}: {why}"
     except Exception as e:
         raise EvoforgeError(
             f"environment '{getattr(env, 'name', env)}': tool '{call.name}' raised "
@@ -275,16 +285,6 @@ def _step_reply(env: object, task: Task, messages: list[Message]) -> EnvReply | 
 
 def apply_turn(
     env: object, traj: Trajectory, text: str, max_turns: int, tools: Mapping[str, Tool]
-    except TooManyStuck:
-        raise EvoforgeError(
-            f"environment '{getattr(env, 'name', env)}': tool '{call.name}' did not return "
-            f"within {limit:g} s on task '{task.id}', and {MAX_STUCK} earlier calls are still "
-            "stuck; fix the tool (it must return or raise ToolError), or raise "
-            "generation.tool_timeout_s if it is just slow"
-        ) from None
-    except CallTimeout:
-        why = f"{TIMEOUT}the tool did not return within {limit:g} s; try other arguments"
-        return f"error: {why}", f"{call.name}: {why}"
 ) -> TurnRecord:
     """Add one assistant turn to a live trajectory: run its calls, let the step hook speak, and
     end the trajectory on an answer, on the hook's ``done`` or at ``max_turns``."""

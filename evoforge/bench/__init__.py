@@ -73,7 +73,7 @@ def run_bench(
     json_path: str | None = None,
     size: str = "full",
 ) -> dict[str, Any]:
-    from evoforge.bench import loop, pairs, sandbox, search, serving, training
+    from evoforge.bench import loop, pairs, sandbox, search, serving, train_passes, training
 
     benches = {
         "pairs": pairs.bench_pairs,
@@ -81,7 +81,8 @@ def run_bench(
         "sandbox": sandbox.bench_sandbox,
         "generate": serving.bench_generate,
         "sync": serving.bench_sync,
-        "train": training.bench_train,
+        "train": train_passes.bench_train,
+        "train-step": training.bench_train,
         "tree": search.bench_tree,
     }
     if name not in benches:

@@ -35,6 +35,8 @@ class TrainSettings:
     workers: int
     worker_cpus: int
     strategy: str
+    precision: str
+    """train.precision as configured (auto, fp32, bf16); resolved where the trainer runs."""
     checkpoint_steps: int
 
     @classmethod
@@ -60,5 +62,6 @@ class TrainSettings:
             workers=t.workers,
             worker_cpus=t.worker_cpus,
             strategy=t.strategy,
+            precision=t.precision,
             checkpoint_steps=t.checkpoint_steps,
         )

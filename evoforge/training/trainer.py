@@ -20,6 +20,7 @@ from typing import Any
 from evoforge.agents.serving.engine_base import configure_threads
 from evoforge.errors import EvoforgeError
 from evoforge.rewards import env_reward_function
+from evoforge.training.precision import resolve
 from evoforge.training.settings import TrainSettings
 from evoforge.training.trl_adapters import (
     PROGRESS_FILE,
@@ -28,6 +29,7 @@ from evoforge.training.trl_adapters import (
     dpo_config,
     dpo_rows,
     fit,
+    length_grouped,
     lora_config,
     merged,
     read_step_progress,
@@ -80,8 +82,8 @@ class Trainer:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        dtype = torch.bfloat16 if self.cuda else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        # float32 master weights in every precision: bf16 is mixed (autocast), see precision.py
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         tok = AutoTokenizer.from_pretrained(path)
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
@@ -113,6 +115,7 @@ class Trainer:
             "algorithm": algorithm,
             "examples": len(data),
             "workers": size,
+            "precision": resolve(settings.precision, self.cuda),
             "settings": asdict(settings),
         }
         work = work_dir(out_dir)
@@ -172,7 +175,7 @@ class Trainer:
             DPOTrainer,
             model,
             dpo_config(s, work, self.cuda, size),
-            dpo_rows(pairs, tok),
+            length_grouped(dpo_rows(pairs, tok), s.batch_size, s.seed),
             tok,
             log,
             ref_model=ref,
@@ -182,11 +185,12 @@ class Trainer:
     def _sft(self, model, tok, examples, s: TrainSettings, work: str, log: LossLog, size: int):
         from trl import SFTConfig, SFTTrainer
 
-        rows = sft_rows(examples, tok)
+        rows = length_grouped(sft_rows(examples, tok), s.batch_size, s.seed)
         args = SFTConfig(
             **common_args(s, work, self.cuda, size),
             max_length=s.max_length,
             completion_only_loss=True,
+            train_sampling_strategy="sequential",  # the rows come length_grouped()
         )
         return fit(SFTTrainer, model, args, rows, tok, log, peft_config=lora_config(s))
 

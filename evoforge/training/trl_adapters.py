@@ -33,7 +33,10 @@ from evoforge.training.settings import TrainSettings
 
 
 def common_args(s: TrainSettings, out: str, cuda: bool, world: int = 1) -> dict[str, Any]:
-    """TrainingArguments shared by every algorithm; ``world``: the data-parallel workers."""
+    """TrainingArguments shared by every algorithm; ``world``: the data-parallel workers.
+    ``train.precision`` is resolved here, in the process that trains (see precision.py)."""
+    from evoforge.training.precision import resolve
+
     sharded = (
         dict(fsdp="full_shard auto_wrap", fsdp_config={"use_orig_params": True})
         if s.strategy == "fsdp" and world > 1
@@ -52,7 +55,7 @@ def common_args(s: TrainSettings, out: str, cuda: bool, world: int = 1) -> dict[
         save_total_limit=2,  # the newest may be cut short by a kill; the one before is whole
         logging_steps=1,
         gradient_checkpointing=False,
-        bf16=cuda,
+        bf16=resolve(s.precision, cuda) == "bf16",  # mixed: float32 weights, bf16 autocast
         fp16=False,
         use_cpu=not cuda,
         dataloader_num_workers=0,
@@ -113,6 +116,36 @@ def sft_rows(examples: list[dict[str, Any]], tokenizer=None) -> list[dict[str, A
     return rows
 
 
+def _chars(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_chars(v) for k, v in value.items() if k != "role")
+    if isinstance(value, list | tuple):
+        return sum(_chars(v) for v in value)
+    return 0
+
+
+def length_grouped(rows: list[dict[str, Any]], batch: int, seed: int) -> list[dict[str, Any]]:
+    """``rows`` in batches of similar length, the batches in a seeded random order.
+
+    TRL pads each batch to its longest row (both sides of a pair to the longer one), so a batch
+    that mixes a short and a long answer pays the long one for every row. Rows are sorted by
+    their text's length (the prompt plus the longer side; characters stand in for tokens), cut
+    into optimizer batches, and the batches shuffled, so the order of the round's data stays
+    random batch by batch. Trained with the sequential sampler (``train_sampling_strategy``)."""
+    import random
+
+    def size(row: dict[str, Any]) -> int:
+        sides = [_chars(row.get(k)) for k in ("chosen", "rejected", "completion")]
+        return _chars(row.get("prompt")) + max(sides)
+
+    ranked = sorted(range(len(rows)), key=lambda i: (size(rows[i]), i))
+    batches = [ranked[i : i + batch] for i in range(0, len(ranked), batch)]
+    random.Random(seed).shuffle(batches)
+    return [rows[i] for b in batches for i in b]
+
+
 def dpo_config(s: TrainSettings, work: str, cuda: bool, world: int = 1):
     """Sigmoid DPO plus an SFT term on chosen, reference log-probs computed once up front."""
     from trl import DPOConfig
@@ -126,6 +159,7 @@ def dpo_config(s: TrainSettings, work: str, cuda: bool, world: int = 1):
         precompute_ref_log_probs=world == 1,
         loss_type=["sigmoid", "sft"],
         loss_weights=[1.0, s.sft_weight],
+        train_sampling_strategy="sequential",  # the rows come length_grouped()
     )
 
 
@@ -238,6 +272,13 @@ def step_progress_callback(path: str):
     return _StepProgress()
 
 
+def clear_step_progress(path: str) -> None:
+    """Forget the step an earlier training wrote at ``path`` (a killed run's, or the phase
+    before): a phase that starts, resumed or not, shows its own steps, never a stale one."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
 def read_step_progress(path: str) -> dict[str, Any] | None:
     """What :func:`step_progress_callback` last wrote at ``path``, or None."""
     try:
@@ -268,35 +309,62 @@ def merged(model):
     return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
 
 
+@contextlib.contextmanager
+def dense_lm_heads(trainer_cls):
+    """While a ``trainer_cls`` is built, every LM head TRL fuses onto a model is replaced by the
+    dense one (lm_head.py) right away. Its constructor also runs the DPO reference pass
+    (``precompute_ref_log_probs``) and wraps the reference model's forward in the mixed-precision
+    autocast: a head swapped after construction missed both (that pass ran TRL's CPU head, and
+    a bf16 reference model lost its autocast)."""
+    from evoforge.training.lm_head import use_dense_lm_head
+
+    modules = {
+        sys.modules[c.__module__]
+        for c in trainer_cls.__mro__
+        if hasattr(sys.modules.get(c.__module__), "add_fused_lm_head")
+    }
+    originals = {m: m.add_fused_lm_head for m in modules}
+
+    def patched(original):
+        def add(model, temperature: float = 1.0, **kw):
+            original(model, temperature=temperature, **kw)
+            use_dense_lm_head(model, temperature)
+
+        return add
+
+    for m, original in originals.items():
+        m.add_fused_lm_head = patched(original)
+    try:
+        yield
+    finally:
+        for m, original in originals.items():
+            m.add_fused_lm_head = original
+
+
 def build_trainer(trainer_cls, model, args, rows: list[dict[str, Any]], tok, callbacks, **extra):
     """A TRL trainer on ``rows``; on CPU with the dense LM head (see lm_head.py)."""
     import torch
-    from accelerate.utils import is_peft_model
     from datasets import Dataset
 
-    from evoforge.training.lm_head import use_dense_lm_head
-
-    trainer = trainer_cls(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=tok,
-        callbacks=callbacks,
-        **extra,
-    )
-    if not torch.cuda.is_available():
-        temperature = getattr(trainer, "temperature", 1.0)
-        for m in (trainer.model, getattr(trainer, "ref_model", None)):
-            if m is not None:
-                use_dense_lm_head(m.get_base_model() if is_peft_model(m) else m, temperature)
-    return trainer
+    heads = contextlib.nullcontext() if torch.cuda.is_available() else dense_lm_heads(trainer_cls)
+    with heads:
+        return trainer_cls(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tok,
+            callbacks=callbacks,
+            **extra,
+        )
 
 
 def fit(trainer_cls, model, args, rows: list[dict[str, Any]], tok, log: LossLog, **extra):
     """Train one TRL trainer on ``rows`` and return the trained model; continues from the last
     complete checkpoint in ``args.output_dir`` when there is one."""
     pause = debug_pause_callback(Path(args.output_dir).name)
-    steps = step_progress_callback(os.path.join(os.path.dirname(args.output_dir), PROGRESS_FILE))
+    progress = os.path.join(os.path.dirname(args.output_dir), PROGRESS_FILE)
+    clear_step_progress(progress)  # until this phase's first write: no step, not a stale one
+    steps = step_progress_callback(progress)
     callbacks = [no_final_checkpoint_callback(), steps, *([pause] if pause else [])]
     trainer = build_trainer(trainer_cls, model, args, rows, tok, callbacks, **extra)
     resume = last_checkpoint(args.output_dir) if args.save_strategy != "no" else None

@@ -121,7 +121,7 @@ def test_rft_rows_are_distinct_passing_samples_and_verified_refinements():
 def test_refiner_data_keeps_agreeing_calibration_judgements():
     from evoforge.agents.roles import Roles
     from evoforge.agents.serving.types import Sampling
-    from evoforge.loops.stages.pairs import refiner_data
+    from evoforge.loops.stages.refiner_rows import refiner_data
 
     s = Sampling(temperature=0.0, max_tokens=8)
     roles = Roles(

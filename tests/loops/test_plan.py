@@ -46,3 +46,14 @@ def test_selection_is_deterministic_and_uniform_takes_the_head():
     assert [t.id for t in select_tasks(_pool(40), 5, None, random.Random(0))] == [
         f"t{i}" for i in range(5)
     ]
+
+
+def test_a_type_only_guidance_passes_is_drawn_toward_not_left_at_the_floor():
+    rates = {"never": 0.0, "half": 0.5}
+    plain = type_weights(rates, "informative", 0.25)
+    guided = type_weights(rates, "informative", 0.25, {"never": 0.5, "half": 0.0})
+    assert plain["never"] == 0.25 and guided["never"] == 1.25
+    assert guided["half"] == plain["half"] == 1.25  # the higher of the two rates counts
+    assert type_weights(rates, "weakness", 0.25, {"never": 0.5}) == type_weights(
+        rates, "weakness", 0.25
+    )

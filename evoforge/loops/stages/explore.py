@@ -50,8 +50,16 @@ def explore_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageRes
     solved_by_kind = Counter(g.kind for g in groups if any(v["passed"] for v in g.verdicts))
     tasks = {g.task_id for g in groups}
     solved = {g.task_id for g in groups if any(v["passed"] for v in g.verdicts)}
+    tags = {t.id: t.tags for t in store.tasks().values()}
+    per_type: dict[str, list[int]] = {}
+    for g in groups:
+        for tag in tags[g.task_id]:
+            n = per_type.setdefault(tag, [0, 0])
+            n[0] += sum(v["passed"] for v in g.verdicts)
+            n[1] += len(g.verdicts)
     stats = {
         "tasks": len(tasks),
+        "pass_by_type": {t: round(p / n, 4) for t, (p, n) in sorted(per_type.items()) if n},
         "samples": samples,
         "pass_rate": round(passed / samples, 4) if samples else None,
         "solved": len(solved),

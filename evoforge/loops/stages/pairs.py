@@ -11,7 +11,8 @@
 - partial: where no sample of a multi-constraint task passes, the best-scoring sample against the
   closest one scoring at least ``pairs.partial_credit_gap`` less (off by default).
 
-Every pair records its source, both scores and the edit distance. The RFT rows are the passing
+Every pair records its source, both scores and the edit distance. A row an earlier kept round
+already trained on is dropped (novelty.py); the rest are counted per task type. The RFT rows are the passing
 samples and accepted refinements; the refiner's rows are its successful refinement chains and the
 critiques that agreed with the verifier.
 
@@ -26,12 +27,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from evoforge.agents.roles import Roles
 from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
 from evoforge.loops.nodes import METRICS, StageResult, stage
 from evoforge.loops.runtime import Runtime
+from evoforge.loops.stages.novelty import by_type, new_rows, trained_before
 from evoforge.loops.stages.pair_text import edit_distance, side_text
+from evoforge.loops.stages.refiner_rows import refiner_data
 from evoforge.loops.stages.trajectory_pairs import TrajectoryPairs
 from evoforge.loops.stages.tree_search import search_metrics, tree_record
 from evoforge.loops.state import RunState
@@ -267,78 +269,6 @@ def _sft(task: Task, source: str, text: str) -> dict[str, Any]:
     }
 
 
-def refiner_data(
-    tasks: dict[str, Task],
-    state: SearchState,
-    roles: Roles,
-    calibration: list[dict[str, Any]] = (),
-    samples: dict[str, list[str]] | None = None,
-    trajectories: TrajectoryPairs | None = None,
-) -> list[dict[str, Any]]:
-    """SPaR trains the refiner on successful refinement chains and on judgements.
-
-    - refinement: each step on the path root -> accepted node, when the accepted node passes
-      the verifier: (refiner prompt for the parent, the child's response);
-    - judgement: critiques whose verdict agrees with the verifier, on search nodes and on the
-      answers the judge was calibrated on (so the judge keeps learning while it is benched).
-    """
-    out = []
-    for tree in state.trees.values():
-        if tree.accepted is None or not state.nodes[tree.accepted].verifier_passed:
-            continue
-        task = tasks[tree.task_id]
-        node = state.nodes[tree.accepted]
-        while node.parent is not None:
-            parent = state.nodes[node.parent]
-            if trajectories is not None:  # the prompt for the rewritten turn, the new turn
-                messages, new = trajectories.refinement(roles, task, parent, node)
-            else:
-                messages = roles.refiner_prompt(
-                    task, parent.response, parent.critique, parent.feedback
-                )
-                new = node.response
-            out.append(
-                {
-                    "kind": "refinement",
-                    "task_id": task.id,
-                    "node_id": node.id,
-                    "messages": messages,
-                    "completion": f"<response>\n{new}\n</response>",
-                }
-            )
-            node = parent
-    for n in state.nodes.values():
-        if n.cached or n.verifier_passed is None:
-            continue
-        want = "yes" if n.verifier_passed else "no"
-        agreeing = [c for c, v in zip(n.critiques, n.votes, strict=True) if v == want]
-        if agreeing:  # one judgement per node: the first that reached the verifier's verdict
-            out.append(
-                {
-                    "kind": "judgement",
-                    "task_id": n.task_id,
-                    "node_id": n.id,
-                    "messages": roles.critic_prompt(tasks[n.task_id], n.response),
-                    "completion": agreeing[0],
-                }
-            )
-    for c in calibration:
-        want = "yes" if c["passed"] else "no"
-        agreeing = [x for x, v in zip(c["critiques"], c["votes"], strict=True) if v == want]
-        if agreeing and samples is not None:
-            answer = samples[c["task_id"]][c["sample"]]
-            out.append(
-                {
-                    "kind": "judgement",
-                    "task_id": c["task_id"],
-                    "node_id": f"{c['task_id']}@{c['sample']}",
-                    "messages": roles.critic_prompt(tasks[c["task_id"]], answer),
-                    "completion": agreeing[0],
-                }
-            )
-    return out
-
-
 def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
     """Every pair source, the RFT rows and the refiner's rows of a round."""
     store, c = rt.store(state), rt.config.pairs
@@ -368,17 +298,25 @@ def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
     refined, dropped = refined_pairs(tasks, s, c.require_verifier, tp)
     kept, filtered = filter_pairs(candidates + refined, c.max_length_ratio)
     per_task = rt.config.train.rft_per_task
+    sft = (
+        tp.rft_rows(samples, verdicts, s, per_task, guided_passes(guided, per_task))
+        if tp
+        else rft_rows(tasks, samples, verdicts, s, per_task, guided)
+    )
+    seen = trained_before([rt.round_store(k) for k in range(state["round"])])
+    kept, repeated_pairs = new_rows(kept, seen)
+    sft, repeated_sft = new_rows(sft, seen)
     return {
         "pairs": kept,
-        "dropped": dropped | filtered,
-        "sft": (
-            tp.rft_rows(samples, verdicts, s, per_task, guided_passes(guided, per_task))
-            if tp
-            else rft_rows(tasks, samples, verdicts, s, per_task, guided)
-        ),
+        "dropped": dropped | filtered | ({"repeated": repeated_pairs} if repeated_pairs else {}),
+        "sft": sft,
         "refiner": refiner_data(tasks, s, rt.roles, store.critiques.read(), samples, tp),
         "trees": [tree_record(s, t) for t in s.trees],
         "search": search_metrics(s),
+        "rows": {
+            "repeated": {"pairs": repeated_pairs, "sft": repeated_sft},
+            "new_by_type": by_type(kept + sft, tasks),
+        },
     }
 
 
@@ -415,6 +353,7 @@ def pairs(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
         METRICS: {
             "pairs_dropped": data["dropped"],
             "mean_edit_distance": round(sum(dist) / len(dist), 2) if dist else None,
+            "training_rows": data["rows"],
             **data["search"],
         },
     }

@@ -24,6 +24,7 @@ numbers: they end the process. Linux on x86_64 and aarch64 is supported; elsewhe
 from __future__ import annotations
 
 import errno
+import functools
 import platform
 import struct
 
@@ -84,6 +85,7 @@ def _op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k)
 
 
+@functools.cache
 def program(machine: str | None = None) -> bytes | None:
     """The filter for ``machine`` (``platform.machine()`` by default) as bwrap reads it: packed
     ``struct sock_filter`` instructions. None where the machine is not supported."""

@@ -4,10 +4,13 @@ view shows no host path of evoforge's checkout and not the rest of /usr/lib."""
 
 from __future__ import annotations
 
+import os
 import platform
 
+import pytest
+
 from evoforge.envs import get_env
-from evoforge.sandbox import SandboxLimits, bwrap, seccomp
+from evoforge.sandbox import SandboxLimits, SandboxUnavailable, bwrap, run_code, seccomp
 from evoforge.sandbox.layout import RUNNER
 from tests.helpers.runs import REPO
 from tests.helpers.sandbox import evidence
@@ -193,3 +196,12 @@ def test_the_filter_is_well_formed():
         assert program and len(program) % 8 == 0 and len(program) // 8 < 4096
     assert seccomp.program("riscv64") is None
     assert set(seccomp.X86_64) - {"modify_ldt"} == set(seccomp.AARCH64)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the runner's own check runs where evoforge is root")
+def test_without_the_filter_the_runner_refuses_to_run_code(monkeypatch):
+    """As root bwrap cannot disable user namespaces: were the filter to let one through, the
+    runner stops before any code runs, and the sandbox is reported unavailable."""
+    monkeypatch.setattr(seccomp, "program", lambda: seccomp._op(seccomp.RET, seccomp.ALLOW))
+    with pytest.raises(SandboxUnavailable, match="let a user namespace through"):
+        run_code("def f(x):\n    return x", "f", [[1]])

@@ -3,7 +3,7 @@
 A custom environment is one small file with a ``name``, ``tasks(split, n, seed)`` and
 ``verify(task, response)``; see examples/custom_env.py and :func:`check_env`. A multi-turn
 environment also gives ``tools(task)`` and verifies whole trajectories; see
-evoforge/envs/multiturn.py and examples/custom_tool_env.py.
+evoforge/envs/multiturn.py, examples/custom_tool_env.py and docs/environments.md.
 """
 
 from evoforge.envs.base import Environment, Task, Verdict
@@ -13,8 +13,10 @@ from evoforge.envs.multiturn import (
     Tool,
     ToolError,
     object_schema,
+    optional,
 )
 from evoforge.envs.registry import get_env, list_envs, register
+from evoforge.envs.toolcalls import TurnCalls, trajectory_calls
 
 __all__ = [
     "EnvReply",
@@ -23,9 +25,12 @@ __all__ = [
     "Task",
     "Tool",
     "ToolError",
+    "TurnCalls",
     "Verdict",
     "get_env",
     "list_envs",
     "object_schema",
+    "optional",
     "register",
+    "trajectory_calls",
 ]

@@ -7,7 +7,11 @@
   with a call does not, ``max_turns`` ends it, the hook returns an EnvReply or None;
 - bad calls (malformed JSON, an unknown tool, wrong argument types) are failed turns with
   feedback, never an exception;
-- verify() returns a well-formed Verdict on sample trajectories, bad calls included.
+- verify() returns a well-formed Verdict on sample trajectories, bad calls included, and a
+  ``details["failed_turn"]`` that is absent or an int naming one of the trajectory's turns;
+- the calls of the optional ``example_calls(task)`` succeed, deterministically (each tool's
+  success path, which arguments drawn from a schema rarely reach); arguments left out of an
+  ``optional`` schema property are accepted.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from evoforge.envs.multiturn import (
     Tool,
     Trajectory,
     apply_turn,
+    failed_turn_problem,
     tool_map,
     tool_time_limit,
 )
@@ -115,6 +120,8 @@ def _check_task(env, task: Task, report, samples: list[Trajectory]) -> bool:
         if a.done and a.ended != "env":
             report.fail(f"a turn that calls '{tool.name}' ended the trajectory ({a.ended})")
         samples.append(a)
+    if not _check_examples(env, task, tools, report, samples):
+        return False
     for what, text in _bad_calls(tools).items():
         t = _turn(env, task, text, 3, tools)
         if not t.turns[-1].errors or t.messages[-1].get("role") not in ("tool", "user"):
@@ -149,9 +156,13 @@ def check_multiturn(env, tasks: list[Task], report) -> None:
     report.checks.append(
         "tools are well-formed and deterministic; bad calls are failed turns; the step contract holds"
     )
+    report.checks.append(_examples_line(env, samples))
     for traj in samples:
         try:
-            validate_verdict(report.env, env.verify(traj.task, traj.messages))
+            verdict = validate_verdict(report.env, env.verify(traj.task, traj.messages))
+            if problem := failed_turn_problem(verdict.details, len(traj.turns)):
+                report.fail(f"{problem} (task '{traj.task.id}')")
+                return
         except ValueError as e:
             report.fail(str(e).split(": ", 1)[1])
             return
@@ -161,4 +172,65 @@ def check_multiturn(env, tasks: list[Task], report) -> None:
                 f"'{traj.task.id}'; a verifier must return a failing Verdict with feedback"
             )
             return
-    report.checks.append("verify() returns well-formed Verdicts on sample trajectories")
+    report.checks.append(
+        "verify() returns well-formed Verdicts (and a usable failed_turn) on sample trajectories"
+    )
+
+
+def example_calls(env, task: Task) -> list[dict[str, Any]] | None:
+    """The environment's ``example_calls(task)``, checked; None when it has no such method."""
+    fn = getattr(env, "example_calls", None)
+    if not callable(fn):
+        return None
+    calls = fn(task)
+    ok = isinstance(calls, list | tuple) and all(
+        isinstance(c, dict)
+        and isinstance(c.get("name"), str)
+        and isinstance(c.get("arguments"), dict)
+        for c in calls
+    )
+    if not ok:
+        raise EvoforgeError(
+            f"environment '{getattr(env, 'name', env)}': example_calls(task) must return a list of "
+            f"{{'name': str, 'arguments': dict}}, got {calls!r:.80} for task '{task.id}'"
+        )
+    return list(calls)
+
+
+def _check_examples(env, task: Task, tools: dict[str, Tool], report, samples) -> bool:
+    """Each example call succeeds twice alike and leaves the trajectory open; then an answer
+    ends a two-turn sample. Also each tool called with its required arguments only."""
+    for tool in tools.values():
+        required = tool.parameters.get("required", [])
+        args = {k: v for k, v in sample_arguments(tool).items() if k in required}
+        if len(args) < len(tool.parameters.get("properties", {})):
+            samples.append(_turn(env, task, _call(tool.name, args), 3, tools))
+    for c in example_calls(env, task) or []:
+        text = _call(c["name"], c["arguments"])
+        a, b = (_turn(env, task, text, 3, tools) for _ in range(2))
+        if not a.turns[-1].calls or a.turns[-1].errors:
+            why = (a.turns[-1].errors or ["it made no call"])[0]
+            report.fail(
+                f"example call {text} of task '{task.id}' failed ({why}); example_calls(task) "
+                "must give calls that succeed"
+            )
+            return False
+        if a.messages != b.messages:
+            report.fail(f"tool '{c['name']}' gives different results for the same example call")
+            return False
+        if not a.done:
+            apply_turn(env, a, "A short answer.", 3, tools)
+        samples.append(a)
+    return True
+
+
+def _examples_line(env, samples: list[Trajectory]) -> str:
+    if not callable(getattr(env, "example_calls", None)):
+        return (
+            "tools were called with arguments drawn from their schemas only; give "
+            "example_calls(task) to reach their success paths"
+        )
+    reached = sorted({c["name"] for t in samples for r in t.turns for c in r.calls})
+    return (
+        f"example calls succeed and are deterministic (tools that succeeded: {', '.join(reached)})"
+    )

@@ -9,10 +9,15 @@ A multi-turn environment has the single-turn ``name`` and ``tasks(split, n, seed
   Each call has a time limit (:func:`tool_time_limit`): a call that does not return in time is
   a failed turn whose tool message is ``error: timeout: ...`` (see envs/tool_limit.py).
 - ``verify(task, messages) -> Verdict``: judges the whole trajectory (the chat messages, the
-  task's own first). ``details["failed_turn"]`` may name the first assistant turn (0-based) that
+  task's own first; envs/toolcalls.py ``trajectory_calls`` reads its calls). ``details["failed_turn"]``
+  may name the first assistant turn (0-based, an int below the number of assistant turns) that
   went wrong; the refiner rewrites that turn.
 - optional ``step(task, messages) -> EnvReply | None``: anything else the environment says after
   an assistant turn and its tool results (a simulated user, a hint, "2 turns left"), or ``done``.
+- optional ``example_calls(task) -> [{"name": ..., "arguments": {...}}]``: calls that succeed on
+  the task; ``envs check`` runs them to reach each tool's success path (check_multiturn.py).
+
+The whole contract, for users: docs/environments.md.
 
 A trajectory runs turn by turn (:func:`apply_turn`): the assistant's text is parsed for tool calls
 (envs/toolcalls.py), each call runs, its result is appended as a ``tool`` message, then the step
@@ -83,12 +88,35 @@ class Tool:
         }
 
 
-def object_schema(**properties: str | list | dict) -> dict[str, Any]:
-    """A JSON schema for keyword arguments, all required: a JSON type name (``"number"``), a list
-    of allowed strings, or a full property schema per argument."""
+JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
+"""The type names ``object_schema`` takes (JSON schema's; ``number`` accepts integers too)."""
 
-    def prop(v: str | list | dict) -> dict[str, Any]:
+
+@dataclass(frozen=True)
+class OptionalArg:
+    """An argument the model may leave out (see :func:`optional`)."""
+
+    spec: str | list | dict
+
+
+def optional(spec: str | list | dict) -> OptionalArg:
+    """Mark an ``object_schema`` argument as optional: ``object_schema(city="string",
+    unit=optional(["C", "F"]))``; the tool's function then needs a default for it."""
+    return OptionalArg(spec)
+
+
+def object_schema(**properties: str | list | dict | OptionalArg) -> dict[str, Any]:
+    """A JSON schema for keyword arguments: per argument a JSON type name (one of JSON_TYPES), a
+    list of allowed strings, or a full property schema (a dict, taken as it is); required unless
+    wrapped in :func:`optional`. No other argument is accepted."""
+
+    def prop(k: str, v: str | list | dict) -> dict[str, Any]:
         if isinstance(v, str):
+            if v not in JSON_TYPES:
+                raise ValueError(
+                    f"object_schema: argument '{k}' has type '{v}'; use one of "
+                    f"{', '.join(JSON_TYPES)}, a list of allowed strings, or a property schema"
+                )
             return {"type": v}
         if isinstance(v, list):
             return {"type": "string", "enum": v}
@@ -96,8 +124,10 @@ def object_schema(**properties: str | list | dict) -> dict[str, Any]:
 
     return {
         "type": "object",
-        "properties": {k: prop(v) for k, v in properties.items()},
-        "required": list(properties),
+        "properties": {
+            k: prop(k, v.spec if isinstance(v, OptionalArg) else v) for k, v in properties.items()
+        },
+        "required": [k for k, v in properties.items() if not isinstance(v, OptionalArg)],
         "additionalProperties": False,
     }
 
@@ -337,10 +367,32 @@ def first_failed_turn(traj: Trajectory, verdict: Verdict) -> int:
     else the first turn with a failed call, else the last turn."""
     if not traj.turns:
         raise EvoforgeError(f"trajectory '{traj.key}' has no assistant turn to rewrite")
+    problem = failed_turn_problem(verdict.details, len(traj.turns))
+    if problem:
+        raise EvoforgeError(f"{problem} (task '{traj.task.id}')")
     named = verdict.details.get("failed_turn")
-    if isinstance(named, int) and not isinstance(named, bool) and 0 <= named < len(traj.turns):
+    if named is not None:
         return named
     return next((i for i, r in enumerate(traj.turns) if r.errors), len(traj.turns) - 1)
+
+
+def failed_turn_problem(details: Mapping[str, Any], turns: int) -> str:
+    """Why ``details["failed_turn"]`` is not a turn of a trajectory of ``turns`` assistant turns,
+    in one line; '' when it is one, or absent (or None)."""
+    named = details.get("failed_turn")
+    if named is None:
+        return ""
+    if not isinstance(named, int) or isinstance(named, bool):
+        return (
+            f"verify() returned details['failed_turn']={named!r} ({type(named).__name__}); it "
+            "must be an int, the 0-based assistant turn that went wrong, or absent"
+        )
+    if not 0 <= named < turns:
+        return (
+            f"verify() returned details['failed_turn']={named} for a trajectory of {turns} "
+            f"assistant turn(s); it must be from 0 to {turns - 1} (0-based), or absent"
+        )
+    return ""
 
 
 # -- showing tools to a model whose chat template has no tool support ------------------------------

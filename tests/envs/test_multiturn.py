@@ -170,7 +170,8 @@ def test_branch_trajectory_json_and_the_failed_turn():
     assert not b.done and b.key == "k2"
     assert first_failed_turn(traj, Verdict(0.0, False, {"failed_turn": 2})) == 2
     assert first_failed_turn(traj, Verdict(0.0, False, {})) == 0  # the turn with a failed call
-    assert first_failed_turn(traj, Verdict(0.0, False, {"failed_turn": 9})) == 0
+    with pytest.raises(EvoforgeError, match=r"failed_turn'\]=9 for a trajectory of 3"):
+        first_failed_turn(traj, Verdict(0.0, False, {"failed_turn": 9}))  # an error, not ignored
 
 
 def test_text_chat_shows_tools_and_alternates_roles():

@@ -49,6 +49,8 @@ from evoforge.cli import main
             "train.algorithm=rloo: environment 'tools' is multi-turn",
         ),
         (["run", "missing.yaml"], "config file 'missing.yaml' not found"),
+        (["run", "model=tiny", "run_dir=runs/x\u202etxt.exe"], "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        (["run", "model=tiny", "run_dir=runs/a\x1b[2Jb"], "a control character (U+001B)"),
         (["resume", "/nonexistent/run"], "not an evoforge run directory"),
         (["run", "model=tiny", "ray_address=127.0.0.1:1"], "cannot reach the Ray cluster"),
     ],
@@ -82,3 +84,19 @@ def test_run_help_lists_config_keys(capsys):
         main(["run", "--help"])
     out = capsys.readouterr().out
     assert "search.children" in out and "train.beta" in out
+
+
+def test_a_yaml_alias_bomb_is_one_line_in_under_a_second(tmp_path, capsys, monkeypatch):
+    import time
+
+    levels = ["a0: &a0 [" + ", ".join(["lol"] * 9) + "]"]
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(levels) + "\nrounds: *a8\n")
+    monkeypatch.chdir(tmp_path)
+    start = time.perf_counter()
+    assert main(["run", str(bomb), "model=tiny"]) == 2
+    assert time.perf_counter() - start < 1.0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "alias bomb" in err[0] and len(err[0]) < 300, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.yaml"]  # nothing written

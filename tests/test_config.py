@@ -148,6 +148,7 @@ def test_yaml_nan_inf_duplicates_and_huge_numbers(tmp_path):
         ("rounds: 100000000000000000000000\n", "'rounds' must be <= 1000"),
         ("rounds: true\n", "'rounds' expects int"),
         ("[1, 2]\n", "must hold a mapping"),
+        ('run_dir: "runs/\\u202Ex"\n', "202E RIGHT-TO-LEFT OVERRIDE"),
     ]:
         p = tmp_path / "c.yaml"
         p.write_text(text)
@@ -187,3 +188,126 @@ def test_differences_name_each_changed_key():
     b = to_dict(load_config(None, ["tasks_per_round=8", "search.children=2"]))
     assert differences(a, a) == []
     assert differences(a, b) == ["search.children (3 -> 2)", "tasks_per_round (72 -> 8)"]
+
+
+def _bomb(levels: int, width: int = 9) -> str:
+    """The billion laughs in YAML: each level an anchored list of ``width`` aliases to the last."""
+    text = "a0: &a0 [" + ", ".join(["lol"] * width) + "]\n"
+    for i in range(1, levels):
+        text += f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]\n"
+    return text + f"rounds: *a{levels - 1}\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_fast_in_bounded_memory(tmp_path):
+    import time
+    import tracemalloc
+
+    p = tmp_path / "bomb.yaml"
+    p.write_text(_bomb(9))  # 9**9 = 387 million strings once expanded
+    assert len(p.read_bytes()) < 1024
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    took = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    msg = str(info.value)
+    assert "alias bomb" in msg and "bomb.yaml" in msg and "\n" not in msg and len(msg) < 300
+    assert took < 1.0 and peak < 20 * 2**20, (took, peak)
+
+
+def test_error_messages_cut_values_to_a_readable_length(tmp_path):
+    p = tmp_path / "c.yaml"
+    shared = "rounds: [&a [" + ", ".join(["lol"] * 9) + "]" + ", *a" * 500 + "]\n"  # 5000 values
+    for text in (
+        shared,
+        "rounds: " + "[1, " * 50 + "1" + "]" * 50 + "\n",
+        f"rounds: '{'x' * 10**6}'\n",
+    ):
+        p.write_text(text)
+        with pytest.raises(ConfigError) as info:
+            load_config(p)
+        assert "expects int" in str(info.value) and len(str(info.value)) < 250, str(info.value)
+    p.write_text("rounds: " + "9" * 5000 + "\n")  # past Python's int-from-text limit
+    with pytest.raises(ConfigError, match="holds a value YAML cannot read") as info:
+        load_config(p)
+    assert len(str(info.value)) < 300
+    p.write_text("rounds: " + "9" * 4000 + "\n")
+    with pytest.raises(
+        ConfigError, match="'rounds' must be <= 1000, got an integer of 4000 digits"
+    ):
+        load_config(p)
+
+
+@pytest.mark.parametrize(
+    "item,message",
+    [
+        ("rounds=" + "9" * 10**6, "'rounds' expects int, got '99999"),
+        ("model=" + "m" * 10**6, "'model' holds 1000000 characters"),
+        ("x" * 10**6 + "=1", "unknown config key 'xxxx"),
+        ("=1", "unknown config key ''"),
+        ("rounds", "override 'rounds' is not key=value"),
+        ("\x1b[2J" * 10**4, "is not key=value"),
+        ("backend=" + "\u202e" * 100, "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("env=parity\r", "a control character (U+000D)"),
+        ("env=pa\x7frity", "a control character (U+007F)"),
+        ("env=pa\x85rity", "a control character (U+0085)"),
+        ("run_dir=runs/x\u202etxt.exe", "invisible format character (U+202E RIGHT-TO-LEFT"),
+        ("run_dir=runs/\u200bx", "U+200B ZERO WIDTH SPACE"),
+        ("run_dir=runs/\u2066x", "U+2066 LEFT-TO-RIGHT ISOLATE"),
+        ("run_dir=runs/\ufeffx", "U+FEFF"),
+        ("run_dir=runs/a\tb", "a control character (U+0009)"),
+    ],
+)
+def test_huge_and_weird_override_values_are_short_one_line_errors(item, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [item])
+    msg = str(info.value)
+    assert message in msg, msg
+    assert len(msg) < 350 and msg.isprintable(), msg  # no raw control or bidi character
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("[1, 2]: 3\n", "the key at line 1 is a list; keys are names"),
+        ("? {a: 1}\n: 2\n", "the key at line 1 is a mapping"),
+        ("search:\n  ? [keep]\n  : 1\n", "the key at line 2 is a list"),
+        ("search: &s\n  keep: *s\n", "(a cycle)"),
+        ("search:\n  <<: 3\n", "expected a mapping or list of mappings for merging"),
+        ("rounds: " + "[" * 5000 + "]" * 5000 + "\n", "nests values too deeply"),
+    ],
+)
+def test_yaml_that_would_crash_is_a_one_line_error(tmp_path, text, message):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    msg = str(info.value)
+    assert message in msg and "c.yaml" in msg and len(msg) < 350 and msg.isprintable(), msg
+
+
+def test_yaml_merge_keys_work_as_yaml_1_1_and_written_keys_win(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text(
+        "generation: &gen\n  max_tokens: 64\n  samples: 3\n"
+        "critic:\n  <<: {max_tokens: 48, votes: 2}\n  votes: 3\n"
+        "refiner:\n  <<: [{max_tokens: 40}]\n"
+        "search:\n  <<: {keep: 1}\n"
+    )
+    c = load_config(p)
+    assert (c.generation.max_tokens, c.generation.samples) == (64, 3)
+    assert (c.critic.max_tokens, c.critic.votes) == (48, 3)
+    assert c.refiner.max_tokens == 40 and c.search.keep == 1
+    dup = tmp_path / "d.yaml"
+    dup.write_text("critic:\n  <<: {votes: 2}\n  votes: 3\n  votes: 4\n")
+    with pytest.raises(ConfigError, match="'votes' appears twice"):
+        load_config(dup)
+
+
+def test_an_override_changes_one_key_even_where_an_alias_shared_its_section(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("generation: &g\n  max_tokens: 64\neval: *g\n")
+    c = load_config(p, ["eval.max_tokens=32"])
+    assert (c.generation.max_tokens, c.eval.max_tokens) == (64, 32)

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from evoforge.config_loader import invisible, shown
 from evoforge.errors import EvoforgeError, write_failed
 
 FORMAT_VERSION = 2
@@ -67,9 +68,14 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 def check_run_dir(path: str | Path) -> None:
-    """A one-line error, before anything is written, when ``path`` cannot hold a new run: it is
-    a file, lies under a file, already holds a run or other files, or cannot be written."""
+    """A one-line error, before anything is written, when ``path`` cannot hold a new run: its
+    name holds a control or invisible format character (a right-to-left override makes a name
+    read as another), it is a file, lies under a file, already holds a run or other files, or
+    cannot be written."""
     p = Path(path)
+    bad = invisible(str(p))
+    if bad:
+        raise EvoforgeError(f"run_dir {shown(str(p))} holds {bad}; pick a run_dir of plain text")
     try:
         if p.is_symlink() and not p.exists():
             raise EvoforgeError(f"run_dir '{p}' is a broken symbolic link; pick another run_dir")

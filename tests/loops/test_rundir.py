@@ -236,3 +236,23 @@ def test_a_full_disk_under_safetensors_or_torch_save_is_a_storage_error(small_di
         with pytest.raises(Exception) as caught:  # noqa: PT011 - the point is which types come out
             write(big, str(small_disk / "weights.bin"))
         assert isinstance(storage_error(caught.value), StorageError), repr(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("report\u202egnp.exe", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("run\u200b", "U+200B ZERO WIDTH SPACE"),
+        ("run\x9b31m", "a control character (U+009B)"),
+        ("run\nx", "a control character (U+000A)"),
+    ],
+)
+def test_a_run_dir_with_control_or_bidi_characters_is_refused(tmp_path, name, message):
+    """Also where no config loader checked the value first (a Config built in Python)."""
+    from evoforge.errors import EvoforgeError
+
+    with pytest.raises(EvoforgeError) as info:
+        RunDir(tmp_path / "runs" / name).create("rounds: 1\n", "run-abc")
+    msg = str(info.value)
+    assert message in msg and "pick a run_dir of plain text" in msg and msg.isprintable(), msg
+    assert list(tmp_path.iterdir()) == []

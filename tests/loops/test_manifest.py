@@ -5,6 +5,7 @@ not done (the stage runs again), never as damage."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -124,3 +125,88 @@ def test_a_write_interrupted_at_any_step_is_not_damage(store, monkeypatch, step)
     assert store.verdicts.read() == [{"task_id": "t"}]
     store.update_metrics(0, accepted=6)
     assert store.metrics.read()["accepted"] == 6
+
+
+def _swap(path, make) -> None:
+    path.unlink()
+    make(path)
+
+
+def _link_to_copy(path) -> None:
+    copy = path.with_name("copy-" + path.name)
+    copy.write_bytes(path.read_bytes())
+    _swap(path, lambda p: p.symlink_to(copy))
+
+
+def _moved_and_linked(path) -> None:
+    path.rename(path.with_name("moved"))
+    path.symlink_to("moved")
+
+
+def _entries(edit):
+    def apply(path) -> None:
+        entries = json.loads(path.read_text())
+        edit(entries)
+        path.write_text(json.dumps(entries))
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    "name,damage,words",
+    [
+        ("pairs.jsonl", lambda p: p.write_text(""), "was changed after the run wrote it"),
+        ("pairs.jsonl", lambda p: p.write_bytes(p.read_bytes().replace(b"x", b"y")), "changed"),
+        ("metrics.json", lambda p: p.unlink(), "metrics.json is missing"),
+        ("pairs.jsonl", lambda p: _swap(p, lambda q: q.mkdir()), "is a directory, not the file"),
+        ("pairs.jsonl", _link_to_copy, "is a symbolic link, not the file"),
+        ("pairs.jsonl", lambda p: _swap(p, os.mkfifo), "is a special file"),  # never read
+        ("train", _moved_and_linked, "train is a symbolic link, not a directory"),
+        ("manifest.json", lambda p: p.write_text("{torn"), "manifest.json is not valid JSON"),
+        ("manifest.json", lambda p: p.write_text("[]"), "is not a JSON object"),
+        ("manifest.json", lambda p: p.write_text("{}"), "metrics.json was not written by this run"),
+        ("manifest.json", lambda p: p.unlink(), "manifest.json is missing, and the files"),
+        ("manifest.json", _link_to_copy, "manifest.json is a symbolic link"),
+        (
+            "manifest.json",
+            _entries(lambda e: e.update({"/etc/passwd": {"sha256": "0", "bytes": 1}})),
+            "records a path outside its directory",
+        ),
+        (
+            "manifest.json",
+            _entries(lambda e: e.update({"a\x00b": {"sha256": "0", "bytes": 1}})),
+            "records a path outside its directory",
+        ),
+        ("manifest.json", _entries(lambda e: e.update({"x.json": 3})), "without its sha256"),
+        ("verdicts.jsonl", lambda p: p.write_text("{}\n"), "verdicts.jsonl was not written"),
+    ],
+)
+def test_check_run_finds_damage_in_files_no_stage_reads(store, tmp_path, name, damage, words):
+    """Every recorded file is checked (and run files beside them), whatever replaced it."""
+    from evoforge.loops.manifest import check_run
+
+    base = RoundStore(tmp_path / "baseline")
+    base.eval.write({"round": -1})
+    assert check_run(tmp_path) == 4
+    damage(store.dir / name)
+    damaged(lambda: check_run(tmp_path), words)
+
+
+def test_check_run_accepts_a_write_a_crash_left_pending(store, tmp_path, monkeypatch):
+    from evoforge.loops.manifest import check_run
+
+    real = manifest_mod.atomic_write_text
+    calls = {"n": 0}
+
+    def crash_at_the_file(path, text):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Crash
+        real(path, text)
+
+    monkeypatch.setattr(manifest_mod, "atomic_write_text", crash_at_the_file)
+    with pytest.raises(Crash):
+        store.pairs.write([])
+    assert check_run(tmp_path) == 3
+    (tmp_path / "rounds" / "001").symlink_to(store.dir)
+    damaged(lambda: check_run(tmp_path), "rounds/001 is a symbolic link, not a directory")

@@ -13,7 +13,8 @@ from typing import Any
 
 from evoforge.agents.serving import cluster
 from evoforge.training.settings import TrainSettings
-from evoforge.training.trainer import Trainer
+from evoforge.training.trainer import Trainer, work_dir
+from evoforge.training.trl_adapters import PROGRESS_FILE, clear_step_progress
 
 
 class TrainerActor:
@@ -27,6 +28,9 @@ class TrainerActor:
     def train(self, label: str, *args: Any) -> dict[str, Any]:
         """``Trainer.train(*args)`` as a Ray task named ``label`` (or on Ray Train workers)."""
         settings = args[4]
+        # A killed run's step stays in the progress file until the new phase writes its own,
+        # minutes later (the actor starts, loads weights, builds the trainer): forget it now.
+        clear_step_progress(os.path.join(work_dir(args[2]), PROGRESS_FILE))
         if isinstance(settings, TrainSettings) and settings.workers > 1:
             from evoforge.training.distributed import train_with_workers
 
@@ -50,11 +54,11 @@ class TrainerActor:
                 )
                 .remote(self.threads)
             )
+            cluster.wait_placed(self._actor, name, {"CPU": 1, "GPU": self.gpus})
         return self._actor
 
     def stop(self) -> None:
         """Release the actor (and the memory it holds)."""
-            cluster.wait_placed(self._actor, name, {"CPU": 1, "GPU": self.gpus})
         import ray
 
         if self._actor is not None:

@@ -269,11 +269,14 @@ class WallClock:
         self.pid, self.seconds = pid, seconds
         self.began = time.monotonic()
         self.waits = _cpu_waits(pid)
+        self.waited = 0.0
 
     def deadline(self) -> float:
+        """Never earlier than before (the runner's threads may be gone by now)."""
         now = _cpu_waits(self.pid)
         waited = max((w - self.waits.get(t, 0) for t, w in now.items()), default=0) / 1e9
-        return self.began + min(self.seconds + max(waited, 0.0), self.seconds * LOAD_ALLOWANCE)
+        self.waited = max(self.waited, waited)
+        return self.began + min(self.seconds + self.waited, self.seconds * LOAD_ALLOWANCE)
 
 
 def collect(sandbox: Sandbox, wall_seconds: float, results_cap: int) -> Collected:
@@ -291,7 +294,7 @@ def collect(sandbox: Sandbox, wall_seconds: float, results_cap: int) -> Collecte
         while sel.get_map():
             left = deadline - time.monotonic()
             if left <= 0 and clock is not None:
-                deadline = clock.deadline()  # load moves it on, never back
+                deadline = clock.deadline()  # load moves it on
                 left = deadline - time.monotonic()
             if left <= 0:
                 out.timed_out = out.ready

@@ -50,6 +50,11 @@ def hint_for(problem: str) -> str:
     missing = re.search(r"Can't (?:bind mount|mount) /oldroot(/\S+) on .*No such file", problem)
     if missing:  # a host path the sandbox mounts is gone (e.g. a device node under /dev)
         return f"{missing.group(1)} is missing on this machine; restore it (see `man bwrap`, --dev)"
+    if "seccomp" in problem.lower():
+        return (
+            "the kernel must accept seccomp filters (CONFIG_SECCOMP_FILTER=y; in a container, "
+            "allow prctl(PR_SET_SECCOMP))"
+        )
     words = ("namespace", "uid map", "gid map", "setgroups", "not permitted", "mount", "denied")
     if any(w in problem.lower() for w in words):
         return USERNS_HINT

@@ -68,3 +68,4 @@ def test_a_missing_host_device_is_named_not_blamed_on_user_namespaces():
     )
     assert hint_for(problem).startswith("/dev/full is missing on this machine")
     assert "user namespaces" in hint_for("bwrap: setting up uid map: Permission denied")
+    assert "CONFIG_SECCOMP_FILTER" in hint_for("bwrap: prctl(PR_SET_SECCOMP): Invalid argument")

@@ -168,7 +168,7 @@ def test_a_canned_answer_passes_no_task():
         "```python\nimport sys\nsys.exit(0)\n```",
     ]
     env = get_env("code")
-    tasks = env.tasks("train", 12, seed=3)
+    tasks = env.tasks("train", 6, seed=3)  # each verify runs up to two sandboxes
     for task in tasks:
         for response in forgeries:
             verdict = env.verify(task, response)

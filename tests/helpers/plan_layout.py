@@ -16,7 +16,11 @@ def main(gpus: int) -> None:
     from evoforge.agents.serving import cluster
     from evoforge.cli import main as cli
 
-    cluster.connect(num_cpus=12, num_gpus=gpus)
+    try:
+        cluster.connect(num_cpus=12, num_gpus=gpus)
+    except Exception:  # noqa: BLE001 - Ray's node start timed out on a loaded machine: once more
+        cluster.shutdown()
+        cluster.connect(num_cpus=12, num_gpus=gpus)
     try:
         print(f"== plan {gpus} GPU(s)", flush=True)
         print(f"$ evoforge plan {' '.join(BASE)}", flush=True)

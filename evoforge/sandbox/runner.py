@@ -32,9 +32,10 @@ MAX_OUTPUT_CHARS = 20_000
 MAX_ERROR_CHARS = 1_000
 CAPABILITY_FIELDS = ("CapInh", "CapPrm", "CapEff", "CapAmb")
 CLONE_NEWUSER = 0x10000000
-PRINTED_CHARS = 16 * 1024
-"""What the code prints through sys.stdout and sys.stderr is kept up to this; the rest is only
-counted, here, at no cost: an honest answer that prints 100 MB is not slowed into a timeout."""
+PRINTED_CHARS = 12 * 1024
+"""What the code prints through sys.stdout and sys.stderr is kept up to this (less than the
+parent keeps); the rest is only counted, here, at no cost: an honest answer that prints 100 MB
+is not slowed into a timeout."""
 
 
 def drop_privileges(uid: int, gid: int) -> None:
@@ -105,8 +106,8 @@ class Printed(io.TextIOBase):
         return "utf-8"
 
     @property
-    def buffer(self):
-        return self  # a write of bytes is a TypeError, as on a text stream
+    def buffer(self) -> "PrintedBytes":
+        return PrintedBytes(self)
 
     def write(self, s: str) -> int:
         if not isinstance(s, str):
@@ -135,6 +136,20 @@ class Printed(io.TextIOBase):
         if Printed.dropped:
             with contextlib.suppress(OSError):
                 os.write(2, f"\n... [{Printed.dropped} more characters not kept]\n".encode())
+
+
+class PrintedBytes(io.RawIOBase):
+    """``sys.stdout.buffer``: bytes, decoded and kept as text is."""
+
+    def __init__(self, text: Printed) -> None:
+        self.text = text
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self.text.write(bytes(b).decode("utf-8", "replace"))
+        return len(b)
 
 
 class Channel:

@@ -141,11 +141,16 @@ def test_millions_of_tiny_files_end_with_the_cpu_limit():
 
 def test_huge_output_is_capped_and_an_honest_answer_still_counts():
     code = (
-        "import sys\nprint('x' * 10**8)\nsys.stderr.write('y' * 10**7)\ndef f(x):\n    return x * 2"
+        "import sys\nprint('x' * 10**8)\nsys.stderr.write('y' * 10**7)\n"
+        "sys.stdout.buffer.write(b'z' * 10**7)\ndef f(x):\n    return x * 2"
     )
     result = run_code(code, "f", [[2]], LIMITS)
     assert result.matches(["4"]) == [True]  # printing is allowed; it just is not kept
-    assert len(result.printed) < 20_000 and "more bytes not kept" in result.printed
+    assert len(result.printed) < 20_000, len(result.printed)
+    assert f"[{10**8 + 1 + 2 * 10**7 - 12 * 1024} more characters not kept]" in result.printed
+    flood = "import os\nos.write(1, b'x' * 10**6)\ndef f(x):\n    return x * 2"
+    result = run_code(flood, "f", [[2]], LIMITS)  # past sys.stdout: the parent caps it
+    assert result.matches(["4"]) == [True] and "more bytes not kept" in result.printed
 
 
 def test_flooding_the_result_channel_or_returning_a_giant_fails():

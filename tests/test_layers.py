@@ -22,6 +22,7 @@ RANKS = {
     "config": 0,
     "config_sections": 0,
     "config_loader": 0,
+    "config_yaml": 0,
     "sandbox": 1,
     "envs": 2,
     "rewards": 3,

@@ -86,6 +86,25 @@ def test_an_honest_answer_passes_shown_and_hidden_tests():
     assert again.to_json() == task.to_json()  # every item is a function of (seed, index)
 
 
+def test_a_poisoned_samples_file_gives_failed_verdicts_on_resume(tmp_path):
+    """What a resume does with a round's samples.jsonl: the verify stage verifies every stored
+    answer again. Answers that forge the result channel (a RecursionError for the parser) or
+    that are not text are failed verdicts; the stage returns and the run goes on."""
+    from evoforge.loops.stages.verify import response_verdicts
+    from evoforge.loops.store import RoundStore
+
+    env = get_env("code")
+    task = env.tasks("train", 1, seed=0)[0]
+    deep = "[" * 100_000 + "]" * 100_000 + "\n"
+    forged = f"```python\nimport os\nos.write(3, {deep!r}.encode())\nos._exit(0)\n```"
+    store = RoundStore(tmp_path)
+    store.samples.write([{"task_id": task.id, "responses": [forged, 7, None]}])
+    rows = response_verdicts(env, store, {task.id: task}, lambda n: None)
+    verdicts = rows[0]["verdicts"]
+    assert len(verdicts) == 3 and not any(v["passed"] for v in verdicts)
+    assert "tampered" in verdicts[0]["feedback"] and "not text" in verdicts[1]["feedback"]
+
+
 def test_extract_code():
     assert extract_code("text\n```python\na = 1\n```\nmore ```py\nb = 2\n```") == "b = 2\n"
     assert extract_code("a = 1") == "a = 1"

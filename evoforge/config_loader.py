@@ -226,7 +226,7 @@ def differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[
         if isinstance(x, dict) and isinstance(y, dict):
             out.extend(differences(x, y, f"{prefix}{key}."))
         elif x != y:
-            out.append(f"{prefix}{key} ({x!r} -> {y!r})")
+            out.append(f"{prefix}{key} ({shown(x)} -> {shown(y)})")
     return out
 
 

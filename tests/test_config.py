@@ -311,3 +311,10 @@ def test_an_override_changes_one_key_even_where_an_alias_shared_its_section(tmp_
     p.write_text("generation: &g\n  max_tokens: 64\neval: *g\n")
     c = load_config(p, ["eval.max_tokens=32"])
     assert (c.generation.max_tokens, c.eval.max_tokens) == (64, 32)
+
+
+def test_differences_cut_huge_values():
+    from evoforge.config_loader import differences
+
+    (line,) = differences({"model": "m" * 10**6}, {"model": "tiny"})
+    assert line.startswith("model ('mmm") and line.endswith(" -> 'tiny')") and len(line) < 150

@@ -8,6 +8,7 @@ from typing import Any
 
 from evoforge.errors import EvoforgeError
 from evoforge.loops.manifest import check_run
+from evoforge.loops.report_explore import explore_section, multiturn_section
 from evoforge.loops.rundir import RunDir, atomic_write_text, read_json, read_jsonl
 from evoforge.loops.stages.pairs import SOURCES
 
@@ -354,6 +355,7 @@ def write_report(run_dir: str) -> str:
         lines += _type_section(evals, out_dir)
         if metrics:
             lines += _rounds_section(metrics, out_dir)
+            lines += explore_section(metrics) + multiturn_section(metrics)
             lines += _tree_section(rd, metrics, out_dir)
             lines += _seconds_section(metrics, out_dir)
     except (KeyError, TypeError, ValueError) as e:  # a file edited by hand, or of another version

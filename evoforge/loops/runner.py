@@ -178,11 +178,31 @@ def summarize(rd: RunDir) -> RunResult:
                 "p": base.get("p"),
                 "p_last_kept": last.get("p"),
                 "pairs": m.get("pairs_by_source", {}),
+                "guided_solved": (m.get("explore") or {}).get("solved"),
+                "tool_use": tool_use(m),
                 "kappa": (m.get("judge") or {}).get("kappa"),
                 "reason": ev.get("reason", ""),
             }
         )
     return RunResult(run_dir=str(rd.path), rounds=rows, stop_reason=meta.get("stop_reason", ""))
+
+
+def tool_use(metrics: dict) -> str:
+    """A multi-turn round's tool use in one line ('' for a single-turn round)."""
+    own = metrics.get("trajectories")
+    if not own:
+        return ""
+    guided = (metrics.get("explore") or {}).get("trajectories") or {}
+    parts = [
+        f"{own['turns_per_sample']:.2f} turns and {own['tool_calls_per_sample']:.2f} own calls "
+        f"a sample ({own['calling_samples']}/{own['samples']} samples called)",
+    ]
+    if guided:
+        parts.append(f"{guided['tool_calls_per_sample']:.2f} calls a guided sample")
+    if own["errors"]:
+        parts.append("failed " + ", ".join(f"{k} {n}" for k, n in own["errors"].items()))
+    parts.append("ended " + ", ".join(f"{k} {n}" for k, n in own["ended"].items()))
+    return "; ".join(parts)
 
 
 def _fmt(x, spec: str) -> str:
@@ -205,6 +225,9 @@ def print_summary(result: RunResult, env_name: str) -> None:
             f"{_fmt(r['p'], '8.2g'):>8} {r['n']:>5}  {pairs if r['round'] >= 0 else '':>13} "
             f"{_fmt(r['kappa'], '6.2f'):>6}  {kept}"
         )
+    for r in result.rounds:
+        if r.get("tool_use"):
+            lines.append(f"  round {r['round']} tool use: {r['tool_use']}")
     groups = sorted({g for r in result.rounds for g in r["by_group"]})
     for g in groups:
         vals = "  ".join(

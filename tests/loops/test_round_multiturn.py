@@ -41,11 +41,31 @@ def test_a_round_on_tools_goes_through_every_node(ray_cluster, tmp_path):
     assert all(
         n["response"].startswith("assistant: ") for n in children if n["status"] != "stopped"
     )
+    # guided exploration of every task (nothing passed): the verifier's feedback, the tool's hint
+    # and the forced opening of a call; stored against the plain task, the opening kept
+    guided = read_jsonl(d / "guided.jsonl")
+    kinds = {(g["task_id"], g["kind"]) for g in guided}
+    assert {(t, k) for t in tasks for k in ("feedback", "hint", "prefix")} == kinds
+    for g in guided:
+        for traj in g["trajectories"]:
+            assert traj["messages"][: len(tasks[g["task_id"]]["messages"])] == list(
+                tasks[g["task_id"]]["messages"]
+            )
+            if g["kind"] == "prefix":
+                first = traj["messages"][traj["turns"][0]["index"]]["content"]
+                assert first.startswith('<tool_call>{"name": "')
     m = read_json(d / "metrics.json")
-    assert m["sample_turns"] >= 1 and m["expand_calls"] >= 1
+    own, under_guidance = m["trajectories"], m["explore"]["trajectories"]
+    assert own["turns_per_sample"] >= 1 and m["expand_calls"] >= 1
+    assert sum(own["ended"].values()) == own["samples"] == 2 * len(tasks)
+    assert under_guidance["samples"] == len(guided) * 1  # explore.samples=1 (TINY_RUN)
+    assert sum(under_guidance["errors"].values()) >= 1  # a random model's calls fail
     assert read_json(d / "train/done.json")["skipped"].startswith("no training data")
     h = read_json(d / "eval.json")["heldout"]["tools"]
     assert h["n"] == 7 and set(h["by_type"]) >= {"calc", "date_chain", "single_call", "multi_call"}
     answers = read_jsonl(d / "eval_responses.jsonl")
     assert all(a["response"].startswith("assistant: ") for a in answers)
     assert [r["round"] for r in result.rounds] == [-1, 0]
+    report = (run_dir / "report.md").read_text()
+    assert "## Tool use" in report and "## Guided exploration and new data" in report
+    assert "own calls a sample" in result.rounds[1]["tool_use"]

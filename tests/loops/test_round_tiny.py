@@ -86,6 +86,8 @@ def test_two_rounds_run_every_node_and_counts_add_up(ray_cluster, tmp_path, caps
         assert base["n"] == 8 and 0 <= base["p"] <= 1 and base["gained"] + base["lost"] <= 8
     assert [r["round"] for r in result.rounds] == [-1, 0, 1]
     assert result.rounds[1]["p"] is not None and result.rounds[1]["pairs"]
+    assert "## Guided exploration and new data" in (run_dir / "report.md").read_text()
+    assert "## Tool use" not in (run_dir / "report.md").read_text()  # single-turn
     plots = ("pass_rate", "pass_rate_by_type", "pairs", "judge", "trees", "seconds")
     for name in plots:  # every plot of the report, each a real image
         png = run_dir / "report" / f"{name}.png"

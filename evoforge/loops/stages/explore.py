@@ -22,6 +22,7 @@ from evoforge.envs.multiturn import first_failed_turn
 from evoforge.envs.verify import safe_verify
 from evoforge.loops.nodes import StageResult, stage
 from evoforge.loops.runtime import Runtime
+from evoforge.loops.stages.trajectory_stats import trajectory_stats
 from evoforge.loops.stages.verify import verdict_row
 from evoforge.loops.state import RunState
 from evoforge.loops.store import RoundStore
@@ -65,6 +66,9 @@ def explore_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageRes
         "solved": len(solved),
         "solved_by_kind": {k: solved_by_kind.get(k, 0) for k in kinds(rt)},
     }
+    trajs = [t for g in groups for t in g.trajectories or ()]
+    if trajs:  # tool use under guidance, apart from the model's own (generate)
+        stats["trajectories"] = trajectory_stats(trajs)
     return StageResult(
         counts={"explored": len(tasks), "guided": samples, "solved": len(solved)}
         | {f"solved_{k}": n for k, n in stats["solved_by_kind"].items()},

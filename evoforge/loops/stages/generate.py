@@ -11,6 +11,7 @@ from typing import Any
 
 from evoforge.loops.nodes import StageResult, stage
 from evoforge.loops.runtime import Runtime
+from evoforge.loops.stages.trajectory_stats import trajectory_stats
 from evoforge.loops.state import RunState
 from evoforge.loops.store import RoundStore
 
@@ -19,15 +20,13 @@ def generate_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageRe
     rows = store.samples.read()
     answers = sum(len(x["tokens"]) for x in rows)
     tokens = sum(sum(x["tokens"]) for x in rows)
-    extra = {}
-    if rt.multiturn:
-        trajs = [t for ts in store.trajectories().values() for t in ts]
-        extra["sample_turns"] = round(sum(len(t.turns) for t in trajs) / max(1, len(trajs)), 2)
-        extra["sample_tool_calls"] = sum(len(turn.calls) for t in trajs for turn in t.turns)
-    return StageResult(
-        counts={"tasks": len(rows), "samples": answers, "tokens": tokens} | extra,
-        metrics={"samples": answers, "sample_tokens": tokens} | extra,
-    )
+    counts: dict[str, Any] = {"tasks": len(rows), "samples": answers, "tokens": tokens}
+    metrics: dict[str, Any] = {"samples": answers, "sample_tokens": tokens}
+    if rt.multiturn:  # the model's own tool use, unguided
+        stats = trajectory_stats([t for ts in store.trajectories().values() for t in ts])
+        counts |= {k: stats[k] for k in ("turns_per_sample", "tool_calls_per_sample")}
+        metrics["trajectories"] = stats
+    return StageResult(counts=counts, metrics=metrics)
 
 
 @stage(reads=("task_rows",), writes=("samples",), summary=generate_summary)

@@ -182,12 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plan":
             return _cmd_plan(args)
         if args.command == "resume":
-            from evoforge.loops.manifest import check_run
-            from evoforge.loops.rundir import RunDir
             from evoforge.loops.runner import resume
 
-            RunDir(args.run_dir).meta()  # a run directory at all, then one intact, or nothing runs
-            check_run(args.run_dir)
             resume(args.run_dir, quiet=quiet, overrides=tuple(args.overrides))
             return 0
         if args.command == "report":

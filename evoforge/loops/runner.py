@@ -18,6 +18,7 @@ from evoforge.config_loader import differences, dump_yaml, to_dict
 from evoforge.errors import ConfigError, EvoforgeError
 from evoforge.loops import leftovers, termination
 from evoforge.loops.graph import build_graph, graph_config, open_checkpointer
+from evoforge.loops.manifest import check_run
 from evoforge.loops.preflight import validate
 from evoforge.loops.progress import Progress, say
 from evoforge.loops.report import write_report
@@ -280,6 +281,7 @@ def resume(run_dir: str, quiet: bool = False, overrides: tuple[str, ...] = ()) -
             raise EvoforgeError(
                 f"run {run_dir} already finished; start a new run (or `evoforge report {run_dir}`)"
             )
+        check_run(rd.path)  # every file every manifest records, before anything runs
         rd.lock()
         try:
             config, changed = resume_config(rd, meta, overrides)

@@ -279,10 +279,12 @@ def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
     guided_by_task: dict[str, list[GuidedSamples]] = {}
     for g in guided:
         guided_by_task.setdefault(g.task_id, []).append(g)
-    tp = TrajectoryPairs(rt.env, store.trajectories(tasks), c.turn_only) if rt.multiturn else None
+    turn_pairs = (
+        TrajectoryPairs(rt.env, store.trajectories(tasks), c.turn_only) if rt.multiturn else None
+    )
     candidates = []
     for tid, texts in samples.items():
-        make = tp.samples(tasks[tid], verdicts[tid]) if tp else None
+        make = turn_pairs.samples(tasks[tid], verdicts[tid]) if turn_pairs else None
         candidates += sampled_pairs(tasks[tid], texts, verdicts[tid], c.per_task, make)
         candidates += guided_pairs(
             tasks[tid],
@@ -290,17 +292,17 @@ def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
             verdicts[tid],
             guided_by_task.get(tid, []),
             c.per_task,
-            tp.guided(tasks[tid], verdicts[tid]) if tp else None,
+            turn_pairs.guided(tasks[tid], verdicts[tid]) if turn_pairs else None,
         )
         candidates += partial_pairs(
             tasks[tid], texts, verdicts[tid], c.partial_credit_gap, c.per_task, make
         )
-    refined, dropped = refined_pairs(tasks, s, c.require_verifier, tp)
+    refined, dropped = refined_pairs(tasks, s, c.require_verifier, turn_pairs)
     kept, filtered = filter_pairs(candidates + refined, c.max_length_ratio)
     per_task = rt.config.train.rft_per_task
     sft = (
-        tp.rft_rows(samples, verdicts, s, per_task, guided_passes(guided, per_task))
-        if tp
+        turn_pairs.rft_rows(samples, verdicts, s, per_task, guided_passes(guided, per_task))
+        if turn_pairs
         else rft_rows(tasks, samples, verdicts, s, per_task, guided)
     )
     seen = trained_before([rt.round_store(k) for k in range(state["round"])])
@@ -310,7 +312,7 @@ def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
         "pairs": kept,
         "dropped": dropped | filtered | ({"repeated": repeated_pairs} if repeated_pairs else {}),
         "sft": sft,
-        "refiner": refiner_data(tasks, s, rt.roles, store.critiques.read(), samples, tp),
+        "refiner": refiner_data(tasks, s, rt.roles, store.critiques.read(), samples, turn_pairs),
         "trees": [tree_record(s, t) for t in s.trees],
         "search": search_metrics(s),
         "rows": {

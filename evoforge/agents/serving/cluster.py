@@ -245,6 +245,16 @@ def _start_local(cpus: int, gpus: int | None, dashboard_host: str, temp_dir: str
                 runtime_env={"env_vars": {"TMPDIR": temp_dir}} if temp_dir else None,
                 **kwargs,
             )
+    except Exception as e:
+        if "timed out during startup" not in str(e):
+            raise
+        with contextlib.suppress(Exception):
+            ray.shutdown()  # stop what did start (the GCS)
+        raise EvoforgeError(
+            "the local Ray cluster did not start: its raylet did not register within Ray's 30 s "
+            "(is the machine overloaded?); retry when it is less busy, or start one with `ray "
+            "start --head` and pass ray_address="
+        ) from None
     finally:
         ray_log.setLevel(level)
 

@@ -58,6 +58,9 @@ def train_with_workers(
             resources_per_worker=resources,
         ),
         run_config=RunConfig(
+            # The dashboard's Train page lists the workers under this run name. Ray Train 2.60
+            # creates its worker actors itself (RayTrainWorker) with no name option, so they
+            # cannot be named evoforge/<run>/train/<i> as the servers and the trainer are.
             name=f"evoforge-{run_id}-{label.replace('/', '-')}",
             storage_path=os.path.join(train_dir, "ray_train"),
         ),

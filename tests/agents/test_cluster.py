@@ -103,7 +103,8 @@ def test_a_server_killed_for_memory_names_the_knob_of_its_engine():
     from ray.exceptions import ActorDiedError, OutOfMemoryError
 
     import evoforge
-    from evoforge.agents.serving.pool import ServerSpec, killed_for_memory, memory_hint
+    from evoforge.agents.serving.memory import killed_for_memory, memory_hint
+    from evoforge.agents.serving.pool import ServerSpec
 
     spec = ServerSpec.from_config(evoforge.load_config(None, ["model=tiny"]), "/m", "vllm")
     assert killed_for_memory(OutOfMemoryError("Task was killed due to the node running low"))

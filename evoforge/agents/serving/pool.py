@@ -6,13 +6,13 @@ Actors are named ``evoforge/<run>/<role>/<i>`` so the Ray dashboard shows what i
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass, replace
 from typing import Any
 
 from evoforge.agents.serving import cluster, placement
 from evoforge.agents.serving.cluster import unwrap
+from evoforge.agents.serving.memory import ServerOutOfMemory, killed_for_memory, memory_hint
 from evoforge.agents.serving.placement import ReplicaPlacement
 from evoforge.agents.serving.types import GenRequest, GenResult, ServerInfo
 from evoforge.config import Config
@@ -20,39 +20,6 @@ from evoforge.errors import EvoforgeError
 from evoforge.telemetry import record_generation
 
 log = logging.getLogger("evoforge")
-_LOW_MEMORY = re.compile(
-    r"OutOfMemoryError|running low on memory|memory usage threshold|out of memory", re.I
-)
-"""What Ray (its memory monitor kills the newest worker past the threshold), CUDA and vLLM say
-when a process was killed, or failed, for want of memory."""
-
-
-class ServerOutOfMemory(EvoforgeError):
-    """A model server was killed for memory (or ran out of it) while starting."""
-
-
-def killed_for_memory(error: BaseException) -> bool:
-    """Whether ``error`` (from ray.get on a server) says the server died for want of memory."""
-    import ray
-
-    return isinstance(error, ray.exceptions.OutOfMemoryError) or bool(
-        _LOW_MEMORY.search(f"{type(error).__name__}: {error}")
-    )
-
-
-def memory_hint(spec: ServerSpec, gpu: bool) -> str:
-    """The knob that sizes a starting server's memory, with its value."""
-    if spec.backend == "vllm" and gpu:
-        return (
-            "lower serving.vllm_memory_fraction (vLLM's gpu_memory_utilization, now "
-            f"{spec.memory_fraction:g})"
-        )
-    if spec.backend == "vllm":
-        return (
-            f"lower serving.vllm_kv_cache_gib (vLLM-CPU's KV cache space, now {spec.kv_cache_gib:g} "
-            "GiB)"
-        )
-    return f"lower serving.hf_batch_size (now {spec.hf_batch_size}) or serve a smaller model"
 
 
 @dataclass(frozen=True)

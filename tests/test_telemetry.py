@@ -128,6 +128,18 @@ def test_joining_a_cluster_prints_its_dashboard(ray_cluster, tmp_path):
     assert ray.is_initialized() and ray.cluster_resources()  # the joined cluster was left running
 
 
+def test_dashboard_provisioned_beside_rays(ray_cluster):
+    """Connecting put evoforge's dashboard in the session's Grafana dashboards folder, which
+    Ray's provisioning (metrics/grafana/provisioning/dashboards/default.yml) points Grafana at."""
+    from evoforge.monitoring import DASHBOARD, PROVISIONED_NAME
+
+    folder = Path(ray_cluster.session_dir) / "metrics" / "grafana" / "dashboards"
+    assert (folder / PROVISIONED_NAME).read_text() == DASHBOARD.read_text()
+    assert (folder / "default_grafana_dashboard.json").is_file()  # Ray's own, beside it
+    provisioning = folder.parent / "provisioning" / "dashboards" / "default.yml"
+    assert str(folder) in provisioning.read_text()
+
+
 def _series(result: list[dict], at: float, *labels: str) -> set[tuple[str, ...]]:
     """The label values of the series of a range query that have a sample at ``at``."""
     return {

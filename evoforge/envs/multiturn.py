@@ -37,7 +37,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from evoforge.envs.base import Task, Verdict
-from evoforge.envs.tool_limit import MAX_STUCK, CallTimeout, TooManyStuck, call_with_limit
+from evoforge.envs.tool_limit import (  # noqa: F401 - DEFAULT_TOOL_TIMEOUT_S: public here too
+    DEFAULT_TOOL_TIMEOUT_S,
+    MAX_STUCK,
+    TIMEOUT,
+    CallTimeout,
+    TooManyStuck,
+    call_with_limit,
+    tool_time_limit,
+)
 from evoforge.envs.toolcalls import CALL_FORMAT, CallError, ToolCall, parse_turn
 from evoforge.errors import EvoforgeError
 
@@ -46,23 +54,6 @@ Message = dict[str, str]
 
 class ToolError(Exception):
     """Raised by a tool for a call it cannot answer; the message goes back to the model."""
-
-
-DEFAULT_TOOL_TIMEOUT_S = 30.0
-"""A tool call's time limit when neither the config (``generation.tool_timeout_s``) nor the
-environment (a ``tool_timeout_s`` attribute) sets one."""
-TIMEOUT = "timeout: "
-"""How a timed-out call's error starts (after ``error: `` in the tool message the model sees)."""
-
-
-def tool_time_limit(env: object) -> float:
-    """Seconds one tool call of ``env`` may take: its ``tool_timeout_s`` attribute (the
-    environment's own default, or the run's ``generation.tool_timeout_s`` set on the checked
-    environment) when a positive number, else DEFAULT_TOOL_TIMEOUT_S."""
-    limit = getattr(env, "tool_timeout_s", None)
-    if isinstance(limit, int | float) and not isinstance(limit, bool) and limit > 0:
-        return float(limit)
-    return DEFAULT_TOOL_TIMEOUT_S
 
 
 @dataclass(frozen=True)

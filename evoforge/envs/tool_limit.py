@@ -20,6 +20,22 @@ from typing import Any
 
 MAX_STUCK = 8
 """Abandoned tool calls (threads still running) after which a timeout stops the run."""
+DEFAULT_TOOL_TIMEOUT_S = 30.0
+"""A tool call's time limit when neither the config (``generation.tool_timeout_s``) nor the
+environment (a ``tool_timeout_s`` attribute) sets one."""
+TIMEOUT = "timeout: "
+"""How a timed-out call's error starts (after ``error: `` in the tool message the model sees)."""
+
+
+def tool_time_limit(env: object) -> float:
+    """Seconds one tool call of ``env`` may take: its ``tool_timeout_s`` attribute (the
+    environment's own default, or the run's ``generation.tool_timeout_s`` set on the checked
+    environment) when a positive number, else DEFAULT_TOOL_TIMEOUT_S."""
+    limit = getattr(env, "tool_timeout_s", None)
+    if isinstance(limit, int | float) and not isinstance(limit, bool) and limit > 0:
+        return float(limit)
+    return DEFAULT_TOOL_TIMEOUT_S
+
 
 _stuck: list[threading.Thread] = []
 _lock = threading.Lock()

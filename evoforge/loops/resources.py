@@ -12,7 +12,9 @@ while the run prints "train: working").
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -88,7 +90,7 @@ def cluster_view(config: Config) -> ClusterView:
         cpus, gpus = float(cluster.local_cpus()), float(detected_gpus())
         return ClusterView("new local cluster", cpus, gpus, [gpus], cpus, gpus, False, True)
     if address and (ray is None or not ray.is_initialized()):
-        cluster.connect(address)
+        _join(address)
     import ray
 
     total, free = ray.cluster_resources(), ray.available_resources()
@@ -105,6 +107,16 @@ def cluster_view(config: Config) -> ClusterView:
         True,
         local,
     )
+
+
+def _join(address: str) -> None:
+    """Connect to the cluster at ``address``, keeping this process's SIGTERM handler (ray.init
+    replaces it; a run installs its own before it joins, loops/termination.py)."""
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGTERM) if main else None
+    cluster.connect(address)
+    if main and handler is not None and signal.getsignal(signal.SIGTERM) is not handler:
+        signal.signal(signal.SIGTERM, handler)
 
 
 def detected_gpus() -> int:

@@ -124,7 +124,12 @@ def connect(
             try:
                 loopback = _loopback_node() if _loopback_only(address) else contextlib.nullcontext()
                 with _private_files(), loopback, _no_failure_signal_handler():
-                    _CONTEXT = ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
+                    _CONTEXT = ray.init(
+                        address=address,
+                        namespace=NAMESPACE,
+                        log_to_driver=False,
+                        logging_level=logging.ERROR,  # the run prints the dashboard line itself
+                    )
             except (ConnectionError, RuntimeError, ValueError) as e:
                 hint = "check the address or leave it empty for a local cluster"
                 if "RAY_AUTH_MODE" not in os.environ:

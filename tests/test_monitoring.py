@@ -1,14 +1,20 @@
 """Node gauges are set again on an interval until their run ends (Ray drops a gauge ~20 s after
-its last set); the real export is tested against Prometheus in test_telemetry.py."""
+its last set), and the shipped monitoring files are valid; the real export is tested against
+Prometheus in test_telemetry.py."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import time
 from collections import Counter
 
+import pytest
 import ray
 
 from evoforge import telemetry
+from evoforge.monitoring import DASHBOARD, PROMETHEUS_CONFIG
 
 
 class Recorder:
@@ -46,3 +52,22 @@ def test_gauges_are_set_again_until_the_run_ends(monkeypatch):
     telemetry.end_run("run-b")
     time.sleep(0.3)
     assert telemetry._keeper is None  # nothing left to keep: the thread ended
+
+
+def test_shipped_prometheus_config_is_valid():
+    if shutil.which("promtool") is None:
+        pytest.skip("promtool (Debian's prometheus package) is not installed")
+    out = subprocess.run(
+        ["promtool", "check", "config", str(PROMETHEUS_CONFIG)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_dashboard_queries_only_evoforge_metrics_of_the_selected_run():
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    assert len(exprs) >= 12
+    for expr in exprs:
+        assert "ray_evoforge_" in expr and '{run=~"$run"' in expr, expr
+    names = {v["name"] for v in dashboard["templating"]["list"]}
+    assert names == {"datasource", "run"}

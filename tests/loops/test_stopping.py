@@ -6,9 +6,27 @@ from __future__ import annotations
 
 import signal
 
-from tests.helpers.runs import cli
+import pytest
+
+from tests.helpers.runs import cli as start_cli
 
 STUCK = "env=tests.helpers.stuck_tool:StuckToolEnv"
+
+
+@pytest.fixture
+def cli():
+    """``start_cli``, every process it started killed at the end (a hung one included)."""
+    procs = []
+
+    def start(*args, **kw):
+        procs.append(start_cli(*args, **kw))
+        return procs[-1]
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
 
 
 def wait_for(proc, prefix: str) -> list[str]:
@@ -19,7 +37,7 @@ def wait_for(proc, prefix: str) -> list[str]:
     return seen
 
 
-def test_a_stuck_tool_is_a_one_line_error_before_the_run_directory(tmp_path):
+def test_a_stuck_tool_is_a_one_line_error_before_the_run_directory(tmp_path, cli):
     run_dir = tmp_path / "run"
     proc = cli(["run", "model=tiny", STUCK, f"run_dir={run_dir}"])
     _, err = proc.communicate(timeout=120)
@@ -33,7 +51,7 @@ def test_a_stuck_tool_is_a_one_line_error_before_the_run_directory(tmp_path):
     assert not run_dir.exists()
 
 
-def test_sigterm_before_the_run_directory_exists_says_there_is_nothing_to_resume(tmp_path):
+def test_sigterm_before_the_run_directory_exists_says_there_is_nothing_to_resume(tmp_path, cli):
     run_dir = tmp_path / "run"
     # the run's own limit (10 min) over the environment's: the pre-flight check hangs in the tool
     proc = cli(
@@ -51,13 +69,9 @@ def test_sigterm_before_the_run_directory_exists_says_there_is_nothing_to_resume
     assert not run_dir.exists()
 
 
-def test_envs_check_prints_each_check_as_it_runs():
+def test_envs_check_prints_each_check_as_it_runs(cli):
     proc = cli(["envs", "check", "tests.helpers.stuck_tool:SlowDefaultEnv"], start_new_session=True)
-    try:
-        first = proc.stdout.readline()
-        assert first == "ok   tasks('train', 16, 0) returns 16 storable Task objects\n", first
-        wait_for(proc, "stuck tool: lookup")
-        assert proc.poll() is None  # still checking (the tool is stuck, its limit 30 s)
-    finally:
-        proc.kill()
-        proc.communicate(timeout=30)
+    first = proc.stdout.readline()
+    assert first == "ok   tasks('train', 16, 0) returns 16 storable Task objects\n", first
+    wait_for(proc, "stuck tool: lookup")
+    assert proc.poll() is None  # still checking (the tool is stuck, its limit 30 s)

@@ -1,9 +1,12 @@
-"""pairs: verified preference pairs per engine-minute, evoforge's round against a SPaR-style round.
+"""pairs: verified preference pairs per engine-minute, evoforge's round against a SPaR-style round,
+and within evoforge's round each source against the others: sampling alone, guided exploration
+and the tree search (both on the tasks no sample passed), each per minute of its own engine time.
 
 Both sides start from the same tasks and the same served model, one after the other in one run:
 - evoforge: ``generation.samples`` answers per task (one request with n completions), every one
-  verified, the judge measured on a balanced sample and benched at chance, the tree search only on
-  tasks no sample passed, pairs = sampled + refined (each chosen passes the verifier and each
+  verified, guided exploration and (for the comparison, on the same tasks) the tree search on the
+  tasks no sample passed, the judge measured on a balanced sample and benched at chance,
+  pairs = sampled + guided + refined (each chosen passes the verifier and each
   rejected fails it);
 - SPaR-style: one answer per task, the judge's k votes decide which failed, a judge-valued tree
   search refines those, pairs = (accepted refinement, original), kept only when the verifier
@@ -20,6 +23,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from evoforge.agents.guidance import guidance_for
 from evoforge.agents.models import resolve_model
 from evoforge.agents.roles import Roles
 from evoforge.agents.search import Node, SearchSettings, TreeSearch
@@ -32,20 +36,33 @@ from evoforge.envs.registry import get_env
 from evoforge.envs.verify import safe_verify
 from evoforge.loops.progress import say
 from evoforge.loops.stages.critique import calibration_items, reliability, search_roots
-from evoforge.loops.stages.pairs import filter_pairs, refined_pairs, sampled_pairs
+from evoforge.loops.stages.explore import targets
+from evoforge.loops.stages.pairs import filter_pairs, guided_pairs, refined_pairs, sampled_pairs
 from evoforge.loops.stages.verify import verdict_row
+from evoforge.loops.store import GuidedSamples
 
 
-def _evoforge_side(cfg: Config, roles: Roles, env, tasks: dict) -> dict[str, Any]:
-    answers = roles.answer(list(tasks.values()), key="bench")
+def _evoforge_side(cfg: Config, roles: Roles, env, tasks: dict, pool: ServerPool) -> dict[str, Any]:
+    """The round's pair sources on the same tasks, each phase's engine seconds apart: sampling,
+    guided exploration of the tasks no sample passed, and the tree search on the same tasks."""
+    phases: dict[str, float] = {}
+
+    def timed(name: str, fn, *args):
+        busy = pool.busy_seconds()
+        out = fn(*args)
+        phases[name] = round(phases.get(name, 0.0) + pool.busy_seconds() - busy, 2)
+        return out
+
+    answers = timed("sampling", roles.answer, list(tasks.values()), "bench")
     samples = {a.id: a.texts for a in answers}
     tokens = sum(sum(a.completion_tokens) for a in answers)
     verdicts = {
         tid: [verdict_row(safe_verify(env, tasks[tid], x)) for x in texts]
         for tid, texts in samples.items()
     }
+    guided = timed("guided", _guided, cfg, roles, env, tasks, verdicts)
     items = calibration_items(samples, verdicts, cfg.critic.calibration_answers, random.Random(0))
-    judged = roles.judge([(f"{t}@{i}", tasks[t], samples[t][i]) for t, i in items])
+    judged = timed("search", roles.judge, [(f"{t}@{i}", tasks[t], samples[t][i]) for t, i in items])
     judge = reliability(
         [j.value for j in judged],
         [verdicts[t][i]["passed"] for t, i in items],
@@ -55,16 +72,34 @@ def _evoforge_side(cfg: Config, roles: Roles, env, tasks: dict) -> dict[str, Any
         roles, env, tasks, SearchSettings.from_config(cfg), judge_weight=judge["weight"]
     )
     roots = search_roots(samples, verdicts, cfg.search.max_tasks)
-    search.score(roots)
-    state = search.run(roots)
-    candidates = [
-        p
-        for tid, texts in samples.items()
-        for p in sampled_pairs(tasks[tid], texts, verdicts[tid], cfg.pairs.per_task)
+    state = timed("search", lambda: (search.score(roots), search.run(roots))[1]) if roots else None
+    by_source: dict[str, list] = {"sampled": [], "guided": [], "refined": []}
+    for tid, texts in samples.items():
+        by_source["sampled"] += sampled_pairs(tasks[tid], texts, verdicts[tid], cfg.pairs.per_task)
+        mine = [g for g in guided if g.task_id == tid]
+        by_source["guided"] += guided_pairs(
+            tasks[tid], texts, verdicts[tid], mine, cfg.pairs.per_task
+        )
+    if state is not None:
+        by_source["refined"] = refined_pairs(tasks, state, require_verifier=True)[0]
+    kept, _ = filter_pairs([p for ps in by_source.values() for p in ps], cfg.pairs.max_length_ratio)
+    return {"pairs": kept, "judge": judge, "sample_tokens": tokens, "phases": phases}
+
+
+def _guided(cfg: Config, roles: Roles, env, tasks: dict, verdicts: dict) -> list[GuidedSamples]:
+    """Guided samples of the tasks no sample passed (the explore stage's choices)."""
+    kinds = [k for k in cfg.explore.kinds.split(",") if k]
+    items = [
+        (tasks[tid], g)
+        for tid, best in targets(verdicts, cfg.explore.max_tasks)
+        for g in guidance_for(env, tasks[tid], verdicts[tid][best]["feedback"])
+        if g.kind in kinds
     ]
-    refined, _ = refined_pairs(tasks, state, require_verifier=True)
-    kept, _ = filter_pairs(candidates + refined, cfg.pairs.max_length_ratio)
-    return {"pairs": kept, "judge": judge, "sample_tokens": tokens}
+    answers = roles.explore(items, cfg.explore.samples, key="bench") if items else []
+    return [
+        GuidedSamples(t.id, g.kind, texts, [verdict_row(safe_verify(env, t, x)) for x in texts])
+        for (t, g), texts in zip(items, answers, strict=True)
+    ]
 
 
 def _spar_side(cfg: Config, roles: Roles, env, tasks: dict) -> dict[str, Any]:
@@ -112,16 +147,26 @@ def _peak_tokens_per_s(pool: ServerPool, env, sizes: list[int], tokens: int) -> 
     return rates
 
 
+def _by_source(ours: dict[str, Any]) -> tuple[dict[str, int], dict[str, float]]:
+    """Pairs by source, and each source's pairs per minute of the engine time it took."""
+    phase = {"sampled": "sampling", "guided": "guided", "refined": "search"}
+    by_source = {s: sum(p["source"] == s for p in ours["pairs"]) for s in phase}
+    minutes = {s: max(ours["phases"].get(ph, 0.0) / 60, 1e-9) for s, ph in phase.items()}
+    return by_source, {s: round(by_source[s] / minutes[s], 3) for s in phase}
+
+
 def bench_pairs(model: str, backend: str, size: str) -> dict[str, Any]:
     """Verified pairs per engine-minute of both rounds on the same tasks (see module doc)."""
     env_name = "parity" if model == "tiny" else "instructions"
-    n_tasks, tokens = (32, 192) if size == "full" else (6, 12)
+    n_tasks, tokens = (32, 192) if size == "full" else (12, 12)
     overrides = [f"model={model}", f"env={env_name}", f"generation.max_tokens={tokens}"]
     if size != "full":
         overrides += [
             f"critic.max_tokens={tokens}",
             f"refiner.max_tokens={tokens}",
             "critic.votes=2",
+            "generation.samples=1",  # the tiny model passes parity often: one sample leaves
+            # tasks with no pass for guidance and the search
         ]
     cfg = load_config(None, overrides)
     env = get_env(env_name)
@@ -130,7 +175,7 @@ def bench_pairs(model: str, backend: str, size: str) -> dict[str, Any]:
     pool = ServerPool("bench", "policy", server_spec(resolve_model(model).path, backend))
     try:
         roles = Roles.from_config(cfg, pool, pool, pool)
-        ours, ours_engine, ours_wall = _timed(pool, _evoforge_side, cfg, roles, env, tasks)
+        ours, ours_engine, ours_wall = _timed(pool, _evoforge_side, cfg, roles, env, tasks, pool)
         spar, spar_engine, spar_wall = _timed(pool, _spar_side, cfg, roles, env, tasks)
         sizes = [8, 32, 128] if size == "full" else [2, 8]
         say(f"bench pairs: engine peak at batch sizes {sizes} ...")
@@ -143,18 +188,20 @@ def bench_pairs(model: str, backend: str, size: str) -> dict[str, Any]:
     spar_rate = len(spar["pairs"]) / max(spar_engine / 60, 1e-9)
     best = max(peak.values())
     utilization = ours["generated_tokens"] / ours_wall / best
-    by_source = {s: sum(p["source"] == s for p in ours["pairs"]) for s in ("sampled", "refined")}
+    by_source, per_source = _by_source(ours)
     return {
         "model": model,
         "backend": pool.backend,
         "tasks": n_tasks,
         "evoforge": {
-            "name": f"{cfg.generation.samples} verified samples per task + search where none passed",
+            "name": f"{cfg.generation.samples} verified samples per task + guidance and search where none passed",
             "pairs": len(ours["pairs"]),
             "pairs_by_source": by_source,
             "engine_seconds": round(ours_engine, 2),
             "wall_seconds": round(ours_wall, 2),
             "pairs_per_engine_minute": round(ours_rate, 3),
+            "engine_seconds_by_phase": ours["phases"],
+            "pairs_per_engine_minute_by_source": per_source,
             "judge": ours["judge"],
         },
         "baseline": {

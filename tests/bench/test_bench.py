@@ -23,6 +23,11 @@ def test_bench_hf_tiny(ray_cluster, tmp_path, name):
         and data["ratio"] > 0
     )
     assert data["met"] == (data["ratio"] >= data["target"])
+    if name == "pairs":  # each pair source per minute of its own engine time, same tasks
+        ours = data["evoforge"]
+        assert set(ours["pairs_per_engine_minute_by_source"]) == {"sampled", "guided", "refined"}
+        assert ours["engine_seconds_by_phase"]["sampling"] > 0
+        assert ours["engine_seconds_by_phase"]["guided"] > 0  # parity: some task never passes
 
 
 @pytest.mark.slow

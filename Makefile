@@ -2,7 +2,7 @@
 VENV  := .venv
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -16,6 +16,11 @@ demo: setup
 test: setup
 	bash scripts/test-deps.sh
 	$(VENV)/bin/python -m pytest -q
+
+# Day-to-day: everything but the end-to-end runs marked slow (a few minutes on 2 cores).
+test-fast: setup
+	bash scripts/test-deps.sh
+	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -103,7 +103,12 @@ def test_a_server_killed_for_memory_names_the_knob_of_its_engine():
     from ray.exceptions import ActorDiedError, OutOfMemoryError
 
     import evoforge
-    from evoforge.agents.serving.memory import killed_for_memory, memory_hint
+    from evoforge.agents.serving.memory import (
+        killed_for_memory,
+        memory_detail,
+        memory_hint,
+        short_of_memory,
+    )
     from evoforge.agents.serving.pool import ServerSpec
 
     spec = ServerSpec.from_config(evoforge.load_config(None, ["model=tiny"]), "/m", "vllm")
@@ -119,3 +124,9 @@ def test_a_server_killed_for_memory_names_the_knob_of_its_engine():
     assert memory_hint(replace(spec, backend="hf"), gpu=False).startswith(
         "lower serving.hf_batch_size"
     )
+    full = ValueError(
+        "No available memory for the cache blocks. Try increasing `gpu_memory_utilization`"
+    )
+    assert short_of_memory(full) and not killed_for_memory(full)
+    assert memory_hint(spec, gpu=True, error=full).startswith("raise serving.vllm_memory_fraction")
+    assert memory_detail(RuntimeError(f"Traceback ...\n  line\n{full}\nmore")) == str(full)

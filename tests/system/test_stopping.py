@@ -7,8 +7,9 @@
   blocking calls into a plain KeyboardInterrupt).
 - A script calling ``evoforge.run()`` stopped by SIGTERM (as ``ray job stop`` does): evoforge's
   own RunTerminated with that line, exit 143, no traceback in the log.
-- A server killed for memory while starting (Ray's memory monitor, its threshold set to nothing):
-  one line naming the knob, no traceback.
+- A server killed for memory while starting (Ray's memory monitor, its threshold set to nothing),
+  or vLLM refusing a KV cache larger than the machine: one line naming the config field, no
+  traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from evoforge.agents.serving.pool import vllm_importable
 from evoforge.loops import leftovers
 from tests.helpers.runs import REPO, TINY_RUN, cli
 
@@ -151,5 +153,25 @@ def test_a_server_killed_for_memory_while_starting_is_one_line(tmp_path, short_t
     assert proc.returncode == 2, err[-3000:]
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: model server evoforge/"), err[-3000:]
-    assert "(hf) was killed for memory while starting; lower serving.hf_batch_size" in last
+    assert "(hf) was killed for memory, or could not get it, while starting (" in last, last
+    assert "); lower serving.hf_batch_size (now 64)" in last, last
     assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not vllm_importable(), reason="needs vLLM")
+def test_a_vllm_kv_cache_larger_than_the_machine_names_the_config_field(tmp_path, short_tmpdir):
+    """vLLM-CPU refuses a KV cache larger than the free RAM naming its own knob
+    (VLLM_CPU_KVCACHE_SPACE); the line names the config field that sets it."""
+    proc = cli(
+        ["run", *TINY_RUN, "backend=vllm", "serving.vllm_kv_cache_gib=2000", "rounds=1",
+         f"run_dir={tmp_path / 'kv'}"],
+        env={"TMPDIR": str(short_tmpdir)},
+    )  # fmt: skip
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 2, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert "(vllm) was killed for memory, or could not get it, while starting (" in last, last
+    assert last.endswith(
+        "lower serving.vllm_kv_cache_gib (vLLM-CPU's KV cache space, now 2000 GiB), or use fewer "
+        "serving.replicas"
+    ), last

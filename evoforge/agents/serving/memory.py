@@ -16,6 +16,14 @@ _LOW_MEMORY = re.compile(
 )
 """What Ray (its memory monitor kills the newest worker past the threshold), CUDA and vLLM say
 when a process was killed, or failed, for want of memory."""
+_VLLM_MEMORY = re.compile(
+    r"less than requested memory for kv|VLLM_CPU_KVCACHE_SPACE|gpu_memory_utilization|"
+    r"memory for the cache blocks",
+    re.I,
+)
+"""vLLM refusing to start because the memory its KV cache asks for is not there (vLLM-CPU: more
+than the node's free RAM; CUDA: more than the GPU's free memory, or none left for the cache):
+its message names its own knob, which evoforge sets from a config field."""
 
 
 class ServerOutOfMemory(EvoforgeError):
@@ -31,8 +39,28 @@ def killed_for_memory(error: BaseException) -> bool:
     )
 
 
-def memory_hint(spec: ServerSpec, gpu: bool) -> str:
-    """The knob that sizes a starting server's memory, with its value."""
+def short_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says the server was killed for memory, or could not get what its KV
+    cache asks for."""
+    return killed_for_memory(error) or bool(_VLLM_MEMORY.search(str(error)))
+
+
+def memory_detail(error: BaseException) -> str:
+    """The line of the server's error that says what memory was missing, cut to 200 characters."""
+    lines = [x.strip() for x in str(getattr(error, "cause", None) or error).splitlines()]
+    lines = [x for x in lines if x] or [type(error).__name__]
+    said = next((x for x in lines if _LOW_MEMORY.search(x) or _VLLM_MEMORY.search(x)), lines[-1])
+    return said[:200]
+
+
+def memory_hint(spec: ServerSpec, gpu: bool, error: BaseException | None = None) -> str:
+    """The knob that sizes a starting server's memory, with its value (``error``: what the server
+    said, when it tells which way to turn it)."""
+    if spec.backend == "vllm" and gpu and "cache blocks" in str(error):
+        return (
+            "raise serving.vllm_memory_fraction (vLLM's gpu_memory_utilization, now "
+            f"{spec.memory_fraction:g}): the model left no room for the KV cache"
+        )
     if spec.backend == "vllm" and gpu:
         return (
             "lower serving.vllm_memory_fraction (vLLM's gpu_memory_utilization, now "

@@ -12,7 +12,12 @@ from typing import Any
 
 from evoforge.agents.serving import cluster, placement
 from evoforge.agents.serving.cluster import unwrap
-from evoforge.agents.serving.memory import ServerOutOfMemory, killed_for_memory, memory_hint
+from evoforge.agents.serving.memory import (
+    ServerOutOfMemory,
+    memory_detail,
+    memory_hint,
+    short_of_memory,
+)
 from evoforge.agents.serving.placement import ReplicaPlacement
 from evoforge.agents.serving.types import GenRequest, GenResult, ServerInfo
 from evoforge.config import Config
@@ -212,11 +217,12 @@ class ServerPool:
         except ray.exceptions.RayError as e:
             for a in actors:
                 ray.kill(a)
-            if killed_for_memory(e):
+            if short_of_memory(e):
+                hint = memory_hint(spec, self.resources.actor_gpus > 0, e)
                 raise ServerOutOfMemory(
                     f"model server evoforge/{self.run}/{self.role} ({spec.backend}) was killed "
-                    f"for memory while starting; {memory_hint(spec, self.resources.actor_gpus > 0)}"
-                    ", or use fewer serving.replicas"
+                    f"for memory, or could not get it, while starting ({memory_detail(e)}); "
+                    f"{hint}, or use fewer serving.replicas"
                 ) from None
             cause = getattr(e, "cause", None) or e
             err = unwrap(cause) if isinstance(cause, Exception) else cause

@@ -8,8 +8,9 @@ where plain sampling does not, per kind of guidance.
 opening, hint + opening) on the same train tasks; prints the share of trajectories that try a
 call, that make a well-formed call, that pass, and the tasks with at least one pass.
 ``instructions``: 8 plain samples per task; on the tasks where none passed, ``--samples`` guided
-samples per kind (feedback on the closest failed sample, hint, the env's prefix). Runs the hf
-engine in process (sampling as config's generation section); a few minutes on the default model.
+samples per kind (feedback on the closest failed sample, hint, the env's prefix). Runs an engine
+in process (vLLM by default: its prefix cache prefills the shared prompt once; ``--backend hf``),
+sampling as config's generation section.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _row(name: str, n: int, **counts: float) -> str:
 def probe_tools(engine, args, sampling: Sampling) -> None:
     env = ToolsEnv()
     tasks = env.tasks("train", args.tasks, args.seed)
-    for name in ("plain", "hint", "prefix-generic", "prefix-env", "hint+prefix"):
+    for name in args.conditions.split(","):
         start = time.time()
         if name == "plain":
             trajs = rollout(engine, env, tasks, sampling, args.max_turns, args.seed, args.samples)
@@ -126,23 +127,43 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("env", choices=["tools", "instructions"])
     ap.add_argument("--model", default="default")
+    ap.add_argument("--backend", choices=["hf", "vllm"], default="vllm")
     ap.add_argument("--tasks", type=int, default=24)
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-turns", type=int, default=Config().generation.max_turns)
-    ap.add_argument("--batch-size", type=int, default=48)
+    ap.add_argument("--max-tokens", type=int, default=Config().generation.max_tokens)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument(
+        "--conditions",
+        default="plain,hint,prefix-generic,prefix-env,hint+prefix",
+        help="tools: which of plain, hint, prefix-generic, prefix-env, hint+prefix to run",
+    )
     ap.add_argument("--show", action="store_true", help="print the first turn of one trajectory")
     args = ap.parse_args()
     g = Config().generation
-    engine = HFEngine(
-        resolve_model(args.model).path,
-        max_model_len=2048,
-        batch_size=args.batch_size,
-        threads=0,
-        dtype="auto",
+    path = resolve_model(args.model).path
+    if args.backend == "vllm":  # prefix caching: the long tool prompt is prefilled once
+        from evoforge.agents.serving.vllm_engine import VLLMEngine
+
+        s = Config().serving
+        engine = VLLMEngine(
+            path,
+            max_model_len=2048,
+            memory_fraction=s.vllm_memory_fraction,
+            threads=0,
+            dtype="auto",
+            seed=args.seed,
+            kv_cache_gib=s.vllm_kv_cache_gib,
+        )
+    else:
+        engine = HFEngine(
+            path, max_model_len=2048, batch_size=args.batch_size, threads=0, dtype="auto"
+        )
+    sampling = Sampling(temperature=g.temperature, top_p=g.top_p, max_tokens=args.max_tokens)
+    print(
+        f"model={args.model} temperature={g.temperature} max_tokens={args.max_tokens}", flush=True
     )
-    sampling = Sampling(temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_tokens)
-    print(f"model={args.model} temperature={g.temperature} max_tokens={g.max_tokens}", flush=True)
     (probe_tools if args.env == "tools" else probe_instructions)(engine, args, sampling)
 
 

@@ -149,6 +149,7 @@ def test_a_guided_rollout_stores_the_plain_task_and_keeps_the_prefix():
     assert one.messages == trajs[0].messages and by_task.requests[0].prefix
 
 
+@pytest.mark.slow
 def test_guided_samples_on_the_tiny_model(tiny_path):
     """The real path: Roles.explore and a guided rollout on the tiny model in the HF engine."""
     from evoforge.agents.roles import Roles

@@ -134,6 +134,7 @@ def round1_start(ray_cluster, tmp_path_factory) -> Path:
     return moved
 
 
+@pytest.mark.timeout(3600)  # 13 kills and resumes in one test (each was a test of its own)
 def test_sigkill_at_every_node_then_resume_equals_uninterrupted(reference, ray_cluster, tmp_path):
     """One run killed at the end of every node in turn (its outputs written, LangGraph's
     checkpoint not yet taken) and resumed each time into the next kill: every node is re-entered

@@ -20,7 +20,7 @@ from evoforge.loops.progress import say
 
 def _run_help() -> str:
     from evoforge.config import Config
-    from evoforge.config_loader import help_text
+    from evoforge.config.loader import help_text
 
     return "config keys (set as key=value, or in a YAML file):\n" + help_text(Config)
 

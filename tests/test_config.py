@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from evoforge.config import Config, load_config
-from evoforge.config_loader import all_keys, dump_yaml, help_text
+from evoforge.config.loader import all_keys, dump_yaml, help_text
 from evoforge.errors import ConfigError
 
 
@@ -182,7 +182,7 @@ def test_grpo_batches_that_divide_are_accepted():
 
 
 def test_differences_name_each_changed_key():
-    from evoforge.config_loader import differences, to_dict
+    from evoforge.config.loader import differences, to_dict
 
     a = to_dict(load_config())
     b = to_dict(load_config(None, ["tasks_per_round=8", "search.children=2"]))
@@ -314,7 +314,7 @@ def test_an_override_changes_one_key_even_where_an_alias_shared_its_section(tmp_
 
 
 def test_differences_cut_huge_values():
-    from evoforge.config_loader import differences
+    from evoforge.config.loader import differences
 
     (line,) = differences({"model": "m" * 10**6}, {"model": "tiny"})
     assert line.startswith("model ('mmm") and line.endswith(" -> 'tiny')") and len(line) < 150

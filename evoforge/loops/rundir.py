@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from evoforge.config_yaml import invisible, shown
+from evoforge.config.yaml_limits import invisible, shown
 from evoforge.errors import EvoforgeError, write_failed
 
 FORMAT_VERSION = 2

@@ -14,7 +14,7 @@ from typing import Any
 from evoforge import telemetry
 from evoforge.agents.serving import cluster, placement
 from evoforge.config import RESUME_SAFE_KEYS, Config, load_config
-from evoforge.config_loader import differences, dump_yaml, to_dict
+from evoforge.config.loader import differences, dump_yaml, to_dict
 from evoforge.errors import ConfigError, EvoforgeError
 from evoforge.loops import leftovers, termination
 from evoforge.loops.graph import build_graph, graph_config, open_checkpointer

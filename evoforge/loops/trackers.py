@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from evoforge.config import Config
-from evoforge.config_loader import dump_yaml, to_dict
+from evoforge.config.loader import dump_yaml, to_dict
 from evoforge.errors import EvoforgeError
 from evoforge.loops.rundir import RunDir, read_json, write_json
 

@@ -1,12 +1,12 @@
-"""The trainer's settings, built from the config (every default lives in evoforge/config.py and
-evoforge/config_sections.py)."""
+"""The trainer's settings, built from the config (every default lives in evoforge/config/__init__.py and
+evoforge/config/sections.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from evoforge.config import Config
-from evoforge.config_sections import DataConfig
+from evoforge.config.sections import DataConfig
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,7 @@ def test_run_ids_are_unique_per_run_and_kept(tmp_path):
 
 def _started(tmp_path, *overrides: str) -> RunDir:
     from evoforge.config import load_config
-    from evoforge.config_loader import dump_yaml
+    from evoforge.config.loader import dump_yaml
 
     rd = RunDir(tmp_path / "run")
     rd.create(dump_yaml(load_config(None, ["model=tiny", *overrides])), "run-abc")

@@ -8,7 +8,7 @@ import importlib.util
 import pytest
 
 import evoforge
-from evoforge.config_loader import dump_yaml
+from evoforge.config.loader import dump_yaml
 from evoforge.errors import ConfigError, EvoforgeError
 from evoforge.loops.rundir import RunDir, read_json, write_json
 from evoforge.loops.trackers import Trackers, check_trackers

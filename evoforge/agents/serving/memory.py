@@ -4,12 +4,9 @@ the memory of its engine (named in the one-line error instead of Ray's traceback
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Any
 
 from evoforge.errors import EvoforgeError
-
-if TYPE_CHECKING:
-    from evoforge.agents.serving.pool import ServerSpec
 
 _LOW_MEMORY = re.compile(
     r"OutOfMemoryError|running low on memory|memory usage threshold|out of memory", re.I
@@ -53,8 +50,8 @@ def memory_detail(error: BaseException) -> str:
     return said[:200]
 
 
-def memory_hint(spec: ServerSpec, gpu: bool, error: BaseException | None = None) -> str:
-    """The knob that sizes a starting server's memory, with its value (``error``: what the server
+def memory_hint(spec: Any, gpu: bool, error: BaseException | None = None) -> str:
+    """The knob that sizes a starting server's memory (``spec``: its ServerSpec), with its value (``error``: what the server
     said, when it tells which way to turn it)."""
     if spec.backend == "vllm" and gpu and "cache blocks" in str(error):
         return (

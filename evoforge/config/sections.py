@@ -1,6 +1,6 @@
 """The sections of a run's config (serving, generation, critic, refiner, search, pairs, train,
 eval, data, prompts): frozen dataclasses whose fields are declared with ``opt``, each documented
-and bounded where it is declared. ``config.py`` nests them in :class:`~evoforge.config.Config`;
+and bounded where it is declared. ``config/__init__.py`` nests them in :class:`~evoforge.config.Config`;
 together the two modules are the only home of a default.
 """
 

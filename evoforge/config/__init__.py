@@ -1,12 +1,12 @@
 """Every setting of a run and its one default: frozen nested dataclasses.
 
 Each field is documented and bounded where it is declared (``opt``); ``evoforge run --help``
-prints them all. This module (the top-level settings) and ``config_sections.py`` (the nested
+prints them all. This module (the top-level settings) and ``sections.py`` (the nested
 sections) are the only home of a default: settings objects elsewhere (``SearchSettings``,
 ``ServerSpec``, ``TrainSettings``, the roles' sampling) are built from a ``Config`` by their own
 ``from_config`` and carry no defaults of their own.
 
-Loading (YAML, ``key=value`` overrides, type and range checks) lives in ``config_loader.py``.
+Loading (YAML, ``key=value`` overrides, type and range checks) lives in ``loader.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from evoforge.config_sections import (
+from evoforge.config.sections import (
     CriticConfig,
     DataConfig,
     EvalConfig,
@@ -144,6 +144,6 @@ def load_config(
     Unknown keys, wrong types, values out of range, nan/inf, control characters, duplicate YAML
     keys and settings that cannot work together are each a one-line
     :class:`~evoforge.errors.ConfigError` naming the key and the fix."""
-    from evoforge.config_loader import build, check_combinations
+    from evoforge.config.loader import build, check_combinations
 
     return check_combinations(build(Config, path, overrides))

@@ -5,7 +5,7 @@ outside their choices or holding control or invisible format characters, numbers
 their field declares, nan and inf, duplicate or non-scalar keys in a YAML file, YAML aliases that
 expand past a small budget (an alias bomb is refused before it is built), and settings that are
 each valid but cannot work together (``check_combinations``). Each is a one-line ConfigError
-naming the key and the fix, showing a value cut to a readable length (config_yaml.py reads the
+naming the key and the fix, showing a value cut to a readable length (yaml_limits.py reads the
 file).
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from evoforge.config_yaml import MAX_TEXT, invisible, read_yaml, shown
+from evoforge.config.yaml_limits import MAX_TEXT, invisible, read_yaml, shown
 from evoforge.errors import ConfigError
 
 

@@ -29,7 +29,6 @@ from evoforge.training.trl_adapters import (
     dpo_config,
     dpo_rows,
     fit,
-    length_grouped,
     lora_config,
     merged,
     read_step_progress,
@@ -175,7 +174,7 @@ class Trainer:
             DPOTrainer,
             model,
             dpo_config(s, work, self.cuda, size),
-            length_grouped(dpo_rows(pairs, tok), s.batch_size, s.seed),
+            dpo_rows(pairs, tok),
             tok,
             log,
             ref_model=ref,
@@ -185,12 +184,11 @@ class Trainer:
     def _sft(self, model, tok, examples, s: TrainSettings, work: str, log: LossLog, size: int):
         from trl import SFTConfig, SFTTrainer
 
-        rows = length_grouped(sft_rows(examples, tok), s.batch_size, s.seed)
+        rows = sft_rows(examples, tok)
         args = SFTConfig(
             **common_args(s, work, self.cuda, size),
             max_length=s.max_length,
             completion_only_loss=True,
-            train_sampling_strategy="sequential",  # the rows come length_grouped()
         )
         return fit(SFTTrainer, model, args, rows, tok, log, peft_config=lora_config(s))
 

@@ -133,7 +133,8 @@ def length_grouped(rows: list[dict[str, Any]], batch: int, seed: int) -> list[di
     that mixes a short and a long answer pays the long one for every row. Rows are sorted by
     their text's length (the prompt plus the longer side; characters stand in for tokens), cut
     into optimizer batches, and the batches shuffled, so the order of the round's data stays
-    random batch by batch. Trained with the sequential sampler (``train_sampling_strategy``)."""
+    random batch by batch; train them with ``train_sampling_strategy="sequential"``. Not the
+    default: `evoforge bench train` measured no gain on the default model (docs/benchmarks.md)."""
     import random
 
     def size(row: dict[str, Any]) -> int:
@@ -159,7 +160,6 @@ def dpo_config(s: TrainSettings, work: str, cuda: bool, world: int = 1):
         precompute_ref_log_probs=world == 1,
         loss_type=["sigmoid", "sft"],
         loss_weights=[1.0, s.sft_weight],
-        train_sampling_strategy="sequential",  # the rows come length_grouped()
     )
 
 

@@ -24,30 +24,13 @@ from dataclasses import replace
 from typing import Any
 
 from evoforge.agents.models import resolve_model
+from evoforge.bench.training import FILLER as WORDS
 from evoforge.config import load_config
 from evoforge.envs.registry import get_env
 from evoforge.training.precision import cpu_bf16_flag, cuda_bf16
 from evoforge.training.settings import TrainSettings
 from evoforge.training.trl_adapters import build_trainer, dpo_config, dpo_rows, length_grouped
 
-WORDS = [
-    "the",
-    "river",
-    "runs",
-    "past",
-    "the",
-    "old",
-    "garden",
-    "and",
-    "the",
-    "lantern",
-    "glows",
-    "in",
-    "the",
-    "quiet",
-    "evening",
-    "light",
-]
 BATCH = 4
 
 

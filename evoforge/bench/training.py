@@ -14,27 +14,29 @@ from evoforge.envs.registry import get_env
 from evoforge.training.settings import TrainSettings
 from evoforge.training.trl_adapters import build_trainer, dpo_config, dpo_rows
 
+FILLER = [
+    "the",
+    "river",
+    "runs",
+    "past",
+    "the",
+    "garden",
+    "and",
+    "the",
+    "lantern",
+    "glows",
+    "in",
+    "the",
+    "quiet",
+    "evening",
+    "light",
+]
+"""The words the benches' answers are made of (their content does not matter, their length does)."""
+
 
 def _pairs(n: int, words: int) -> list[dict[str, Any]]:
     tasks = get_env("instructions").tasks("train", n, 0)
-    filler = [
-        "the",
-        "river",
-        "runs",
-        "past",
-        "the",
-        "garden",
-        "and",
-        "the",
-        "lantern",
-        "glows",
-        "in",
-        "the",
-        "quiet",
-        "evening",
-        "light",
-    ]
-    body = " ".join(filler[i % len(filler)] for i in range(words))
+    body = " ".join(FILLER[i % len(FILLER)] for i in range(words))
     return [
         {
             "prompt": list(t.messages),

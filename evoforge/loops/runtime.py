@@ -89,12 +89,10 @@ class Runtime:
             env,
             tasks,
             replace(sampling, n=1),
-            self.config.generation.max_turns,
-            seed=self.config.seed,
             samples=samples,
             key=key,
             progress=progress,
-            fits=self.fits,
+            **self._turns(),
         )
 
     def guided_rollouts(
@@ -107,12 +105,10 @@ class Runtime:
             self.env,
             items,
             replace(self.roles.actor_sampling, n=1),
-            self.config.generation.max_turns,
-            seed=self.config.seed,
             samples=samples,
             key=key,
             progress=progress,
-            fits=self.fits,
+            **self._turns(),
         )
 
     def replay(self, edits: Sequence[Edit]) -> list[Trajectory]:
@@ -122,10 +118,16 @@ class Runtime:
             self.env,
             edits,
             replace(self.roles.actor_sampling, n=1),
-            self.config.generation.max_turns,
-            seed=self.config.seed,
-            fits=self.fits,
+            **self._turns(),
         )
+
+    def _turns(self) -> dict[str, Any]:
+        """What every rollout of the run shares: its turn limit, its seed, the context check."""
+        return {
+            "max_turns": self.config.generation.max_turns,
+            "seed": self.config.seed,
+            "fits": self.fits,
+        }
 
     def store(self, state: RunState) -> RoundStore:
         """The files of the state's round."""

@@ -242,9 +242,9 @@ class ExploreConfig:
         ("feedback", "hint", "prefix", "hint+prefix"),
         many=True,
     )
-    samples: int = opt(4, "Guided samples per task and kind.", ge=1, le=256)
+    samples: int = opt(2, "Guided samples per task and kind.", ge=1, le=256)
     max_tasks: int = opt(
-        64,
+        32,
         "Most all-failing tasks explored per round, those closest to passing first.",
         ge=0,
         le=1_000_000,

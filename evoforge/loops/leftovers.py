@@ -66,15 +66,22 @@ def descendants(pid: int | None = None) -> list[int]:
     return out
 
 
-def record(run_dir: Path, temp_dir: str, session_dir: str = "", started_here: bool = False) -> None:
-    """Write (or refresh) the record: the temp dir, and with a local cluster this process
-    started, its session directory and every process below this one."""
-    procs = [p for pid in descendants() if (p := identity(pid))] if started_here else []
+def record(
+    run_dir: Path,
+    temp_dir: str,
+    session_dir: str = "",
+    started_here: bool = False,
+    driver: int | None = None,
+) -> None:
+    """Write (or refresh) the record: the temp dir, and with a local cluster the driver started,
+    its session directory and every process below the driver (``driver``: this process)."""
+    driver = os.getpid() if driver is None else driver
+    procs = [p for pid in descendants(driver) if (p := identity(pid))] if started_here else []
     write_json(
         run_dir / RECORD,
         {
             "host": socket.gethostname(),
-            "driver": os.getpid(),
+            "driver": driver,
             "temp_dir": temp_dir,
             "session_dir": session_dir if started_here else "",
             "processes": procs,

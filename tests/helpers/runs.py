@@ -25,7 +25,8 @@ TINY_RUN = [
     "search.max_depth=2",
     "search.children=2",
     "search.value=both",  # the judge is measured (4 answers) and, at chance, benched
-    "explore.samples=1",  # guided exploration solves some all-failing tasks, the search the rest
+    "explore.kinds=",  # off: guidance solves the few all-failing tasks and would leave the
+    # search nothing to do; tests that explore say so (EXPLORE)
     "eval.heldout_tasks=8",
     "eval.guard_env=",
     "eval.max_tokens=12",
@@ -70,14 +71,21 @@ MULTITURN_RUN = [a for a in TINY_RUN if not a.startswith("env=")] + [
 ]
 """A one-round multi-turn run with the tiny model that has work at every node (pairs, training)."""
 
-TOOLS_RUN = [a for a in TINY_RUN if not a.startswith(("env=", "eval.heldout_tasks="))] + [
-    "env=tools",
-    "tasks_per_round=4",
-    "generation.max_turns=2",
-    "eval.heldout_tasks=7",  # one task of each type
-    "train.max_length=1024",
-    "rounds=1",
-]
+EXPLORE = ["explore.kinds=feedback,hint,prefix", "explore.samples=1"]
+"""Guided exploration on, one guided sample per task and kind."""
+
+TOOLS_RUN = (
+    [a for a in TINY_RUN if not a.startswith(("env=", "eval.heldout_tasks="))]
+    + EXPLORE
+    + [
+        "env=tools",
+        "tasks_per_round=4",
+        "generation.max_turns=2",
+        "eval.heldout_tasks=7",  # one task of each type
+        "train.max_length=1024",
+        "rounds=1",
+    ]
+)
 """A one-round run of the tiny model on the built-in ``tools`` environment (it never calls a tool
 right, so the round searches every task and has nothing to train on)."""
 

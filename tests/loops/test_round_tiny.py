@@ -12,7 +12,7 @@ import evoforge
 from evoforge.cli import main
 from evoforge.loops.graph import NODES
 from evoforge.loops.rundir import read_json, read_jsonl
-from tests.helpers.runs import TINY_RUN
+from tests.helpers.runs import EXPLORE, TINY_RUN
 
 pytestmark = pytest.mark.slow
 
@@ -23,11 +23,15 @@ def events(run_dir) -> list[dict]:
 
 def test_two_rounds_run_every_node_and_counts_add_up(ray_cluster, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    result = evoforge.run(evoforge.load_config(None, TINY_RUN + ["rounds=2", f"run_dir={run_dir}"]))
+    config = TINY_RUN + EXPLORE + ["rounds=2", f"run_dir={run_dir}"]
+    result = evoforge.run(evoforge.load_config(None, config))
     ev = events(run_dir)
     for r in (0, 1):
         seen = {e["node"] for e in ev if e["round"] == r}
-        assert set(NODES) - {"baseline"} <= seen, f"round {r} missed {set(NODES) - seen}"
+        trees = next(e["trees"] for e in ev if e["round"] == r and e["node"] == "critique")
+        searched = set(NODES) - {"baseline"} - (set() if trees else {"expand", "judge"})
+        assert searched <= seen, f"round {r} missed {searched - seen}"
+    assert any(e["node"] == "expand" for e in ev)  # the search had work in some round
     for name in ("config.yaml", "graph.sqlite", "events.jsonl", "baseline/eval.json", "report.md"):
         assert (run_dir / name).exists(), name
     for r in ("000", "001"):
@@ -57,7 +61,7 @@ def test_two_rounds_run_every_node_and_counts_add_up(ray_cluster, tmp_path, caps
         solved = {g["task_id"] for g in guided if any(v["passed"] for v in g["verdicts"])}
         trees = {t["task_id"]: t for t in read_jsonl(d / "tree.jsonl")}
         # every task that neither sampling nor guidance passed was searched, no other
-        assert set(trees) == no_pass - solved and trees
+        assert set(trees) == no_pass - solved
         assert all(t["reason"] for t in trees.values())  # ...with a recorded reason it ended
         judge = read_json(d / "judge.json")
         assert judge["n"] == 4 and "kappa" in judge and judge["weight"] >= 0

@@ -36,8 +36,10 @@ LONG_BASELINE = [
     *TINY_RUN,
     "rounds=1",
     "progress_interval_s=1",
-    "eval.heldout_tasks=32",
-    "eval.max_tokens=48",
+    # long enough on an idle machine to print a heartbeat (32 x 48 tokens took 1.3 s there and
+    # the run ended first); the tests stop it at the first heartbeat, so the length costs nothing
+    "eval.heldout_tasks=1000",
+    "eval.max_tokens=96",
 ]
 
 

@@ -23,7 +23,6 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from evoforge.agents.guidance import guidance_for
 from evoforge.agents.models import resolve_model
 from evoforge.agents.roles import Roles
 from evoforge.agents.search import Node, SearchSettings, TreeSearch
@@ -36,7 +35,7 @@ from evoforge.envs.registry import get_env
 from evoforge.envs.verify import safe_verify
 from evoforge.loops.progress import say
 from evoforge.loops.stages.critique import calibration_items, reliability, search_roots
-from evoforge.loops.stages.explore import targets
+from evoforge.loops.stages.explore import guided_items
 from evoforge.loops.stages.pairs import filter_pairs, guided_pairs, refined_pairs, sampled_pairs
 from evoforge.loops.stages.verify import verdict_row
 from evoforge.loops.store import GuidedSamples
@@ -88,13 +87,7 @@ def _evoforge_side(cfg: Config, roles: Roles, env, tasks: dict, pool: ServerPool
 
 def _guided(cfg: Config, roles: Roles, env, tasks: dict, verdicts: dict) -> list[GuidedSamples]:
     """Guided samples of the tasks no sample passed (the explore stage's choices)."""
-    kinds = [k for k in cfg.explore.kinds.split(",") if k]
-    items = [
-        (tasks[tid], g)
-        for tid, best in targets(verdicts, cfg.explore.max_tasks)
-        for g in guidance_for(env, tasks[tid], verdicts[tid][best]["feedback"])
-        if g.kind in kinds
-    ]
+    items = guided_items(env, tasks, verdicts, cfg.explore)
     answers = roles.explore(items, cfg.explore.samples, key="bench") if items else []
     return [
         GuidedSamples(t.id, g.kind, texts, [verdict_row(safe_verify(env, t, x)) for x in texts])

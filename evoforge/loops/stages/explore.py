@@ -18,6 +18,8 @@ from collections import Counter
 from typing import Any
 
 from evoforge.agents.guidance import Guidance, guidance_for
+from evoforge.config.sections import ExploreConfig
+from evoforge.envs.base import Task
 from evoforge.envs.multiturn import first_failed_turn
 from evoforge.envs.verify import safe_verify
 from evoforge.loops.nodes import StageResult, stage
@@ -41,7 +43,26 @@ def targets(verdicts: dict[str, list[dict[str, Any]]], limit: int) -> list[tuple
 
 
 def kinds(rt: Runtime) -> list[str]:
-    return [k.strip() for k in rt.config.explore.kinds.split(",") if k.strip()]
+    return explore_kinds(rt.config.explore)
+
+
+def explore_kinds(c: ExploreConfig) -> list[str]:
+    """The guidance kinds ``explore.kinds`` names, in its order."""
+    return [k.strip() for k in c.kinds.split(",") if k.strip()]
+
+
+def guided_items(
+    env: Any, tasks: dict[str, Task], verdicts: dict[str, list[dict[str, Any]]], c: ExploreConfig
+) -> list[tuple[Task, Guidance]]:
+    """(task, guidance) for every kind that applies to each explored task (see ``targets``)."""
+    wanted = explore_kinds(c)
+    items = []
+    for tid, best in targets(verdicts, c.max_tasks if wanted else 0):
+        feedback = verdicts[tid][best]["feedback"]
+        for g in guidance_for(env, tasks[tid], feedback, combine="hint+prefix" in wanted):
+            if g.kind in wanted:
+                items.append((tasks[tid], g))
+    return items
 
 
 def explore_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
@@ -79,14 +100,7 @@ def explore_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageRes
 @stage(reads=("task_rows", "samples", "verdicts"), writes=("guided",), summary=explore_summary)
 def explore(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
     c, r = rt.config.explore, state["round"]
-    wanted = kinds(rt)
-    tasks, verdicts = store.tasks(), store.verdict_lists()
-    items: list[tuple[Any, Guidance]] = []
-    for tid, best in targets(verdicts, c.max_tasks if wanted else 0):
-        feedback = verdicts[tid][best]["feedback"]
-        for g in guidance_for(rt.env, tasks[tid], feedback, combine="hint+prefix" in wanted):
-            if g.kind in wanted:
-                items.append((tasks[tid], g))
+    items = guided_items(rt.env, store.tasks(), store.verdict_lists(), c)
     if not items:
         return {"guided": []}
     key = f"round{r}/explore"

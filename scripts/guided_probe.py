@@ -16,6 +16,7 @@ sampling as config's generation section.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 from evoforge.agents.guidance import TOOL_CALL_OPENING, Guidance, guidance_for
@@ -47,11 +48,16 @@ def probe_tools(engine, args, sampling: Sampling) -> None:
             items = []
             for t in tasks:
                 hint, prefix = "Hint: " + env.hint(t), env.response_prefix(t)
+                first = t.metadata["calls"][0]
+                call = json.dumps({"name": first["name"], "arguments": first["arguments"]})
+                whole = f"<tool_call>{call}</tool_call>"
                 g = {
                     "hint": Guidance("hint", hint),
                     "prefix-generic": Guidance("prefix", prefix=TOOL_CALL_OPENING),
                     "prefix-env": Guidance("prefix", prefix=prefix),
                     "hint+prefix": Guidance("hint+prefix", hint, prefix),
+                    "prefix-call": Guidance("prefix", prefix=whole),
+                    "hint+call": Guidance("hint+prefix", hint, whole),
                 }[name]
                 items.append((t, g))
             trajs = guided_rollout(
@@ -137,7 +143,8 @@ def main() -> None:
     ap.add_argument(
         "--conditions",
         default="plain,hint,prefix-generic,prefix-env,hint+prefix",
-        help="tools: which of plain, hint, prefix-generic, prefix-env, hint+prefix to run",
+        help="tools: which of plain, hint, prefix-generic, prefix-env, hint+prefix, prefix-call "
+        "(the whole first call forced), hint+call to run",
     )
     ap.add_argument("--show", action="store_true", help="print the first turn of one trajectory")
     args = ap.parse_args()

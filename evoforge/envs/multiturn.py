@@ -389,13 +389,42 @@ def failed_turn_problem(details: Mapping[str, Any], turns: int) -> str:
 # -- showing tools to a model whose chat template has no tool support ------------------------------
 
 
+def example_value(prop: Mapping[str, Any]) -> Any:
+    """A value for one argument in a shown example: the schema's first ``examples`` entry, else
+    its first allowed value, else a value of its type."""
+    if prop.get("examples"):
+        return prop["examples"][0]
+    if prop.get("enum"):
+        return prop["enum"][0]
+    by_type = {"number": 2.5, "integer": 3, "boolean": True, "array": [], "object": {}}
+    return by_type.get(prop.get("type"), "text")
+
+
+def example_call(spec: Mapping[str, Any]) -> str:
+    """One complete call of the tool in ``spec`` (an OpenAI-style function spec) with example
+    arguments. A small model copies what it is shown: shown ``{<arguments as JSON>}`` it writes
+    exactly that (0 well-formed calls in 28 forced openings on the default model), so the prompt
+    shows a call it could send."""
+    fn = spec.get("function", spec)
+    props = fn.get("parameters", {}).get("properties", {})
+    args = {k: example_value(p) for k, p in props.items()}
+    return f"<tool_call>{json.dumps({'name': fn['name'], 'arguments': args})}</tool_call>"
+
+
 def tool_prompt(specs: Sequence[Mapping[str, Any]]) -> str:
-    """The system-prompt text that describes the tools and the call format."""
+    """The system-prompt text that describes the tools and the call format, with one example
+    call of the first tool."""
     lines = "\n".join(json.dumps(s) for s in specs)
+    how = (
+        "To call a tool, write its name and arguments as JSON inside <tool_call> tags, for "
+        f"example:\n{example_call(specs[0])}\n"
+        if specs
+        else f"To call a tool, write {CALL_FORMAT}\n"
+    )
     return (
         "You can call these tools:\n<tools>\n"
         f"{lines}\n</tools>\n"
-        f"To call a tool, write {CALL_FORMAT}\n"
+        f"{how}"
         "Each result comes back in <tool_response> tags. When you have what you need, "
         "answer without a tool call."
     )

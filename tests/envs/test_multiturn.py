@@ -194,6 +194,23 @@ def test_text_chat_shows_tools_and_alternates_roles():
     )
 
 
+def test_tool_prompt_shows_a_call_that_parses_and_runs_not_placeholders():
+    # the default model copied `{<arguments as JSON>}` from the prompt into every forced call
+    from evoforge.envs.multiturn import tool_prompt
+    from evoforge.envs.tools.catalogue import CATALOGUE
+
+    specs = [t.spec() for t in CATALOGUE]
+    prompt = tool_prompt(specs)
+    assert "<arguments as JSON>" not in prompt and "<tool name>" not in prompt
+    example = prompt.split("for example:\n", 1)[1].splitlines()[0]
+    parsed = parse_turn(example, {t.name: t for t in CATALOGUE})
+    assert not parsed.errors and [c.name for c in parsed.calls] == ["calculate"]
+    assert CATALOGUE[0].fn(**parsed.calls[0].arguments) == 60
+    # without an example value in the schema: enum -> first value, number/integer -> a number
+    enum_only = tool_prompt([CATALOGUE[1].spec()])
+    assert '"arguments": {"value": 2.5, "from_unit": "m", "to_unit": "m"}' in enum_only
+
+
 class NoisyTool(Env):
     def tools(self, task):
         import random

@@ -189,7 +189,7 @@ CATALOGUE = (
     Tool(
         "calculate",
         "Evaluate an arithmetic expression (numbers, + - * / // % ** and parentheses).",
-        object_schema(expression="string"),
+        object_schema(expression={"type": "string", "examples": ["(12 + 3) * 4"]}),
         calculate,
     ),
     Tool(

@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evoforge.agents.models import resolve_model
+from evoforge.agents.models import ModelRef, resolve_model
 from evoforge.agents.prompts import load_template
 from evoforge.agents.roles import Roles
 from evoforge.agents.serving import cluster, placement
@@ -29,7 +29,7 @@ from evoforge.envs.verify import safe_verify
 from evoforge.errors import ConfigError, EvoforgeError
 from evoforge.loops.resources import RunPlan, plan_run
 from evoforge.loops.rundir import check_run_dir
-from evoforge.loops.servers import model_specs
+from evoforge.loops.servers import resolve_models
 from evoforge.loops.trackers import check_trackers
 
 SAMPLE_PROMPTS = 4
@@ -43,8 +43,11 @@ class Checked:
     env: CheckedEnv
     guard: CheckedEnv | None
     notes: list[str] = field(default_factory=list)
+    models: dict[str, ModelRef] = field(default_factory=dict)
+    """Each role's resolved model (roles with one spec share one), for the run's servers."""
     plan: RunPlan | None = None
-    """Placement, CPU slots, GPU shares and memory on the run's cluster (``evoforge plan``)."""
+    """Placement, CPU slots, GPU shares and memory on the run's cluster (``evoforge plan``); the
+    run starts its servers and trainer as it says (runner.py), it is not planned twice."""
 
 
 def validate(config: Config, new_run_dir: Path | None = None) -> Checked:
@@ -81,10 +84,9 @@ def validate(config: Config, new_run_dir: Path | None = None) -> Checked:
         )
     checked = Checked(env, guard)
     train, heldout = _task_counts(config, checked)
-    for spec in sorted(set(model_specs(config).values())):
-        _model(spec, config.cache_dir)
-    check_budgets(config, env, train, heldout)
-    checked.plan = plan_run(config)
+    checked.models = resolve_models(config, _model)
+    check_budgets(config, env, train, heldout, checked.models["actor"].path)
+    checked.plan = plan_run(config, checked.models)
     return checked
 
 
@@ -143,11 +145,11 @@ def _task_counts(config: Config, checked: Checked) -> tuple[list[Task], list[Tas
     return train, heldout
 
 
-def _model(spec: str, cache_dir: str) -> None:
+def _model(spec: str, cache_dir: str) -> ModelRef:
     if cache_dir and Path(cache_dir).exists() and not Path(cache_dir).is_dir():
         raise ConfigError(f"cache_dir='{cache_dir}' is a file; pick a directory for cached models")
     try:
-        resolve_model(spec, cache_dir)
+        return resolve_model(spec, cache_dir)
     except OSError as e:
         where = f"cache_dir='{cache_dir}'" if cache_dir else "the model cache"
         raise EvoforgeError(
@@ -160,12 +162,15 @@ def _longest(tasks: list[Task]) -> list[Task]:
     return sorted(tasks, key=lambda t: -sum(len(m["content"]) for m in t.messages))[:SAMPLE_PROMPTS]
 
 
-def check_budgets(config: Config, env: Environment, train: list[Task], heldout: list[Task]) -> None:
+def check_budgets(
+    config: Config, env: Environment, train: list[Task], heldout: list[Task], model_path: str
+) -> None:
     """The longest prompts of each role, with the longest texts the run lets them carry, must fit
-    in ``serving.max_model_len``; a training prompt must fit in ``train.max_length``."""
+    in ``serving.max_model_len``; a training prompt must fit in ``train.max_length`` (tokens of
+    the actor's model at ``model_path``)."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(resolve_model(config.model, config.cache_dir).path)
+    tok = AutoTokenizer.from_pretrained(model_path)
     window, c = config.serving.max_model_len, config
     if is_multiturn(env):
         _multiturn_budgets(config, env, tok, train + heldout)

@@ -18,12 +18,12 @@ import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from evoforge.agents.models import resolve_model
+from evoforge.agents.models import ModelRef
 from evoforge.agents.serving import cluster, placement
 from evoforge.agents.serving.placement import Placement
 from evoforge.config import Config
 from evoforge.errors import EvoforgeError
-from evoforge.loops.servers import model_specs
+from evoforge.loops.servers import pool_count
 
 GIB = 1024**3
 FREE_WAIT_S = 10.0
@@ -129,10 +129,11 @@ def detected_gpus() -> int:
         return 0
 
 
-def plan_run(config: Config) -> RunPlan:
-    """The run's placement, CPU slots, GPU shares and memory on its cluster; a one-line error
-    when the cluster cannot hold them (totals, and on a running cluster what is free now)."""
-    pools = len(set(model_specs(config).values()))
+def plan_run(config: Config, models: dict[str, ModelRef]) -> RunPlan:
+    """The run's placement, CPU slots, GPU shares and memory on its cluster (``models``: each
+    role's resolved model); a one-line error when the cluster cannot hold them (totals, and on a
+    running cluster what is free now)."""
+    pools = pool_count(models)
     view = cluster_view(config)
     plan = placement.plan(config, pools, view.gpus, view.node_gpus)
     if view.local:
@@ -143,7 +144,7 @@ def plan_run(config: Config) -> RunPlan:
     gpus = plan.serving_gpus() + plan.trainer_workers * plan.trainer_gpus
     if view.exists and not view.local:
         check_free(view, cpu_slots, gpus)
-    return RunPlan(plan, view, cpu_slots, gpus, memory_lines(config, plan))
+    return RunPlan(plan, view, cpu_slots, gpus, memory_lines(config, plan, models))
 
 
 def check_free(
@@ -175,10 +176,10 @@ def check_free(
         )
 
 
-def model_gib(spec: str, cache_dir: str) -> tuple[float, float]:
+def model_gib(model: ModelRef) -> tuple[float, float]:
     """(parameters in billions, GiB of the weights in float32) of a prepared model, read from
     its safetensors files and config.json."""
-    path = Path(resolve_model(spec, cache_dir).path)
+    path = Path(model.path)
     size = sum(f.stat().st_size for f in path.glob("*.safetensors"))
     cfg = path / "config.json"
     dtype = json.loads(cfg.read_text()).get("torch_dtype", "float32") if cfg.is_file() else ""
@@ -190,13 +191,14 @@ def _size(gib: float) -> str:
     return f"{gib:.2f} GiB" if gib >= 1 else f"{gib * 1024:.0f} MiB"
 
 
-def memory_lines(config: Config, plan: Placement) -> list[str]:
+def memory_lines(config: Config, plan: Placement, models: dict[str, ModelRef]) -> list[str]:
     """Rough memory the servers and the trainer hold (the weights and what each engine
     reserves; activations come on top)."""
     s, t = config.serving, config.train
     out = []
-    for spec in sorted(set(model_specs(config).values())):
-        billions, fp32 = model_gib(spec, config.cache_dir)
+    by_spec = {ref.spec: ref for ref in models.values()}
+    for spec in sorted(by_spec):
+        billions, fp32 = model_gib(by_spec[spec])
         on_gpu = plan.mode != "cpu"
         half = s.dtype in ("bfloat16", "float16") or (s.dtype == "auto" and on_gpu)
         weights = fp32 / 2 if half else fp32
@@ -212,7 +214,7 @@ def memory_lines(config: Config, plan: Placement) -> list[str]:
             f"memory: {spec} ({billions * 1e3:,.0f}M parameters): {_size(weights)} of weights "
             f"per server replica x {plan.replicas} ({kv})"
         )
-    _, fp32 = model_gib(config.model, config.cache_dir)
+    _, fp32 = model_gib(models["actor"])
     per_worker = fp32 * (1.25 if t.lora else TRAIN_BYTES_PER_PARAM / 4)
     if t.algorithm == "dpo" or (t.algorithm in ("grpo", "rloo") and t.beta > 0):
         per_worker += fp32  # the reference model

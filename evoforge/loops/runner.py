@@ -12,19 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from evoforge import telemetry
-from evoforge.agents.serving import cluster, placement
+from evoforge.agents.serving import cluster
 from evoforge.config import RESUME_SAFE_KEYS, Config, load_config
 from evoforge.config.loader import differences, dump_yaml, to_dict
 from evoforge.errors import ConfigError, EvoforgeError
 from evoforge.loops import leftovers, termination
 from evoforge.loops.graph import build_graph, graph_config, open_checkpointer
 from evoforge.loops.manifest import check_run
-from evoforge.loops.preflight import validate
+from evoforge.loops.preflight import Checked, validate
 from evoforge.loops.progress import Progress, say
 from evoforge.loops.report import write_report
 from evoforge.loops.rundir import RunDir, atomic_write_text, new_run_id, read_json
 from evoforge.loops.runtime import Runtime
-from evoforge.loops.servers import model_specs, start_servers
+from evoforge.loops.servers import start_servers
 from evoforge.loops.stages.pairs import SOURCES
 from evoforge.loops.trackers import Trackers
 from evoforge.training.precision import describe as training_precision
@@ -60,8 +60,12 @@ def default_run_dir(config: Config) -> Path:
 
 
 def _drive(
-    rd: RunDir, config: Config, env, guard, run_id: str, quiet: bool, initial: dict | None
+    rd: RunDir, config: Config, checked: Checked, run_id: str, quiet: bool, initial: dict | None
 ) -> RunResult:
+    """The run on the cluster preflight planned for (``checked``: its environments, the roles'
+    models and the plan)."""
+    env, guard, run_plan = checked.env, checked.guard, checked.plan
+    assert run_plan is not None, "validate() plans every run"
     progress = Progress(quiet, config.progress_interval_s)
     cleaned = leftovers.clean(rd.path)  # what a killed driver of this run left running
     if cleaned:
@@ -77,12 +81,15 @@ def _drive(
             progress.line(f"ray dashboard: {info.dashboard_url}  ({info.token_hint()})")
         elif info.started_here:
             progress.line("ray dashboard: not available (it did not start); the run goes on")
-        plan = placement.plan(
-            config, len(set(model_specs(config).values())), *placement.cluster_gpus()
-        )
+        # The placement preflight planned, not a second one: preflight read the cluster this
+        # connect() joins or starts. A cluster to join (ray_address, a Ray job's) preflight
+        # joined itself, and the local cluster this process started already it read, so
+        # connect() above is a no-op on both; a new local cluster starts with the CPU slots
+        # preflight counted and the GPUs Ray detects, the detection preflight ran.
+        plan = run_plan.placement
         progress.line(plan.describe())
         progress.line(training_precision(config.train.precision, plan.trainer_gpus > 0))
-        servers = start_servers(config, run_id, placement=plan)
+        servers = start_servers(config, run_id, placement=plan, models=checked.models)
         leftovers.record(rd.path, temp_dir, info.session_dir, info.started_here)  # and workers
         trackers = Trackers.open(config, rd, run_id)
         progress.line(
@@ -103,18 +110,8 @@ def _drive(
         saver = open_checkpointer(str(rd.graph_db))
         graph = build_graph(rt, saver)
         gcfg = graph_config(run_id, config.rounds, config.search.max_depth)
-        if initial is None:  # resuming: the servers must hold the weights the run had reached
-            snapshot = graph.get_state(gcfg)
-            if (
-                not snapshot.values
-            ):  # killed before the first checkpoint: start over (outputs are reused)
-                initial = initial_state(config)
-            _check_weights(rd, snapshot.values or {})
-            serving = (snapshot.values or {}).get("serving", "")
-            if serving:
-                for pool in servers.pools():
-                    if pool is servers.actor:
-                        pool.load_weights(str(rd.path / serving))
+        if initial is None:
+            initial = _resume(graph, gcfg, rd, config, servers)
         final = graph.invoke(initial, gcfg)
         rd.set_meta(finished=True, stop_reason=final.get("stop_reason", ""))
     finally:
@@ -135,6 +132,17 @@ def _drive(
     result = summarize(rd)
     print_summary(result, env.name)
     return result
+
+
+def _resume(graph, gcfg: dict, rd: RunDir, config: Config, servers) -> dict[str, Any] | None:
+    """What a resumed run's graph starts from: its checkpoint (None), or a new run's state when
+    it was killed before the first checkpoint (outputs are reused). The servers load the weights
+    the run had reached."""
+    values = graph.get_state(gcfg).values or {}
+    _check_weights(rd, values)
+    if values.get("serving"):
+        servers.actor.load_weights(str(rd.path / values["serving"]))
+    return None if values else initial_state(config)
 
 
 def _check_weights(rd: RunDir, state: dict[str, Any]) -> None:
@@ -261,9 +269,7 @@ def run(config: Config, quiet: bool = False) -> RunResult:
         for note in checked.notes:
             say(note)
         try:
-            return _drive(
-                rd, config, checked.env, checked.guard, run_id, quiet, initial_state(config)
-            )
+            return _drive(rd, config, checked, run_id, quiet, initial_state(config))
         finally:
             rd.unlock()
 
@@ -294,7 +300,7 @@ def resume(run_dir: str, quiet: bool = False, overrides: tuple[str, ...] = ()) -
             say(f"resuming run directory: {rd.path}", sys.stdout)
             for note in checked.notes:
                 say(note)
-            return _drive(rd, config, checked.env, checked.guard, meta["run_id"], quiet, None)
+            return _drive(rd, config, checked, meta["run_id"], quiet, None)
         finally:
             rd.unlock()
 

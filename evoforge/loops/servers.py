@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from evoforge.agents.models import ModelRef, resolve_model
@@ -41,13 +42,32 @@ def model_specs(config: Config) -> dict[str, str]:
     }
 
 
+def resolve_models(
+    config: Config, resolve: Callable[[str, str], ModelRef] = resolve_model
+) -> dict[str, ModelRef]:
+    """The resolved model of each role, each distinct spec resolved once by ``resolve(spec,
+    cache_dir)`` (a run gets these from preflight, ``Checked.models``)."""
+    specs = model_specs(config)
+    refs = {spec: resolve(spec, config.cache_dir) for spec in sorted(set(specs.values()))}
+    return {role: refs[spec] for role, spec in specs.items()}
+
+
+def pool_count(models: dict[str, ModelRef]) -> int:
+    """Server pools of a run: one per distinct model directory (roles that share one share a pool)."""
+    return len({ref.path for ref in models.values()})
+
+
 def start_servers(
-    config: Config, run_id: str, backend: str | None = None, placement: Placement | None = None
+    config: Config,
+    run_id: str,
+    backend: str | None = None,
+    placement: Placement | None = None,
+    models: dict[str, ModelRef] | None = None,
 ) -> RoleServers:
     """One pool per distinct model of the roles, each as ``config.serving`` says and where the
-    run's ``placement`` puts its replicas."""
-    specs = model_specs(config)
-    refs = {role: resolve_model(spec, config.cache_dir) for role, spec in specs.items()}
+    run's ``placement`` puts its replicas (``models``: the roles' resolved models, as preflight
+    resolved them; resolved here when absent)."""
+    refs = models if models is not None else resolve_models(config)
     pools: dict[str, ServerPool] = {}
     by_model: dict[str, ServerPool] = {}
     for role in ROLES:

@@ -1,4 +1,5 @@
-"""The package's shape: layers only point down, no import cycles, small modules and functions.
+"""The package's shape: layers only point down, no import cycles, small modules and functions,
+and a run's files named only by the modules that own them.
 
 Imports are read from the source (every ``import`` and ``from ... import`` of an evoforge module,
 those inside functions included: a lazy import hides a cycle from Python, not from this test).
@@ -7,6 +8,8 @@ those inside functions included: a lazy import hides a cycle from Python, not fr
 from __future__ import annotations
 
 import ast
+import re
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -148,3 +151,75 @@ def test_test_can_see_an_upward_import(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("def f():\n    from evoforge.loops.runner import run\n")
     assert imports(f, set(modules())) == {"evoforge.loops.runner"}
+
+
+def file_owners() -> dict[str, set[str]]:
+    """The file names of a run directory, by the one module that may spell them: the round's
+    files (every file of ``RoundStore``, read from the store itself so the list cannot drift)
+    belong to loops/store.py, the run's own files (``RunDir``'s paths) to loops/rundir.py, the
+    manifest's name to loops/manifest.py. Every other module asks them for a file:
+    ``rt.round_store(r)``, ``store.run_store(rd, r)``, ``RunDir.events_path``..."""
+    from evoforge.loops.manifest import NAME
+    from evoforge.loops.rundir import RunDir
+    from evoforge.loops.store import RoundStore, _RunFile
+
+    with tempfile.TemporaryDirectory() as d:
+        store, rd = RoundStore(Path(d)), RunDir(d)
+        files = [f.path for f in vars(store).values() if isinstance(f, _RunFile)]
+        paths = [getattr(rd, a) for a in dir(RunDir) if isinstance(getattr(RunDir, a), property)]
+    return {
+        "evoforge.loops.store": {p.name for p in files},
+        "evoforge.loops.rundir": {p.name for p in paths if p.suffix},  # files, not directories
+        "evoforge.loops.manifest": {NAME},
+    }
+
+
+def named_files(path: Path, names: set[str]) -> set[str]:
+    """The ``names`` that a string literal of ``path`` spells as a file: the whole literal, or
+    the end of a path or glob (``"metrics.json"``, ``p / "train" / "metrics.json"``,
+    ``"*/eval.json"``, ``f"{d}/pairs.jsonl"``); docstrings and sentences that mention a file do
+    not count."""
+    if not names:
+        return set()
+    tree = ast.parse(path.read_text(), str(path))
+    docs = {
+        id(n.value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)
+    }
+    spelled = re.compile(r"(?:^|[/*])(" + "|".join(map(re.escape, sorted(names))) + r")$")
+    found = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs:
+            m = spelled.search(n.value.strip())
+            if m:
+                found.add(m.group(1))
+    return found
+
+
+def test_run_files_are_named_only_by_their_owners():
+    owners = file_owners()
+    assert {"pairs.jsonl", "metrics.json", "done.json"} <= owners["evoforge.loops.store"]
+    assert {"meta.json", "events.jsonl"} <= owners["evoforge.loops.rundir"]
+    every = set().union(*owners.values())
+    named = {
+        name: found
+        for name, path in modules().items()
+        if (found := named_files(path, every - owners.get(name, set())))
+    }
+    assert not named, (
+        "read and write these through their owner (RoundStore, RunDir):\n"
+        + "\n".join(f"{m}: {', '.join(sorted(f))}" for m, f in sorted(named.items()))
+    )
+
+
+def test_test_can_see_a_round_file_named_outside_the_store(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text(
+        '"""Reads metrics.json."""\n'
+        "def f(d):\n"
+        '    """Says pairs.jsonl."""\n'
+        '    return d / "train" / "metrics.json", f"{d}/pairs.jsonl", "*/eval.json", "see tree.jsonl"\n'
+    )
+    names = {"metrics.json", "pairs.jsonl", "eval.json", "tree.jsonl"}
+    assert named_files(f, names) == {"metrics.json", "pairs.jsonl", "eval.json"}

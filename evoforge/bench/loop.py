@@ -11,7 +11,7 @@ import tempfile
 from typing import Any
 
 from evoforge.config import load_config
-from evoforge.loops.rundir import read_jsonl
+from evoforge.loops.rundir import RunDir, read_jsonl
 
 
 def bench_round(model: str, backend: str, size: str) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def bench_round(model: str, backend: str, size: str) -> dict[str, Any]:
             ],
         )
         run(config, quiet=True)
-        events = read_jsonl(f"{tmp}/run/events.jsonl")
+        events = read_jsonl(RunDir(f"{tmp}/run").events_path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"env": env} | summarize_round(events, model, backend)

@@ -9,34 +9,17 @@ from typing import Any
 from evoforge.errors import EvoforgeError
 from evoforge.loops.manifest import check_run
 from evoforge.loops.report_explore import explore_section, multiturn_section
-from evoforge.loops.rundir import RunDir, atomic_write_text, read_json, read_jsonl
+from evoforge.loops.rundir import RunDir, atomic_write_text
 from evoforge.loops.stages.pairs import SOURCES
-
-
-def _damaged(path: Path, what: str) -> EvoforgeError:
-    return EvoforgeError(
-        f"{path} {what}; the run directory is damaged: restore the file from a copy, "
-        "then run `evoforge report` again"
-    )
-
-
-def _read(path: Path) -> dict[str, Any]:
-    """A run file the report reads, or a one-line error naming it (never a traceback)."""
-    try:
-        data = read_json(path)
-    except (ValueError, UnicodeDecodeError):
-        raise _damaged(path, "is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise _damaged(path, f"holds a JSON {type(data).__name__}, not an object")
-    return data
+from evoforge.loops.store import evaluations, run_store, run_stores
 
 
 def _evals(rd: RunDir) -> list[dict[str, Any]]:
-    return [_read(p) for p in rd.eval_paths()]
+    return [ev for _, ev in evaluations(rd)]
 
 
 def _metrics(rd: RunDir) -> list[dict[str, Any]]:
-    return [_read(p) for p in sorted((rd.path / "rounds").glob("*/metrics.json"))]
+    return [s.metrics.read() for s in run_stores(rd) if s.metrics.exists()]
 
 
 def _label(r: int) -> str:
@@ -265,7 +248,8 @@ def _tree_section(rd: RunDir, metrics: list[dict[str, Any]], out_dir: Path) -> l
     widths: dict[int, dict[int, int]] = {}
     for m in metrics:
         counts: dict[int, int] = defaultdict(int)
-        for tree in read_jsonl(rd.round(m["round"]) / "tree.jsonl"):
+        trees = run_store(rd, m["round"]).tree
+        for tree in trees.read() if trees.exists() else []:
             for n in tree["nodes"]:
                 counts[n["depth"]] += 1
         widths[m["round"]] = dict(counts)
@@ -348,9 +332,9 @@ def write_report(run_dir: str) -> str:
     check_run(rd.path)  # every file the run recorded, before any is read or the report written
     out_dir = rd.path / "report"
     out_dir.mkdir(exist_ok=True)
-    evals, metrics = _evals(rd), _metrics(rd)
     lines = [f"# evoforge run {rd.path.name}", ""]
     try:
+        evals, metrics = _evals(rd), _metrics(rd)
         lines += _pass_rate_section(evals, out_dir)
         lines += _type_section(evals, out_dir)
         if metrics:

@@ -160,11 +160,6 @@ class RunDir:
     def baseline(self) -> Path:
         return self.path / "baseline"
 
-    def eval_paths(self) -> list[Path]:
-        """The baseline's eval.json, then each round's, those that exist."""
-        paths = [self.baseline / "eval.json"] + sorted((self.path / "rounds").glob("*/eval.json"))
-        return [p for p in paths if p.exists()]
-
     # lifecycle
     def create(self, config_yaml: str, run_id: str) -> None:
         """Start a run here: config.yaml, and meta.json recording the run id and the config (a

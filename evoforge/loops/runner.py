@@ -22,10 +22,11 @@ from evoforge.loops.manifest import check_run
 from evoforge.loops.preflight import Checked, validate
 from evoforge.loops.progress import Progress, say
 from evoforge.loops.report import write_report
-from evoforge.loops.rundir import RunDir, atomic_write_text, new_run_id, read_json
+from evoforge.loops.rundir import RunDir, atomic_write_text, new_run_id
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.servers import start_servers
 from evoforge.loops.stages.pairs import SOURCES
+from evoforge.loops.store import evaluations
 from evoforge.loops.trackers import Trackers
 from evoforge.training.precision import describe as training_precision
 
@@ -166,13 +167,12 @@ def summarize(rd: RunDir) -> RunResult:
     meta = rd.meta()
     name = None
     rows = []
-    for p in rd.eval_paths():
-        ev = read_json(p)
+    for store, ev in evaluations(rd):
         name = name or next(iter(ev["heldout"]))
         h = ev["heldout"][name]
         base = ev.get("compare", {}).get("baseline", {}).get(name, {})
         last = ev.get("compare", {}).get("last_kept", {}).get(name, {})
-        m = read_json(p.parent / "metrics.json") if (p.parent / "metrics.json").exists() else {}
+        m = store.metrics.read() if store.metrics.exists() else {}
         rows.append(
             {
                 "round": ev["round"],

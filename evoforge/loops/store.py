@@ -19,7 +19,8 @@ from evoforge.agents.prompts import transcript
 from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
 from evoforge.envs.multiturn import Trajectory
-from evoforge.loops.manifest import Manifest
+from evoforge.loops.manifest import Manifest, round_dirs
+from evoforge.loops.rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -227,3 +228,20 @@ class RoundStore:
     def training_skipped(self) -> str | None:
         """Why training was skipped this round, or None when it trained."""
         return self.train_done.read()["skipped"]
+
+
+def run_store(rd: RunDir, round_: int) -> RoundStore:
+    """The files of round ``round_`` of the run directory ``rd`` (-1: the baseline's)."""
+    return RoundStore(rd.baseline if round_ < 0 else rd.round(round_))
+
+
+def run_stores(rd: RunDir, baseline: bool = False) -> list[RoundStore]:
+    """The files of each round the run made a directory for, in order (``baseline``: the
+    baseline's first, when the run made it)."""
+    return [RoundStore(d) for d in round_dirs(rd.path) if baseline or d != rd.baseline]
+
+
+def evaluations(rd: RunDir) -> list[tuple[RoundStore, dict[str, Any]]]:
+    """The baseline's held-out results then each round's (those the run wrote), each with the
+    files of its round."""
+    return [(s, s.eval.read()) for s in run_stores(rd, baseline=True) if s.eval.exists()]

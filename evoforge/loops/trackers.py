@@ -17,16 +17,15 @@ Round numbers use the round as their step (-1 = the starting model).
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 from evoforge.config import Config
 from evoforge.config.loader import dump_yaml, to_dict
 from evoforge.errors import EvoforgeError
 from evoforge.loops.rundir import RunDir, read_json, write_json
+from evoforge.loops.store import RoundStore, run_store
 
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow-skinny"}
 MODULES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
@@ -173,20 +172,20 @@ class Trackers:
         key = f"{name}@{level}" if name in ("expand", "judge") else name
         self.log({f"node_seconds/{key}": seconds}, "round", round_)
         if name == "baseline":
-            self._eval(rd.baseline / "eval.json", -1)
+            self._eval(run_store(rd, -1), -1)
         elif name == "train":
             self._losses(rd, round_)
         elif name == "promote":
-            self._eval(rd.round(round_) / "eval.json", round_)
-            metrics = rd.round(round_) / "metrics.json"
-            if metrics.exists():
-                numbers = {k: v for k, v in read_json(metrics).items() if k != "round"}
+            store = run_store(rd, round_)
+            self._eval(store, round_)
+            if store.metrics.exists():
+                numbers = {k: v for k, v in store.metrics.read().items() if k != "round"}
                 self.log(flatten("round", numbers, {}), "round", round_)
 
-    def _eval(self, path: Path, round_: int) -> None:
-        if not path.exists():
+    def _eval(self, store: RoundStore, round_: int) -> None:
+        if not store.eval.exists():
             return
-        ev = read_json(path)
+        ev = store.eval.read()
         out: dict[str, float] = {}
         for env, numbers in ev.get("heldout", {}).items():
             flatten(f"eval/{env}", {k: v for k, v in numbers.items() if k != "by_type"}, out)
@@ -201,13 +200,13 @@ class Trackers:
         """Each logged optimizer step of the round, after the steps of the rounds before."""
         offset = 0
         for r in range(round_):
-            m = rd.round(r) / "train" / "metrics.json"
+            m = run_store(rd, r).train_metrics
             if m.exists():
-                offset += json.loads(m.read_text()).get("steps") or 0
-        m = rd.round(round_) / "train" / "metrics.json"
+                offset += m.read().get("steps") or 0
+        m = run_store(rd, round_).train_metrics
         if not m.exists():
             return
-        for i, record in enumerate(read_json(m).get("log", [])):
+        for i, record in enumerate(m.read().get("log", [])):
             values = {f"train/{k}": v for k, v in record.items() if k not in ("step", "epoch")}
             self.log(values | {"train/round": float(round_)}, "train/step", offset + i + 1)
 

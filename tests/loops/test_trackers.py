@@ -10,7 +10,8 @@ import pytest
 import evoforge
 from evoforge.config.loader import dump_yaml
 from evoforge.errors import ConfigError, EvoforgeError
-from evoforge.loops.rundir import RunDir, read_json, write_json
+from evoforge.loops.rundir import RunDir, read_json
+from evoforge.loops.store import run_store
 from evoforge.loops.trackers import Trackers, check_trackers
 from tests.helpers.wandb_offline import history_and_config
 
@@ -22,16 +23,14 @@ def test_round_metrics_losses_and_config_reach_every_tracker(tmp_path, monkeypat
     rd = RunDir(tmp_path / "run")
     rd.create(dump_yaml(config), "tracked")
     heldout = {"n": 8, "strict": 0.75, "loose": 0.875, "ci95": [0.4, 0.9], "p": 0.3, "by_type": {}}
-    write_json(rd.baseline / "eval.json", {"round": -1, "heldout": {"parity": heldout}})
-    write_json(
-        rd.round(0) / "eval.json", {"round": 0, "kept": True, "heldout": {"parity": heldout}}
-    )
-    write_json(
-        rd.round(0) / "metrics.json",
-        {"round": 0, "pairs": 3, "pairs_by_source": {"search": 2}, "judge_kappa": 0.25},
+    run_store(rd, -1).eval.write({"round": -1, "heldout": {"parity": heldout}})
+    round0 = run_store(rd, 0)
+    round0.eval.write({"round": 0, "kept": True, "heldout": {"parity": heldout}})
+    round0.metrics.write(
+        {"round": 0, "pairs": 3, "pairs_by_source": {"search": 2}, "judge_kappa": 0.25}
     )
     log = [{"loss": 1.5, "step": 1, "grad_norm": 2.0}, {"loss": 0.5, "step": 2}]
-    write_json(rd.round(0) / "train/metrics.json", {"steps": 2, "log": log})
+    round0.train_metrics.write({"steps": 2, "log": log})
     trackers = Trackers.open(config, rd, "tracked")
     for round_, node in ((-1, "baseline"), (0, "train"), (0, "promote")):
         trackers.after_node(rd, round_, node, 0, 1.25)

@@ -1,7 +1,7 @@
 """The round as a LangGraph state machine, checkpointed to RUN_DIR/graph.sqlite.
 
     START -> baseline -> plan -> generate -> verify -> explore -> critique
-      --(any tree?)--> expand -> judge --(trees left and depth < max?)--> expand ...
+      --(any tree?)--> expand -> select --(trees left and depth < max?)--> expand ...
       -> pairs -> train -> sync -> evaluate -> promote
       --(rounds left and not stopped)--> plan ... -> END
 
@@ -32,9 +32,15 @@ from evoforge.loops.stages.plan import plan
 from evoforge.loops.stages.promote import promote
 from evoforge.loops.stages.sync import sync
 from evoforge.loops.stages.train import train
-from evoforge.loops.stages.tree_search import expand, judge
+from evoforge.loops.stages.tree_search import expand, select
 from evoforge.loops.stages.verify import verify
-from evoforge.loops.state import RunState, after_critique, after_judge, after_promote
+from evoforge.loops.state import (
+    RENAMED_NODES,
+    RunState,
+    after_critique,
+    after_promote,
+    after_select,
+)
 
 STAGES: dict[str, Stage] = {
     "baseline": baseline,
@@ -44,7 +50,7 @@ STAGES: dict[str, Stage] = {
     "explore": explore,
     "critique": critique,
     "expand": expand,
-    "judge": judge,
+    "select": select,
     "pairs": pairs,
     "train": train,
     "sync": sync,
@@ -69,10 +75,10 @@ def build_graph(rt: Runtime, checkpointer=None):
     ):
         g.add_edge(a, b)
     g.add_conditional_edges("critique", after_critique, {"expand": "expand", "pairs": "pairs"})
-    g.add_edge("expand", "judge")
+    g.add_edge("expand", "select")
     g.add_conditional_edges(
-        "judge",
-        partial(after_judge, max_depth=rt.config.search.max_depth),
+        "select",
+        partial(after_select, max_depth=rt.config.search.max_depth),
         {"expand": "expand", "pairs": "pairs"},
     )
     for a, b in (("pairs", "train"), ("train", "sync"), ("sync", "evaluate")):
@@ -80,6 +86,24 @@ def build_graph(rt: Runtime, checkpointer=None):
     g.add_edge("evaluate", "promote")
     g.add_conditional_edges("promote", after_promote, {"plan": "plan", END: END})
     return g.compile(checkpointer=checkpointer)
+
+
+def resume_renamed(graph, gcfg: dict) -> str:
+    """Move a checkpoint that waits at a renamed node (``RENAMED_NODES``) to its new name, and
+    return the old name ('' when none waits). LangGraph keeps a node due next as the channel
+    ``branch:to:NAME``; the renamed graph has no such channel, so it would find nothing left to
+    run and end the run there, unfinished but marked finished. The checkpoint goes on as if the
+    node whose edge leads to the new name had just finished: no node runs and the state is
+    unchanged, and the new node re-runs the old one's stage, which reuses what that wrote."""
+    saved = graph.checkpointer.get_tuple(gcfg) if graph.checkpointer else None
+    waiting = saved.checkpoint.get("channel_values", {}) if saved else {}
+    for old, new in RENAMED_NODES.items():
+        if f"branch:to:{old}" in waiting and not graph.get_state(gcfg).next:
+            edges = graph.get_graph().edges
+            before = next(e.source for e in edges if e.target == new and not e.conditional)
+            graph.update_state(gcfg, None, as_node=before)
+            return old
+    return ""
 
 
 def open_checkpointer(path: str) -> SqliteSaver:

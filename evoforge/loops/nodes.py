@@ -27,12 +27,9 @@ from typing import Any
 
 from evoforge.errors import EvoforgeError
 from evoforge.loops.runtime import Runtime
-from evoforge.loops.state import RunState
+from evoforge.loops.state import SEARCH_STAGES, RunState
 from evoforge.loops.store import RoundStore
 from evoforge.telemetry import record_node
-
-SEARCH_STAGES = ("expand", "judge")
-"""Stages that run once per search level; their seconds are keyed name@level."""
 
 METRICS = "metrics"
 """The key of ``run``'s outputs that holds metrics only the algorithm knows (e.g. what a filter

@@ -11,6 +11,7 @@ from evoforge.loops.manifest import check_run
 from evoforge.loops.report_explore import explore_section, multiturn_section
 from evoforge.loops.rundir import RunDir, atomic_write_text
 from evoforge.loops.stages.pairs import SOURCES
+from evoforge.loops.state import RENAMED_NODES
 from evoforge.loops.store import evaluations, run_store, run_stores
 
 
@@ -277,6 +278,12 @@ def _tree_section(rd: RunDir, metrics: list[dict[str, Any]], out_dir: Path) -> l
     return lines
 
 
+def _node(key: str) -> str:
+    """The node of a seconds key (``name`` or ``name@level``), by its current name."""
+    name = key.split("@")[0]
+    return RENAMED_NODES.get(name, name)
+
+
 def _seconds_section(metrics: list[dict[str, Any]], out_dir: Path) -> list[str]:
     """Seconds per node, stacked per round."""
     rounds = [m["round"] for m in metrics]
@@ -284,13 +291,12 @@ def _seconds_section(metrics: list[dict[str, Any]], out_dir: Path) -> list[str]:
     node_names = []
     for m in metrics:
         for k in m.get("seconds", {}):
-            base = k.split("@")[0]
+            base = _node(k)
             if base not in node_names:
                 node_names.append(base)
     secs = {
         m["round"]: {
-            n: sum(v for k, v in m.get("seconds", {}).items() if k.split("@")[0] == n)
-            for n in node_names
+            n: sum(v for k, v in m.get("seconds", {}).items() if _node(k) == n) for n in node_names
         }
         for m in metrics
     }

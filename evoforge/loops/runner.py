@@ -17,7 +17,7 @@ from evoforge.config import RESUME_SAFE_KEYS, Config, load_config
 from evoforge.config.loader import differences, dump_yaml, to_dict
 from evoforge.errors import ConfigError, EvoforgeError
 from evoforge.loops import leftovers, termination
-from evoforge.loops.graph import build_graph, graph_config, open_checkpointer
+from evoforge.loops.graph import build_graph, graph_config, open_checkpointer, resume_renamed
 from evoforge.loops.manifest import check_run
 from evoforge.loops.preflight import Checked, validate
 from evoforge.loops.progress import Progress, say
@@ -139,6 +139,7 @@ def _resume(graph, gcfg: dict, rd: RunDir, config: Config, servers) -> dict[str,
     """What a resumed run's graph starts from: its checkpoint (None), or a new run's state when
     it was killed before the first checkpoint (outputs are reused). The servers load the weights
     the run had reached."""
+    resume_renamed(graph, gcfg)  # a run written before a node was renamed
     values = graph.get_state(gcfg).values or {}
     _check_weights(rd, values)
     if values.get("serving"):

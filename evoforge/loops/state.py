@@ -6,6 +6,13 @@ from typing import TypedDict
 
 from langgraph.graph import END
 
+RENAMED_NODES = {"judge": "select"}
+"""Nodes renamed since run directories were written: old name -> new. Such a run directory
+resumes at the new name (graph.resume_renamed) and its report counts both as one."""
+SEARCH_STAGES = ("expand", "select")
+"""Stages that run once per search level (the graph loops expand -> select); their seconds, in
+metrics.json and in the trackers, are keyed name@level."""
+
 
 class RunState(TypedDict, total=False):
     round: int
@@ -33,7 +40,7 @@ def after_critique(state: RunState) -> str:
     return "expand" if state.get("failed", 0) > 0 and state.get("active", 0) > 0 else "pairs"
 
 
-def after_judge(state: RunState, max_depth: int) -> str:
+def after_select(state: RunState, max_depth: int) -> str:
     """Keep expanding while some tree searches and the depth allows."""
     return "expand" if state.get("active", 0) > 0 and state.get("level", 0) < max_depth else "pairs"
 

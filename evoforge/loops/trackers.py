@@ -25,6 +25,7 @@ from evoforge.config import Config
 from evoforge.config.loader import dump_yaml, to_dict
 from evoforge.errors import EvoforgeError
 from evoforge.loops.rundir import RunDir, read_json, write_json
+from evoforge.loops.state import SEARCH_STAGES
 from evoforge.loops.store import RoundStore, run_store
 
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow-skinny"}
@@ -169,7 +170,7 @@ class Trackers:
                 b.log(metrics, axis, step)
 
     def after_node(self, rd: RunDir, round_: int, name: str, level: int, seconds: float) -> None:
-        key = f"{name}@{level}" if name in ("expand", "judge") else name
+        key = f"{name}@{level}" if name in SEARCH_STAGES else name
         self.log({f"node_seconds/{key}": seconds}, "round", round_)
         if name == "baseline":
             self._eval(run_store(rd, -1), -1)

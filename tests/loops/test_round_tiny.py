@@ -29,7 +29,7 @@ def test_two_rounds_run_every_node_and_counts_add_up(ray_cluster, tmp_path, caps
     for r in (0, 1):
         seen = {e["node"] for e in ev if e["round"] == r}
         trees = next(e["trees"] for e in ev if e["round"] == r and e["node"] == "critique")
-        searched = set(NODES) - {"baseline"} - (set() if trees else {"expand", "judge"})
+        searched = set(NODES) - {"baseline"} - (set() if trees else {"expand", "select"})
         assert searched <= seen, f"round {r} missed {searched - seen}"
     assert any(e["node"] == "expand" for e in ev)  # the search had work in some round
     for name in ("config.yaml", "graph.sqlite", "events.jsonl", "baseline/eval.json", "report.md"):

@@ -1,6 +1,6 @@
 from langgraph.graph import END
 
-from evoforge.loops.state import after_critique, after_judge, after_promote
+from evoforge.loops.state import after_critique, after_promote, after_select
 
 
 def test_after_critique():
@@ -9,10 +9,10 @@ def test_after_critique():
     assert after_critique({"failed": 2, "active": 0}) == "pairs"
 
 
-def test_after_judge():
-    assert after_judge({"active": 2, "level": 1}, max_depth=3) == "expand"
-    assert after_judge({"active": 2, "level": 3}, max_depth=3) == "pairs"
-    assert after_judge({"active": 0, "level": 1}, max_depth=3) == "pairs"
+def test_after_select():
+    assert after_select({"active": 2, "level": 1}, max_depth=3) == "expand"
+    assert after_select({"active": 2, "level": 3}, max_depth=3) == "pairs"
+    assert after_select({"active": 0, "level": 1}, max_depth=3) == "pairs"
 
 
 def test_after_promote():

@@ -65,10 +65,10 @@ class DevTools:
 )
 def test_dashboard_actors_page_lists_evoforge_actors(tmp_path):
     run_dir = tmp_path / "browser-run"
-    # the pause at judge keeps the run (and its actors) alive while the browser looks
+    # the pause at select keeps the run (and its actors) alive while the browser looks
     proc = cli(
         ["run", *TINY_RUN, "rounds=1", f"run_dir={run_dir}"],
-        env={"EVOFORGE_DEBUG_DELAY": "judge=40"},
+        env={"EVOFORGE_DEBUG_DELAY": "select=40"},
         start_new_session=True,
     )
     profile = tempfile.mkdtemp(prefix="evoforge-chromium-")

@@ -1,8 +1,9 @@
-"""expand and judge: one level of the tree search each, for every active tree at once.
+"""expand and select: one level of the tree search each, for every active tree at once.
 
-expand sends every frontier node of every task to the refiner as one batch; judge scores every
-new node (critic votes and the verifier) as one batch, accepts, prunes and picks the next
-frontier. The graph loops expand -> judge while trees are active and depth allows.
+expand sends every frontier node of every task to the refiner as one batch; select has every new
+node judged as one batch (``TreeSearch.judge``: the critic's votes and the verifier), accepts,
+prunes and picks the next frontier. The graph loops expand -> select while trees are active and
+depth allows.
 """
 
 from __future__ import annotations
@@ -36,13 +37,13 @@ def expand(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
 
 
 @stage()
-def judge(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
+def select(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     phase, s = store.search()
     if phase != "judged":
         search = rt.tree_search(store)
         search.bind(s)
         with rt.progress.bar(
-            f"round {state['round']} judge L{s.level + 1}", len(s.pending())
+            f"round {state['round']} select L{s.level + 1}", len(s.pending())
         ) as bar:
             search.judge(s, bar)
         store.save_search("judged", s)

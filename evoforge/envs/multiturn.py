@@ -46,7 +46,7 @@ from evoforge.envs.tool_limit import (  # noqa: F401 - DEFAULT_TOOL_TIMEOUT_S: p
     call_with_limit,
     tool_time_limit,
 )
-from evoforge.envs.toolcalls import CALL_FORMAT, CallError, ToolCall, parse_turn
+from evoforge.envs.toolcalls import CALL_FORMAT, CallError, ToolCall, example_call, parse_turn
 from evoforge.errors import EvoforgeError
 
 Message = dict[str, str]
@@ -387,28 +387,6 @@ def failed_turn_problem(details: Mapping[str, Any], turns: int) -> str:
 
 
 # -- showing tools to a model whose chat template has no tool support ------------------------------
-
-
-def example_value(prop: Mapping[str, Any]) -> Any:
-    """A value for one argument in a shown example: the schema's first ``examples`` entry, else
-    its first allowed value, else a value of its type."""
-    if prop.get("examples"):
-        return prop["examples"][0]
-    if prop.get("enum"):
-        return prop["enum"][0]
-    by_type = {"number": 2.5, "integer": 3, "boolean": True, "array": [], "object": {}}
-    return by_type.get(prop.get("type"), "text")
-
-
-def example_call(spec: Mapping[str, Any]) -> str:
-    """One complete call of the tool in ``spec`` (an OpenAI-style function spec) with example
-    arguments. A small model copies what it is shown: shown ``{<arguments as JSON>}`` it writes
-    exactly that (0 well-formed calls in 28 forced openings on the default model), so the prompt
-    shows a call it could send."""
-    fn = spec.get("function", spec)
-    props = fn.get("parameters", {}).get("properties", {})
-    args = {k: example_value(p) for k, p in props.items()}
-    return f"<tool_call>{json.dumps({'name': fn['name'], 'arguments': args})}</tool_call>"
 
 
 def tool_prompt(specs: Sequence[Mapping[str, Any]]) -> str:

@@ -7,7 +7,8 @@
   Ray's auth token is its owner's only, and nothing the run created is left in the temporary
   directory or running after it exits.
 - Two runs whose directories have the same name share a cluster without taking each other's
-  servers.
+  servers; each joined it (`ray_address=`: the test session's), printed its dashboard and left
+  it running.
 """
 
 from __future__ import annotations
@@ -111,6 +112,15 @@ def test_hostile_output_conditions_and_a_slow_dashboard_end_nothing(tmp_path, sh
     assert left == [], left[:20]  # Ray's session, datasets' caches, multiprocessing's dirs...
 
 
+def paused(proc) -> str:
+    """The stderr of ``proc`` up to its EVOFORGE_DEBUG_DELAY pause, that line included."""
+    seen = []
+    while not (line := proc.stderr.readline()).startswith("evoforge debug: pausing"):
+        assert line, f"ended early: rc={proc.wait()} {''.join(seen)[-3000:]}"
+        seen.append(line)
+    return "".join(seen) + line
+
+
 def test_runs_in_directories_of_the_same_name_keep_their_own_servers(ray_cluster, tmp_path):
     """Before run ids were unique, the second run's start freed "its" actor names by killing
     the first run's servers. The name is not ASCII and holds a space: it reaches file paths,
@@ -126,13 +136,11 @@ def test_runs_in_directories_of_the_same_name_keep_their_own_servers(ray_cluster
     first = cli(
         [*args, f"run_dir={tmp_path / 'a' / name}"], env={"EVOFORGE_DEBUG_DELAY": "critique@0=25"}
     )
-    while not first.stderr.readline().startswith("evoforge debug: pausing"):
-        assert first.poll() is None, first.stderr.read()[-3000:]
+    early = {first: paused(first)}
     second = cli(
         [*args, f"run_dir={tmp_path / 'b' / name}"], env={"EVOFORGE_DEBUG_DELAY": "plan@0=5"}
     )
-    while not second.stderr.readline().startswith("evoforge debug: pausing"):
-        assert second.poll() is None, second.stderr.read()[-3000:]
+    early[second] = paused(second)
     ids = [read_json(tmp_path / d / name / "meta.json")["run_id"] for d in "ab"]
     assert ids[0] != ids[1]
     import ray
@@ -140,12 +148,15 @@ def test_runs_in_directories_of_the_same_name_keep_their_own_servers(ray_cluster
     for run_id in ids:  # both runs' servers are alive side by side
         assert ray.get_actor(f"evoforge/{run_id}/policy/0", namespace="evoforge")
     for p in (first, second):
-        _, err = p.communicate(timeout=600)
+        _, rest = p.communicate(timeout=600)
+        err = early[p] + rest
         assert p.returncode == 0, err[-3000:]
         assert "server_restarts" not in err  # neither run lost a server to the other
+        assert f"ray dashboard: {ray_cluster.dashboard_url}" in err  # the joined cluster's
     for d in "ab":
         assert read_json(tmp_path / d / name / "meta.json")["finished"] is True
         assert (tmp_path / d / name / "report.md").is_file()
+    assert ray.is_initialized() and ray.cluster_resources()  # the joined cluster was left running
 
 
 def test_a_verifier_that_hangs_mid_run_is_one_line_and_the_run_exits(tmp_path):

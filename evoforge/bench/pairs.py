@@ -143,7 +143,7 @@ def _peak_tokens_per_s(pool: ServerPool, env, sizes: list[int], tokens: int) -> 
 def _by_source(ours: dict[str, Any]) -> tuple[dict[str, int], dict[str, float]]:
     """Pairs by source, and each source's pairs per minute of the engine time it took."""
     phase = {"sampled": "sampling", "guided": "guided", "refined": "search"}
-    by_source = {s: sum(p["source"] == s for p in ours["pairs"]) for s in phase}
+    by_source = {s: sum(p.source == s for p in ours["pairs"]) for s in phase}
     minutes = {s: max(ours["phases"].get(ph, 0.0) / 60, 1e-9) for s, ph in phase.items()}
     return by_source, {s: round(by_source[s] / minutes[s], 3) for s in phase}
 

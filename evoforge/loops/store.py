@@ -13,13 +13,14 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from evoforge.agents.prompts import transcript
 from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
 from evoforge.envs.multiturn import Trajectory
 from evoforge.loops.manifest import Manifest, round_dirs
+from evoforge.loops.records import Pair, Record, RefinerRow, SftRow
 from evoforge.loops.rundir import RunDir
 
 
@@ -41,7 +42,7 @@ class _RunFile:
 
 @dataclass(frozen=True)
 class JsonlFile(_RunFile):
-    """One JSON-lines file of records."""
+    """One JSON-lines file of rows."""
 
     def read(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self._text().splitlines() if line.strip()]
@@ -50,6 +51,23 @@ class JsonlFile(_RunFile):
         self.manifest.write_text(
             self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         )
+
+
+R = TypeVar("R", bound=Record)
+
+
+@dataclass(frozen=True)
+class RecordFile(JsonlFile, Generic[R]):
+    """One JSON-lines file of typed records (records.py), one a line."""
+
+    record: type[R]
+    """The class of its records."""
+
+    def read(self) -> list[R]:  # type: ignore[override]
+        return [self.record.from_row(r) for r in super().read()]
+
+    def write(self, records: Iterable[R]) -> None:  # type: ignore[override]
+        super().write(r.to_row() for r in records)
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,10 @@ class RoundStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         m = self.manifest = Manifest(path)
         j, jl = (lambda name: JsonFile(path / name, m)), (lambda name: JsonlFile(path / name, m))
+
+        def rec(name: str, record: type[R]) -> RecordFile[R]:
+            return RecordFile(path / name, m, record)
+
         self.task_rows = jl("tasks.jsonl")
         """The round's training tasks (Task.to_json rows); read them with ``tasks()``."""
         self.samples = jl("samples.jsonl")
@@ -115,12 +137,14 @@ class RoundStore:
         """The tree search's state and phase; read it with ``search()``."""
         self.tree = jl("tree.jsonl")
         """Every searched tree, node by node (for the report)."""
-        self.pairs = jl("pairs.jsonl")
-        """Preference pairs the round trains on, each with its source (sampled, refined, partial)."""
-        self.sft = jl("sft.jsonl")
-        """Rejection-sampling fine-tuning rows: passing samples and accepted refinements."""
-        self.refiner = jl("refiner.jsonl")
-        """SFT examples for the refiner (refinement chains, agreeing judgements)."""
+        self.pairs = rec("pairs.jsonl", Pair)
+        """Preference pairs the round trains on, each with its source (records.Pair)."""
+        self.sft = rec("sft.jsonl", SftRow)
+        """Rejection-sampling fine-tuning rows: passing samples, passing guided samples and
+        accepted refinements (records.SftRow)."""
+        self.refiner = rec("refiner.jsonl", RefinerRow)
+        """SFT examples for the refiner: refinement chains, agreeing judgements
+        (records.RefinerRow)."""
         self.metrics = j("metrics.json")
         """Counts and seconds of the round, merged by ``update_metrics``."""
         self.eval = j("eval.json")

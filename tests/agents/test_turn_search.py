@@ -233,14 +233,14 @@ def test_pairs_share_the_prefix_and_rows_render_the_tools(turn_only, tiny_path):
     task = search.tasks[tree.task_id]
     p = tp.nodes(task, "refined", state.nodes[tree.accepted], state.nodes[tree.root], "k")
     good, bad = search.trajectory(state.nodes[tree.accepted]), trajs[task.id][0]
-    assert p["turn"] == 0 and p["prompt"] == list(task.messages)
-    assert p["chosen"][0]["content"] == good.turn_text(0)
-    assert p["rejected"][0]["content"] == bad.turn_text(0)
-    assert len(p["chosen"]) == (1 if turn_only else len(good.continuation(0)))
-    assert p["chosen_score"] == 1.0 > p["rejected_score"]
-    assert [s["function"]["name"] for s in p["tools"]][0] == "calculate"
+    assert p.turn == 0 and p.prompt == list(task.messages)
+    assert p.chosen[0]["content"] == good.turn_text(0)
+    assert p.rejected[0]["content"] == bad.turn_text(0)
+    assert len(p.chosen) == (1 if turn_only else len(good.continuation(0)))
+    assert p.chosen_score == 1.0 > p.rejected_score
+    assert [s["function"]["name"] for s in p.tools][0] == "calculate"
     tok = AutoTokenizer.from_pretrained(tiny_path)
-    [row] = dpo_rows([p], tok)
+    [row] = dpo_rows([p.to_row()], tok)
     assert row["prompt"][0]["role"] == "system" and "<tools>" in row["prompt"][0]["content"]
     assert row["chosen"][0] == {"role": "assistant", "content": good.turn_text(0)}
     # RFT rows: every turn of the accepted refinement (its calls all ran), after its prefix
@@ -250,9 +250,9 @@ def test_pairs_share_the_prefix_and_rows_render_the_tools(turn_only, tiny_path):
     assert len(rows) == sum(
         len(search.trajectory(state.nodes[t.accepted]).turns) for t in state.trees.values()
     )
-    first = next(r for r in rows if r["task_id"] == task.id)
-    assert first["messages"] == list(task.messages) and first["turn"] == 0
-    [sft] = sft_rows([first], tok)
+    first = next(r for r in rows if r.task_id == task.id)
+    assert first.messages == list(task.messages) and first.turn == 0
+    [sft] = sft_rows([first.to_row()], tok)
     assert sft["completion"] == [{"role": "assistant", "content": good.turn_text(0)}]
     # a refined turn's refiner row: the prompt that marks the turn, the turn it wrote
     parent = state.nodes[state.nodes[tree.accepted].parent]

@@ -39,14 +39,14 @@ def test_a_guided_pass_is_chosen_against_the_closest_plain_failure_with_the_plai
         GuidedSamples("t", "hint", ["HELLO THERE", "HI"], [v(True), v(True)]),
     ]
     pairs = guided_pairs(task(), texts, verdicts, guided, per_task=2)
-    assert [p["source"] for p in pairs] == ["guided", "guided"]
-    assert [p["guidance"] for p in pairs] == ["feedback", "hint"]
+    assert [p.source for p in pairs] == ["guided", "guided"]
+    assert [p.guidance for p in pairs] == ["feedback", "hint"]
     first = pairs[0]
     # the guidance the model saw is nowhere in the pair: the prompt is the plain task
-    assert first["prompt"] == list(PLAIN)
-    assert (first["chosen"], first["rejected"]) == ("HELLO THERE", "HELLO thera")
+    assert first.prompt == list(PLAIN)
+    assert (first.chosen, first.rejected) == ("HELLO THERE", "HELLO thera")
     # the hint's duplicate of the same passing text makes no second pair; "HI" does
-    assert pairs[1]["chosen"] == "HI" and pairs[1]["rejected"] != first["rejected"]
+    assert pairs[1].chosen == "HI" and pairs[1].rejected != first.rejected
     assert len(guided_pairs(task(), texts, verdicts, guided, per_task=1)) == 1
 
 
@@ -66,11 +66,11 @@ def test_guided_passes_become_rft_rows_on_the_plain_prompt_with_the_prefix_kept(
     assert guided_passes(guided, per_task=5) == [("t", opening + 'calc"}'), ("t", "other")]
     assert guided_passes(guided, per_task=1) == [("t", opening + 'calc"}')]
     rows = rft_rows({"t": task()}, {"t": ["plain"]}, {"t": [v(False)]}, SearchState(), 2, guided)
-    assert [(r["source"], r["completion"]) for r in rows] == [
+    assert [(r.source, r.completion) for r in rows] == [
         ("guided", opening + 'calc"}'),
         ("guided", "other"),
     ]
-    assert all(r["messages"] == list(PLAIN) for r in rows)
+    assert all(r.messages == list(PLAIN) for r in rows)
 
 
 def test_the_tree_search_keeps_only_the_tasks_guidance_did_not_solve():

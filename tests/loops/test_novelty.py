@@ -1,6 +1,7 @@
 """Rows an earlier kept round trained on are not trained again, through real round stores."""
 
 from evoforge.envs.base import Task
+from evoforge.loops.records import Pair, SftRow
 from evoforge.loops.stages.novelty import by_type, fingerprint, new_rows, trained_before
 from evoforge.loops.store import RoundStore
 
@@ -8,17 +9,21 @@ PROMPT = [{"role": "user", "content": "q"}]
 
 
 def sft(tid, text):
-    return {"task_id": tid, "source": "sampled", "messages": PROMPT, "completion": text}
+    return SftRow(task_id=tid, source="sampled", messages=PROMPT, completion=text)
 
 
 def pair(tid, chosen, rejected):
-    return {
-        "task_id": tid,
-        "source": "sampled",
-        "prompt": PROMPT,
-        "chosen": chosen,
-        "rejected": rejected,
-    }
+    return Pair(
+        id=f"{tid}|sampled|0-1",
+        task_id=tid,
+        source="sampled",
+        prompt=PROMPT,
+        chosen=chosen,
+        rejected=rejected,
+        chosen_score=1.0,
+        rejected_score=0.0,
+        edit_distance=1,
+    )
 
 
 def round_dir(path, kept, sft_rows, pairs):

@@ -2,6 +2,7 @@
 
 from evoforge.agents.search import Node, SearchState, Tree
 from evoforge.envs.base import Task
+from evoforge.loops.records import Pair
 from evoforge.loops.stages.pairs import (
     edit_distance,
     filter_pairs,
@@ -42,8 +43,8 @@ def test_sampled_pair_rejects_the_closest_failing_sample():
     pairs = sampled_pairs(task(), texts, verdicts, per_task=2)
     assert len(pairs) == 1  # the duplicate passing text makes no second pair
     p = pairs[0]
-    assert (p["chosen"], p["rejected"], p["source"]) == (texts[0], texts[2], "sampled")
-    assert p["edit_distance"] == 1 and p["chosen_score"] == 1.0 and p["rejected_score"] == 0.0
+    assert (p.chosen, p.rejected, p.source) == (texts[0], texts[2], "sampled")
+    assert p.edit_distance == 1 and p.chosen_score == 1.0 and p.rejected_score == 0.0
 
 
 def test_sampled_pairs_cap_and_distinct_rejections():
@@ -51,7 +52,7 @@ def test_sampled_pairs_cap_and_distinct_rejections():
     verdicts = [v(True)] * 3 + [v(False)] * 2
     pairs = sampled_pairs(task(), texts, verdicts, per_task=3)
     assert len(pairs) == 2  # only two failing samples to reject
-    assert len({p["rejected"] for p in pairs}) == 2
+    assert len({p.rejected for p in pairs}) == 2
     assert len(sampled_pairs(task(), texts, verdicts, per_task=1)) == 1
     assert sampled_pairs(task(), texts[:3], verdicts[:3], per_task=3) == []  # all pass
     assert sampled_pairs(task(), texts[3:], verdicts[3:], per_task=3) == []  # none pass
@@ -62,9 +63,9 @@ def test_partial_credit_pairs_only_when_nothing_passes_a_multi_check_task():
     verdicts = [v(False, 0.67), v(False, 0.33), v(False, 0.0), v(False, 0.67)]
     two = task(("a", "b", "c"))
     pairs = partial_pairs(two, texts, verdicts, gap=0.5, per_task=2)
-    assert pairs and all(p["source"] == "partial" for p in pairs)
-    assert all(p["chosen_score"] - p["rejected_score"] >= 0.5 for p in pairs)
-    assert pairs[0]["chosen"] == texts[0] and pairs[0]["rejected"] == texts[2]
+    assert pairs and all(p.source == "partial" for p in pairs)
+    assert all(p.chosen_score - p.rejected_score >= 0.5 for p in pairs)
+    assert pairs[0].chosen == texts[0] and pairs[0].rejected == texts[2]
     assert partial_pairs(two, texts, verdicts, gap=0.0, per_task=2) == []  # off
     assert partial_pairs(task(("a",)), texts, verdicts, gap=0.5, per_task=2) == []  # one check
     passing = [v(True, 1.0)] + verdicts[1:]
@@ -84,21 +85,26 @@ def _search(accepted_passes: bool) -> SearchState:
 
 def test_refined_pairs_need_the_verifier():
     pairs, dropped = refined_pairs({"t": task()}, _search(True), require_verifier=True)
-    assert [(p["chosen"], p["rejected"], p["source"]) for p in pairs] == [
-        ("fixed", "orig", "refined")
-    ]
+    assert [(p.chosen, p.rejected, p.source) for p in pairs] == [("fixed", "orig", "refined")]
     pairs, dropped = refined_pairs({"t": task()}, _search(False), require_verifier=True)
     assert pairs == [] and dropped == {"chosen_fails_verifier": 1}
 
 
 def test_filters():
-    base = {"task_id": "t"}
-    pairs = [
-        base | {"chosen": "same", "rejected": "same"},
-        base | {"chosen": "x" * 100, "rejected": "y"},
-        base | {"chosen": "a b", "rejected": "a c"},
-        base | {"chosen": "a b", "rejected": "a c"},
-    ]
+    def pair(chosen, rejected):
+        return Pair(
+            id="t",
+            task_id="t",
+            source="sampled",
+            prompt=[],
+            chosen=chosen,
+            rejected=rejected,
+            chosen_score=1.0,
+            rejected_score=0.0,
+            edit_distance=0,
+        )
+
+    pairs = [pair("same", "same"), pair("x" * 100, "y"), pair("a b", "a c"), pair("a b", "a c")]
     kept, dropped = filter_pairs(pairs, max_length_ratio=3.0)
     assert len(kept) == 1 and dropped == {"identical": 1, "length_ratio": 1, "duplicate": 1}
 
@@ -111,7 +117,7 @@ def test_rft_rows_are_distinct_passing_samples_and_verified_refinements():
         _search(True),
         per_task=2,
     )
-    assert [(r["source"], r["completion"]) for r in rows] == [
+    assert [(r.source, r.completion) for r in rows] == [
         ("sampled", "ok one"),
         ("sampled", "ok two"),
         ("refined", "fixed"),
@@ -149,5 +155,5 @@ def test_refiner_data_keeps_agreeing_calibration_judgements():
         },
     ]
     rows = refiner_data({"t": task()}, SearchState(), roles, calibration, {"t": ["good", "bad"]})
-    assert [(r["kind"], r["completion"]) for r in rows] == [("judgement", "c1")]
-    assert "good" in rows[0]["messages"][0]["content"]
+    assert [(r.kind, r.completion) for r in rows] == [("judgement", "c1")]
+    assert "good" in rows[0].messages[0]["content"]

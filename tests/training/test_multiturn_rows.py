@@ -36,7 +36,7 @@ def _data():
     ]
     verdicts = {t: [{"passed": False, "score": 0.0}] for t in trajs}
     sft = tp.rft_rows({t: ["x"] for t in trajs}, verdicts, state, per_task=1)
-    return pairs, sft
+    return [p.to_row() for p in pairs], [r.to_row() for r in sft]
 
 
 def test_trl_trains_on_trajectory_pairs_with_a_tools_template(tiny_path, tmp_path):

@@ -12,18 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from typing import Any
+from typing import TypeVar
 
 from evoforge.envs.base import Task
+from evoforge.loops.records import Pair, SftRow
 from evoforge.loops.store import RoundStore
 
+Row = TypeVar("Row", Pair, SftRow)
 
-def fingerprint(row: dict[str, Any]) -> str:
+
+def fingerprint(row: Pair | SftRow) -> str:
     """A row's content: an SFT row's prompt and completion, or a pair's prompt and both sides."""
-    if "chosen" in row:
-        key = ["pair", row["prompt"], row["chosen"], row["rejected"]]
+    if isinstance(row, Pair):
+        key = ["pair", row.prompt, row.chosen, row.rejected]
     else:
-        key = ["sft", row["messages"], row["completion"]]
+        key = ["sft", row.messages, row.completion]
     return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
@@ -32,18 +35,18 @@ def trained_before(stores: list[RoundStore]) -> set[str]:
     seen: set[str] = set()
     for store in stores:
         if store.eval.exists() and store.eval.read().get("kept"):
-            for f in (store.sft, store.pairs):
-                seen.update(fingerprint(r) for r in f.read())
+            seen.update(fingerprint(r) for r in store.sft.read())
+            seen.update(fingerprint(p) for p in store.pairs.read())
     return seen
 
 
-def new_rows(rows: list[dict[str, Any]], seen: set[str]) -> tuple[list[dict[str, Any]], int]:
+def new_rows(rows: list[Row], seen: set[str]) -> tuple[list[Row], int]:
     """The rows not in ``seen`` (in order), and how many were dropped as repeats."""
     out = [r for r in rows if fingerprint(r) not in seen]
     return out, len(rows) - len(out)
 
 
-def by_type(rows: list[dict[str, Any]], tasks: dict[str, Task]) -> dict[str, int]:
+def by_type(rows: list[Pair | SftRow], tasks: dict[str, Task]) -> dict[str, int]:
     """How many rows each task type has (a row of a task with several types counts for each)."""
-    counts = Counter(tag for r in rows for tag in tasks[r["task_id"]].tags)
+    counts = Counter(tag for r in rows for tag in tasks[r.task_id].tags)
     return dict(sorted(counts.items()))

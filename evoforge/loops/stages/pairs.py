@@ -25,11 +25,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
 from evoforge.loops.nodes import METRICS, StageResult, stage
+from evoforge.loops.records import Pair, SftRow
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.stages.novelty import by_type, new_rows, trained_before
 from evoforge.loops.stages.pair_text import edit_distance, side_text
@@ -41,26 +43,28 @@ from evoforge.loops.store import GuidedSamples, RoundStore
 
 SOURCES = ("sampled", "guided", "refined", "partial")
 
-GuidedPair = Callable[["GuidedSamples", int, int, str], "dict[str, Any] | None"]
+GuidedPair = Callable[["GuidedSamples", int, int, str], "Pair | None"]
 """(guided samples, index among them, plain sample index, key) -> a guided pair, or None."""
 
-MakePair = Callable[[str, int, int, str], "dict[str, Any] | None"]
+MakePair = Callable[[str, int, int, str], "Pair | None"]
 """(source, chosen index, rejected index, key) -> the pair of two samples of a task, or None when
 the two cannot pair (multi-turn: trajectories that never differ)."""
 
 
-def _pair(task: Task, source: str, chosen: str, rejected: str, cs: float, rs: float, key: str):
-    return {
-        "id": f"{task.id}|{source}|{key}",
-        "task_id": task.id,
-        "source": source,
-        "prompt": list(task.messages),
-        "chosen": chosen,
-        "rejected": rejected,
-        "chosen_score": cs,
-        "rejected_score": rs,
-        "edit_distance": edit_distance(chosen, rejected),
-    }
+def _pair(
+    task: Task, source: str, chosen: str, rejected: str, cs: float, rs: float, key: str
+) -> Pair:
+    return Pair(
+        id=f"{task.id}|{source}|{key}",
+        task_id=task.id,
+        source=source,
+        prompt=list(task.messages),
+        chosen=chosen,
+        rejected=rejected,
+        chosen_score=cs,
+        rejected_score=rs,
+        edit_distance=edit_distance(chosen, rejected),
+    )
 
 
 def _closest(text: str, candidates: list[int], texts: list[str], used: set[int]) -> int | None:
@@ -78,7 +82,7 @@ def _distinct(indices: list[int], texts: list[str]) -> list[int]:
 
 
 def _text_pairs(task: Task, texts: list[str], verdicts: list[dict]) -> MakePair:
-    def make(source: str, c: int, r: int, key: str) -> dict[str, Any]:
+    def make(source: str, c: int, r: int, key: str) -> Pair:
         s = (verdicts[c]["score"], verdicts[r]["score"])
         return _pair(task, source, texts[c], texts[r], *s, key)
 
@@ -91,7 +95,7 @@ def sampled_pairs(
     verdicts: list[dict],
     per_task: int,
     make: MakePair | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Pair]:
     """Each passing sample (up to ``per_task``) against the closest failing sample not yet used.
     ``make`` builds a pair from two sample indices (default: the two answers)."""
     make = make or _text_pairs(task, texts, verdicts)
@@ -115,12 +119,12 @@ def guided_pairs(
     guided: list[GuidedSamples],
     per_task: int,
     make: GuidedPair | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Pair]:
     """Passing guided samples of ``task`` (distinct, up to ``per_task`` over all kinds, kinds in
     their order) each against the closest plain failing sample not yet used. ``make(group, c, r,
     key)`` builds a pair from guided sample ``c`` of ``group`` and plain sample ``r``."""
 
-    def by_text(g: GuidedSamples, c: int, r: int, key: str) -> dict[str, Any]:
+    def by_text(g: GuidedSamples, c: int, r: int, key: str) -> Pair:
         return _pair(
             task, "guided", g.texts[c], texts[r], g.verdicts[c]["score"], verdicts[r]["score"], key
         )
@@ -138,7 +142,7 @@ def guided_pairs(
                 return out
             used.add(r)
             if (p := make(g, c, r, f"{g.kind}-{c}-{r}")) is not None:
-                out.append(p | {"guidance": g.kind})
+                out.append(replace(p, guidance=g.kind))
     return out
 
 
@@ -149,7 +153,7 @@ def partial_pairs(
     gap: float,
     per_task: int,
     make: MakePair | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Pair]:
     """Where nothing passes a task of several checks: the best sample against the closest sample
     scoring at least ``gap`` less."""
     make = make or _text_pairs(task, texts, verdicts)
@@ -173,7 +177,7 @@ def refined_pairs(
     state: SearchState,
     require_verifier: bool,
     trajectories: TrajectoryPairs | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
+) -> tuple[list[Pair], dict[str, int]]:
     """Accepted refinements against their originals; counts of trees that made no pair.
     ``trajectories``: pairs of a multi-turn round's trajectories."""
     out, dropped = [], Counter()
@@ -197,27 +201,24 @@ def refined_pairs(
         if pair is None:
             dropped["no_divergence"] += 1
             continue
-        out.append(pair)
-        out[-1]["depth"] = chosen.depth
+        out.append(replace(pair, depth=chosen.depth))
     return out, dict(dropped)
 
 
-def filter_pairs(
-    pairs: list[dict[str, Any]], max_length_ratio: float
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
+def filter_pairs(pairs: list[Pair], max_length_ratio: float) -> tuple[list[Pair], dict[str, int]]:
     """Drop identical sides, lopsided lengths and duplicates."""
     kept, seen, dropped = [], set(), Counter()
     for p in pairs:
-        c, r = side_text(p["chosen"]), side_text(p["rejected"])
+        c, r = side_text(p.chosen), side_text(p.rejected)
         lc, lr = max(len(c), 1), max(len(r), 1)
         if c == r:
             dropped["identical"] += 1
         elif max(lc, lr) / min(lc, lr) > max_length_ratio:
             dropped["length_ratio"] += 1
-        elif (p["task_id"], c, r) in seen:
+        elif (p.task_id, c, r) in seen:
             dropped["duplicate"] += 1
         else:
-            seen.add((p["task_id"], c, r))
+            seen.add((p.task_id, c, r))
             kept.append(p)
     return kept, dict(dropped)
 
@@ -229,7 +230,7 @@ def rft_rows(
     state: SearchState,
     per_task: int,
     guided: list[GuidedSamples] = (),
-) -> list[dict[str, Any]]:
+) -> list[SftRow]:
     """Passing samples (distinct, up to ``per_task`` a task), passing guided samples (the same
     cap) and accepted, verified refinements."""
     out = []
@@ -260,13 +261,8 @@ def guided_passes(guided: list[GuidedSamples], per_task: int) -> list[tuple[str,
     return out
 
 
-def _sft(task: Task, source: str, text: str) -> dict[str, Any]:
-    return {
-        "task_id": task.id,
-        "source": source,
-        "messages": list(task.messages),
-        "completion": text,
-    }
+def _sft(task: Task, source: str, text: str) -> SftRow:
+    return SftRow(task_id=task.id, source=source, messages=list(task.messages), completion=text)
 
 
 def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
@@ -324,9 +320,9 @@ def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
 
 def pairs_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     built = store.pairs.read()
-    by_source = {src: sum(p["source"] == src for p in built) for src in SOURCES}
-    sft = Counter(r["source"] for r in store.sft.read())
-    refiner = Counter(r["kind"] for r in store.refiner.read())
+    by_source = {src: sum(p.source == src for p in built) for src in SOURCES}
+    sft = Counter(r.source for r in store.sft.read())
+    refiner = Counter(r.kind for r in store.refiner.read())
     return StageResult(
         counts={"pairs": len(built), **{f"pairs_{k}": v for k, v in by_source.items()}}
         | {"rft": sum(sft.values()), "refinements": refiner.get("refinement", 0)},
@@ -346,7 +342,7 @@ def pairs_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResul
 )
 def pairs(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
     data = build_round_data(rt, state)
-    dist = [p["edit_distance"] for p in data["pairs"]]
+    dist = [p.edit_distance for p in data["pairs"]]
     return {
         "tree": data["trees"],
         "sft": data["sft"],

@@ -8,6 +8,7 @@ from typing import Any
 from evoforge.agents.roles import Roles
 from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
+from evoforge.loops.records import RefinerRow
 from evoforge.loops.stages.trajectory_pairs import TrajectoryPairs
 
 
@@ -18,7 +19,7 @@ def refiner_data(
     calibration: list[dict[str, Any]] = (),
     samples: dict[str, list[str]] | None = None,
     trajectories: TrajectoryPairs | None = None,
-) -> list[dict[str, Any]]:
+) -> list[RefinerRow]:
     """SPaR trains the refiner on successful refinement chains and on judgements.
 
     - refinement: each step on the path root -> accepted node, when the accepted node passes
@@ -42,13 +43,13 @@ def refiner_data(
                 )
                 new = node.response
             out.append(
-                {
-                    "kind": "refinement",
-                    "task_id": task.id,
-                    "node_id": node.id,
-                    "messages": messages,
-                    "completion": f"<response>\n{new}\n</response>",
-                }
+                RefinerRow(
+                    kind="refinement",
+                    task_id=task.id,
+                    node_id=node.id,
+                    messages=messages,
+                    completion=f"<response>\n{new}\n</response>",
+                )
             )
             node = parent
     for n in state.nodes.values():
@@ -58,13 +59,13 @@ def refiner_data(
         agreeing = [c for c, v in zip(n.critiques, n.votes, strict=True) if v == want]
         if agreeing:  # one judgement per node: the first that reached the verifier's verdict
             out.append(
-                {
-                    "kind": "judgement",
-                    "task_id": n.task_id,
-                    "node_id": n.id,
-                    "messages": roles.critic_prompt(tasks[n.task_id], n.response),
-                    "completion": agreeing[0],
-                }
+                RefinerRow(
+                    kind="judgement",
+                    task_id=n.task_id,
+                    node_id=n.id,
+                    messages=roles.critic_prompt(tasks[n.task_id], n.response),
+                    completion=agreeing[0],
+                )
             )
     for c in calibration:
         want = "yes" if c["passed"] else "no"
@@ -72,12 +73,12 @@ def refiner_data(
         if agreeing and samples is not None:
             answer = samples[c["task_id"]][c["sample"]]
             out.append(
-                {
-                    "kind": "judgement",
-                    "task_id": c["task_id"],
-                    "node_id": f"{c['task_id']}@{c['sample']}",
-                    "messages": roles.critic_prompt(tasks[c["task_id"]], answer),
-                    "completion": agreeing[0],
-                }
+                RefinerRow(
+                    kind="judgement",
+                    task_id=c["task_id"],
+                    node_id=f"{c['task_id']}@{c['sample']}",
+                    messages=roles.critic_prompt(tasks[c["task_id"]], answer),
+                    completion=agreeing[0],
+                )
             )
     return out

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from evoforge.loops.nodes import StageResult, stage
+from evoforge.loops.records import RefinerRow
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
 from evoforge.loops.store import RoundStore
@@ -23,26 +24,28 @@ from evoforge.training.trainer import step_progress
 
 
 def training_plan(
-    algorithm: str, rft: bool, store: RoundStore, refiner_mix: list[dict[str, Any]]
+    algorithm: str, rft: bool, store: RoundStore, refiner_mix: list[RefinerRow]
 ) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
-    """(algorithm, its data, the SFT rows trained first) for this round.
+    """(algorithm, its data, the SFT rows trained first) for this round, as the trainer reads
+    them (the records' rows).
 
     A dpo round without pairs but with RFT rows trains those with SFT alone."""
-    sft = store.sft.read()
+    sft = [r.to_row() for r in store.sft.read()]
+    mix = [r.to_row() for r in refiner_mix]
     if algorithm == "sft":
-        return "sft", sft, refiner_mix
+        return "sft", sft, mix
     if algorithm in ("grpo", "rloo"):
-        return algorithm, store.task_rows.read(), refiner_mix
-    pairs = store.pairs.read()
-    first = (sft if rft else []) + refiner_mix
+        return algorithm, store.task_rows.read(), mix
+    pairs = [p.to_row() for p in store.pairs.read()]
+    first = (sft if rft else []) + mix
     if not pairs and first:
         return "sft", first, []
     return "dpo", pairs, first
 
 
-def refiner_examples(store: RoundStore, limit: int) -> list[dict[str, Any]]:
+def refiner_examples(store: RoundStore, limit: int) -> list[RefinerRow]:
     """Successful refinement chains first (SPaR's main refiner signal), then judgements."""
-    rows = sorted(store.refiner.read(), key=lambda r: r["kind"] != "refinement")
+    rows = sorted(store.refiner.read(), key=lambda r: r.kind != "refinement")
     return rows[:limit]
 
 
@@ -123,7 +126,7 @@ def train(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
                 "sft",
                 rt.servers.refiner.info().weights_path,
                 str(store.trained_refiner),
-                refiner_rows,
+                [r.to_row() for r in refiner_rows],
                 settings,
             )
     for where in metrics.get("resumed_from", []):

@@ -13,14 +13,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from evoforge.agents.roles import Roles
 from evoforge.agents.search import Node, SearchState
 from evoforge.agents.turn_pairs import prefer
 from evoforge.envs.base import Task
 from evoforge.envs.multiturn import Message, Trajectory, tool_map
 from evoforge.errors import EvoforgeError
+from evoforge.loops.records import Pair, SftRow
 from evoforge.loops.stages.pair_text import edit_distance, side_text
 
 
@@ -46,7 +45,7 @@ class TrajectoryPairs:
         lose: Trajectory,
         ls: float,
         key: str,
-    ) -> dict[str, Any] | None:
+    ) -> Pair | None:
         """The pair record of two trajectories (``win`` chosen); None when they never differ."""
         try:
             p = prefer(win, ws, lose, ls)
@@ -54,25 +53,25 @@ class TrajectoryPairs:
             return None
         end = 1 if self.turn_only else None
         chosen, rejected = p.chosen[:end], p.rejected[:end]
-        return {
-            "id": f"{task.id}|{source}|{key}",
-            "task_id": task.id,
-            "source": source,
-            "prompt": p.prompt,
-            "chosen": chosen,
-            "rejected": rejected,
-            "tools": self.specs(task),
-            "turn": p.turn,
-            "chosen_score": ws,
-            "rejected_score": ls,
-            "edit_distance": edit_distance(side_text(chosen), side_text(rejected)),
-        }
+        return Pair(
+            id=f"{task.id}|{source}|{key}",
+            task_id=task.id,
+            source=source,
+            prompt=p.prompt,
+            chosen=chosen,
+            rejected=rejected,
+            tools=self.specs(task),
+            turn=p.turn,
+            chosen_score=ws,
+            rejected_score=ls,
+            edit_distance=edit_distance(side_text(chosen), side_text(rejected)),
+        )
 
     def samples(self, task: Task, verdicts: list[dict]):
         """The pair maker of a task's samples (``pairs.MakePair``)."""
         trajs = self.trajectories[task.id]
 
-        def make(source: str, c: int, r: int, key: str) -> dict[str, Any] | None:
+        def make(source: str, c: int, r: int, key: str) -> Pair | None:
             s = (verdicts[c]["score"], verdicts[r]["score"])
             return self.pair(task, source, trajs[c], s[0], trajs[r], s[1], key)
 
@@ -83,15 +82,13 @@ class TrajectoryPairs:
         (``pairs.GuidedPair``)."""
         trajs = self.trajectories[task.id]
 
-        def make(g, c: int, r: int, key: str) -> dict[str, Any] | None:
+        def make(g, c: int, r: int, key: str) -> Pair | None:
             win, ws = g.trajectories[c], g.verdicts[c]["score"]
             return self.pair(task, "guided", win, ws, trajs[r], verdicts[r]["score"], key)
 
         return make
 
-    def nodes(
-        self, task: Task, source: str, chosen: Node, rejected: Node, key: str
-    ) -> dict[str, Any] | None:
+    def nodes(self, task: Task, source: str, chosen: Node, rejected: Node, key: str) -> Pair | None:
         """The pair of two search nodes (an accepted refinement and its original)."""
         return self.pair(
             task,
@@ -103,17 +100,17 @@ class TrajectoryPairs:
             key,
         )
 
-    def turn_rows(self, traj: Trajectory, source: str) -> list[dict[str, Any]]:
+    def turn_rows(self, traj: Trajectory, source: str) -> list[SftRow]:
         """SFT rows of a passing trajectory: each turn whose calls all ran, after its prefix."""
         return [
-            {
-                "task_id": traj.task.id,
-                "source": source,
-                "turn": k,
-                "messages": traj.prefix(k),
-                "completion": traj.turn_text(k),
-                "tools": self.specs(traj.task),
-            }
+            SftRow(
+                task_id=traj.task.id,
+                source=source,
+                turn=k,
+                messages=traj.prefix(k),
+                completion=traj.turn_text(k),
+                tools=self.specs(traj.task),
+            )
             for k, record in enumerate(traj.turns)
             if not record.errors
         ]
@@ -125,7 +122,7 @@ class TrajectoryPairs:
         state: SearchState,
         per_task: int,
         guided: list[tuple[str, Trajectory]] = (),
-    ) -> list[dict[str, Any]]:
+    ) -> list[SftRow]:
         """Turns of passing samples (distinct trajectories, up to ``per_task`` a task), of passing
         guided trajectories (``guided``: (task id, trajectory), already capped) and of accepted,
         verified refinements."""

@@ -1,0 +1,95 @@
+"""Typed round records keep their files byte for byte: key order, optional keys, unknown keys."""
+
+import json
+
+import pytest
+
+from evoforge.errors import EvoforgeError
+from evoforge.loops.records import Pair, RefinerRow, SftRow
+from evoforge.loops.store import RoundStore
+
+PROMPT = [{"role": "user", "content": "q"}]
+
+# rows as the run wrote them before the records existed (key order included)
+ROWS = {
+    Pair: [
+        {
+            "id": "t|sampled|0-2",
+            "task_id": "t",
+            "source": "sampled",
+            "prompt": PROMPT,
+            "chosen": "a b",
+            "rejected": "a c",
+            "chosen_score": 1.0,
+            "rejected_score": 0,
+            "edit_distance": 1,
+        },
+        {
+            "id": "t|guided|hint-0-1",
+            "task_id": "t",
+            "source": "guided",
+            "prompt": PROMPT,
+            "chosen": "A",
+            "rejected": "a",
+            "chosen_score": 1.0,
+            "rejected_score": 0.0,
+            "edit_distance": 1,
+            "guidance": "hint",
+        },
+        {  # multi-turn: tools and turn sit between the sides and the scores
+            "id": "t|refined|t#0.1",
+            "task_id": "t",
+            "source": "refined",
+            "prompt": PROMPT,
+            "chosen": [{"role": "assistant", "content": "x"}],
+            "rejected": [{"role": "assistant", "content": "y"}],
+            "tools": [],
+            "turn": 0,
+            "chosen_score": 1.0,
+            "rejected_score": 0.0,
+            "edit_distance": 1,
+            "depth": 1,
+        },
+    ],
+    SftRow: [
+        {"task_id": "t", "source": "sampled", "messages": PROMPT, "completion": "A"},
+        {
+            "task_id": "t",
+            "source": "refined",
+            "turn": 1,
+            "messages": PROMPT,
+            "completion": "x",
+            "tools": [{"type": "function"}],
+        },
+    ],
+    RefinerRow: [
+        {
+            "kind": "judgement",
+            "task_id": "t",
+            "node_id": "t@0",
+            "messages": PROMPT,
+            "completion": "yes",
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize("cls", list(ROWS))
+def test_rows_round_trip_byte_for_byte(cls):
+    for row in ROWS[cls]:
+        again = cls.from_row(row).to_row()
+        assert json.dumps(again, ensure_ascii=False) == json.dumps(row, ensure_ascii=False)
+
+
+def test_unknown_keys_survive_a_read_and_a_write(tmp_path):
+    store = RoundStore(tmp_path / "000")
+    row = ROWS[Pair][0] | {"note": {"from": "another writer"}}
+    store.pairs.write([Pair.from_row(row)])
+    [p] = store.pairs.read()
+    assert p.extra == {"note": {"from": "another writer"}} and p.chosen == "a b"
+    assert json.loads(store.pairs.path.read_text()) == row
+
+
+def test_a_row_without_a_required_key_is_one_line():
+    with pytest.raises(EvoforgeError, match="a SftRow row has no 'completion'"):
+        SftRow.from_row({"task_id": "t", "source": "sampled", "messages": PROMPT})

@@ -34,10 +34,10 @@ from evoforge.config import Config, load_config
 from evoforge.envs.registry import get_env
 from evoforge.envs.verify import safe_verify
 from evoforge.loops.progress import say
+from evoforge.loops.records import SampleVerdict
 from evoforge.loops.stages.critique import calibration_items, reliability, search_roots
 from evoforge.loops.stages.explore import guided_items
 from evoforge.loops.stages.pairs import filter_pairs, guided_pairs, refined_pairs, sampled_pairs
-from evoforge.loops.stages.verify import verdict_row
 from evoforge.loops.store import GuidedSamples
 
 
@@ -56,7 +56,7 @@ def _evoforge_side(cfg: Config, roles: Roles, env, tasks: dict, pool: ServerPool
     samples = {a.id: a.texts for a in answers}
     tokens = sum(sum(a.completion_tokens) for a in answers)
     verdicts = {
-        tid: [verdict_row(safe_verify(env, tasks[tid], x)) for x in texts]
+        tid: [SampleVerdict.of(safe_verify(env, tasks[tid], x)) for x in texts]
         for tid, texts in samples.items()
     }
     guided = timed("guided", _guided, cfg, roles, env, tasks, verdicts)
@@ -64,7 +64,7 @@ def _evoforge_side(cfg: Config, roles: Roles, env, tasks: dict, pool: ServerPool
     judged = timed("search", roles.judge, [(f"{t}@{i}", tasks[t], samples[t][i]) for t, i in items])
     judge = reliability(
         [j.value for j in judged],
-        [verdicts[t][i]["passed"] for t, i in items],
+        [verdicts[t][i].passed for t, i in items],
         cfg.critic.min_kappa,
     )
     search = TreeSearch(
@@ -90,7 +90,9 @@ def _guided(cfg: Config, roles: Roles, env, tasks: dict, verdicts: dict) -> list
     items = guided_items(env, tasks, verdicts, cfg.explore)
     answers = roles.explore(items, cfg.explore.samples, key="bench") if items else []
     return [
-        GuidedSamples(t.id, g.kind, texts, [verdict_row(safe_verify(env, t, x)) for x in texts])
+        GuidedSamples(
+            t.id, g.kind, texts, [SampleVerdict.of(safe_verify(env, t, x)) for x in texts]
+        )
         for (t, g), texts in zip(items, answers, strict=True)
     ]
 

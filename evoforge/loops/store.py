@@ -20,7 +20,7 @@ from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
 from evoforge.envs.multiturn import Trajectory
 from evoforge.loops.manifest import Manifest, round_dirs
-from evoforge.loops.records import Pair, Record, RefinerRow, SftRow
+from evoforge.loops.records import Pair, Record, RefinerRow, SampleVerdict, SftRow, TaskVerdicts
 from evoforge.loops.rundir import RunDir
 
 
@@ -90,8 +90,8 @@ class GuidedSamples:
     """The guidance kind (agents/guidance.py KINDS)."""
     texts: list[str]
     """Each answer as stored (a forced opening included), or a trajectory's transcript."""
-    verdicts: list[dict[str, Any]]
-    """Verdict rows (as verdicts.jsonl), in the order of the samples."""
+    verdicts: list[SampleVerdict]
+    """The verdicts, in the order of the samples."""
     trajectories: list[Trajectory] | None = None
     """The trajectories themselves (multi-turn environments), else None."""
 
@@ -120,10 +120,10 @@ class RoundStore:
         multi-turn environment {task_id, trajectories: [...], tokens: [...]} (each a
         ``Trajectory.to_json(with_task=False)``). Read them with ``responses()``,
         ``trajectories()`` or ``sample_texts()``."""
-        self.verdicts = jl("verdicts.jsonl")
-        """The verifier's verdict on every sample: {task_id, verdicts: [{score, passed, loose,
-        feedback}, ...]} in the order of the samples (multi-turn: each also has ``failed_turn``,
-        the turn a refinement rewrites)."""
+        self.verdicts = rec("verdicts.jsonl", TaskVerdicts)
+        """The verifier's verdict on every sample, a task a row (records.TaskVerdicts), in the
+        order of the samples (multi-turn: each names ``failed_turn``, the turn a refinement
+        rewrites)."""
         self.guided = jl("guided.jsonl")
         """Guided samples of the tasks no sample passed: {task_id, kind, responses | trajectories,
         tokens, verdicts}, one row per (task, guidance kind); stored against the plain task (the
@@ -224,12 +224,13 @@ class RoundStore:
                 texts = [transcript(t.messages, len(task.messages)) for t in trajs]
             else:
                 texts = r["responses"]
-            out.append(GuidedSamples(r["task_id"], r["kind"], texts, r["verdicts"], trajs))
+            vs = [SampleVerdict.from_row(v) for v in r["verdicts"]]
+            out.append(GuidedSamples(r["task_id"], r["kind"], texts, vs, trajs))
         return out
 
-    def verdict_lists(self) -> dict[str, list[dict[str, Any]]]:
-        """The verdict rows of every sample, by task, in the order of the samples."""
-        return {r["task_id"]: r["verdicts"] for r in self.verdicts.read()}
+    def verdict_lists(self) -> dict[str, list[SampleVerdict]]:
+        """The verdicts of every sample, by task, in the order of the samples."""
+        return {r.task_id: r.verdicts for r in self.verdicts.read()}
 
     def search(self) -> tuple[str, SearchState]:
         """The search's phase ("judged" or "expanded") and its state."""

@@ -222,6 +222,7 @@ def test_first_failed_turn_comes_from_the_verifier():
 def test_pairs_share_the_prefix_and_rows_render_the_tools(turn_only, tiny_path):
     from transformers import AutoTokenizer
 
+    from evoforge.loops.records import SampleVerdict
     from evoforge.loops.stages.trajectory_pairs import TrajectoryPairs
     from evoforge.training.trl_adapters import dpo_rows, sft_rows
 
@@ -244,7 +245,9 @@ def test_pairs_share_the_prefix_and_rows_render_the_tools(turn_only, tiny_path):
     assert row["prompt"][0]["role"] == "system" and "<tools>" in row["prompt"][0]["content"]
     assert row["chosen"][0] == {"role": "assistant", "content": good.turn_text(0)}
     # RFT rows: every turn of the accepted refinement (its calls all ran), after its prefix
-    verdicts = {t: [{"passed": False, "score": 0.0}] for t in trajs}
+    verdicts = {
+        t: [SampleVerdict(score=0.0, passed=False, loose=False, feedback="")] for t in trajs
+    }
     texts = {t: ["x"] for t in trajs}
     rows = tp.rft_rows(texts, verdicts, state, per_task=2)
     assert len(rows) == sum(

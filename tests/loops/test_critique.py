@@ -3,16 +3,13 @@
 import random
 
 from evoforge.agents.search import combine_value
+from evoforge.loops.records import SampleVerdict
 from evoforge.loops.stages.critique import calibration_items, reliability, search_roots
 
 
 def v(passed, score=None):
-    return {
-        "passed": passed,
-        "score": score if score is not None else float(passed),
-        "loose": passed,
-        "feedback": "fb",
-    }
+    s = score if score is not None else float(passed)
+    return SampleVerdict(score=s, passed=passed, loose=passed, feedback="fb")
 
 
 def test_calibration_is_balanced_distinct_and_bounded():
@@ -20,7 +17,7 @@ def test_calibration_is_balanced_distinct_and_bounded():
     verdicts = {f"t{i}": [v(True), v(True), v(False)] for i in range(10)}
     items = calibration_items(samples, verdicts, 8, random.Random(0))
     assert len(items) == 8 and len(set(items)) == 8
-    assert sum(verdicts[t][i]["passed"] for t, i in items) == 4
+    assert sum(verdicts[t][i].passed for t, i in items) == 4
     texts = [(t, samples[t][i]) for t, i in items]
     assert len(set(texts)) == 8  # the duplicate answer of each task is judged once
     only_fail = {t: [v(False)] * 3 for t in samples}

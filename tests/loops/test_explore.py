@@ -2,6 +2,7 @@
 
 from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
+from evoforge.loops.records import SampleVerdict
 from evoforge.loops.stages.critique import search_roots
 from evoforge.loops.stages.explore import targets
 from evoforge.loops.stages.pairs import guided_pairs, guided_passes, rft_rows
@@ -16,7 +17,7 @@ def task(tid="t"):
 
 def v(passed, score=None, feedback=""):
     s = score if score is not None else float(passed)
-    return {"passed": passed, "score": s, "loose": passed, "feedback": feedback}
+    return SampleVerdict(score=s, passed=passed, loose=passed, feedback=feedback)
 
 
 def test_targets_are_the_all_failing_tasks_closest_to_passing_first():

@@ -11,7 +11,7 @@ import pytest
 
 from evoforge.loops import manifest as manifest_mod
 from evoforge.loops.manifest import RunDirDamaged
-from evoforge.loops.records import Pair
+from evoforge.loops.records import Pair, TaskVerdicts
 from evoforge.loops.store import RoundStore
 
 
@@ -128,14 +128,14 @@ def test_a_write_interrupted_at_any_step_is_not_damage(store, monkeypatch, step)
         store.update_metrics(0, accepted=5)  # an overwrite
     calls["n"] = 0
     with pytest.raises(Crash):
-        store.verdicts.write([{"task_id": "t"}])  # a first write
+        store.verdicts.write([TaskVerdicts(task_id="t", verdicts=[])])  # a first write
     monkeypatch.setattr(manifest_mod, "atomic_write_text", real)
 
     metrics = store.metrics.read()
     assert metrics == (old_metrics if step < 3 else old_metrics | {"accepted": 5})
     assert store.verdicts.exists() == (step == 3)
-    store.verdicts.write([{"task_id": "t"}])  # the stage runs again
-    assert store.verdicts.read() == [{"task_id": "t"}]
+    store.verdicts.write([TaskVerdicts(task_id="t", verdicts=[])])  # the stage runs again
+    assert store.verdicts.read() == [TaskVerdicts(task_id="t", verdicts=[])]
     store.update_metrics(0, accepted=6)
     assert store.metrics.read()["accepted"] == 6
 

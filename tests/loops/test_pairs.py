@@ -2,7 +2,7 @@
 
 from evoforge.agents.search import Node, SearchState, Tree
 from evoforge.envs.base import Task
-from evoforge.loops.records import Pair
+from evoforge.loops.records import Pair, SampleVerdict
 from evoforge.loops.stages.pairs import (
     edit_distance,
     filter_pairs,
@@ -18,12 +18,8 @@ def task(tags=("a",)):
 
 
 def v(passed, score=None):
-    return {
-        "passed": passed,
-        "score": score if score is not None else float(passed),
-        "loose": passed,
-        "feedback": "",
-    }
+    s = score if score is not None else float(passed)
+    return SampleVerdict(score=s, passed=passed, loose=passed, feedback="")
 
 
 def test_edit_distance_words():

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from evoforge.errors import EvoforgeError
-from evoforge.loops.records import Pair, RefinerRow, SftRow
+from evoforge.loops.records import Pair, RefinerRow, SftRow, TaskVerdicts
 from evoforge.loops.store import RoundStore
 
 PROMPT = [{"role": "user", "content": "q"}]
@@ -70,6 +70,21 @@ ROWS = {
             "messages": PROMPT,
             "completion": "yes",
         }
+    ],
+    TaskVerdicts: [
+        {
+            "task_id": "t",
+            "verdicts": [
+                {"score": 1, "passed": True, "loose": True, "feedback": ""},
+                {"score": 0.5, "passed": False, "loose": True, "feedback": "no comma"},
+            ],
+        },
+        {  # multi-turn
+            "task_id": "t",
+            "verdicts": [
+                {"score": 0.0, "passed": False, "loose": False, "feedback": "x", "failed_turn": 1}
+            ],
+        },
     ],
 }
 

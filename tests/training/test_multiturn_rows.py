@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from evoforge.config import load_config
+from evoforge.loops.records import SampleVerdict
 from evoforge.loops.stages.trajectory_pairs import TrajectoryPairs
 from evoforge.training.settings import TrainSettings
 from evoforge.training.trainer import Trainer
@@ -34,7 +35,9 @@ def _data():
         )
         for t in state.trees.values()
     ]
-    verdicts = {t: [{"passed": False, "score": 0.0}] for t in trajs}
+    verdicts = {
+        t: [SampleVerdict(score=0.0, passed=False, loose=False, feedback="")] for t in trajs
+    }
     sft = tp.rft_rows({t: ["x"] for t in trajs}, verdicts, state, per_task=1)
     return [p.to_row() for p in pairs], [r.to_row() for r in sft]
 

@@ -20,6 +20,7 @@ from evoforge.agents.roles import stable_seed
 from evoforge.agents.search import Node
 from evoforge.envs.multiturn import Trajectory
 from evoforge.loops.nodes import StageResult, stage
+from evoforge.loops.records import SampleVerdict
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
 from evoforge.loops.store import RoundStore, search_record
@@ -30,7 +31,10 @@ Item = tuple[str, int]
 
 
 def calibration_items(
-    samples: dict[str, list[str]], verdicts: dict[str, list[dict]], n: int, rng: random.Random
+    samples: dict[str, list[str]],
+    verdicts: dict[str, list[SampleVerdict]],
+    n: int,
+    rng: random.Random,
 ) -> list[Item]:
     """Up to ``n`` distinct answers, half passing and half failing where the round has them."""
     seen: set[tuple[str, str]] = set()
@@ -39,7 +43,7 @@ def calibration_items(
         for i, text in enumerate(texts):
             if (tid, text) not in seen:
                 seen.add((tid, text))
-                (passing if verdicts[tid][i]["passed"] else failing).append((tid, i))
+                (passing if verdicts[tid][i].passed else failing).append((tid, i))
     rng.shuffle(passing)
     rng.shuffle(failing)
     take_pass = min(len(passing), max(n // 2, n - len(failing)))
@@ -69,7 +73,7 @@ def reliability(values: list[float | None], passed: list[bool], min_kappa: float
 
 def search_roots(
     samples: dict[str, list[str]],
-    verdicts: dict[str, list[dict]],
+    verdicts: dict[str, list[SampleVerdict]],
     limit: int,
     trajectories: dict[str, list[Trajectory]] | None = None,
     solved: set[str] = frozenset(),
@@ -80,17 +84,17 @@ def search_roots(
     rewrite."""
     roots = []
     for order, (tid, vs) in enumerate(verdicts.items()):
-        if any(v["passed"] for v in vs) or tid in solved:
+        if any(v.passed for v in vs) or tid in solved:
             continue
-        best = max(range(len(vs)), key=lambda i: (vs[i]["score"], -i))
+        best = max(range(len(vs)), key=lambda i: (vs[i].score, -i))
         v = vs[best]
         node = Node(id=f"{tid}#0", task_id=tid, parent=None, depth=0, response=samples[tid][best])
-        node.verifier_score, node.verifier_passed = float(v["score"]), bool(v["passed"])
-        node.verifier_loose, node.feedback = bool(v["loose"]), v["feedback"]
+        node.verifier_score, node.verifier_passed = float(v.score), bool(v.passed)
+        node.verifier_loose, node.feedback = bool(v.loose), v.feedback
         if trajectories is not None:
             node.trajectory = trajectories[tid][best].to_json(with_task=False)
-            node.failed_turn = v["failed_turn"]
-        roots.append((-v["score"], order, node))
+            node.failed_turn = v.failed_turn
+        roots.append((-v.score, order, node))
     roots.sort(key=lambda x: x[:2])
     return [n for _, _, n in roots[:limit]]
 
@@ -116,7 +120,7 @@ def _measure(
         judged = rt.roles.judge(
             [(f"{tid}@{i}", tasks[tid], samples[tid][i]) for tid, i in items], bar
         )
-    passed = [bool(verdicts[tid][i]["passed"]) for tid, i in items]
+    passed = [bool(verdicts[tid][i].passed) for tid, i in items]
     votes = [
         {
             "task_id": tid,
@@ -163,7 +167,7 @@ def critique(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
         store.critiques.write(votes)  # empty when nothing was measured: the file says so
         store.judge.write(judge)
     trajs = store.trajectories() if rt.multiturn else None
-    solved = {g.task_id for g in store.guided_samples() if any(v["passed"] for v in g.verdicts)}
+    solved = {g.task_id for g in store.guided_samples() if any(v.passed for v in g.verdicts)}
     roots = search_roots(samples, verdicts, rt.config.search.max_tasks, trajs, solved)
     search = rt.tree_search(store)
     with rt.progress.bar(f"round {state['round']} critique", len(roots)) as bar:

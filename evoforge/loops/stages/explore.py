@@ -20,24 +20,24 @@ from typing import Any
 from evoforge.agents.guidance import Guidance, guidance_for
 from evoforge.config.sections import ExploreConfig
 from evoforge.envs.base import Task
-from evoforge.envs.multiturn import first_failed_turn
 from evoforge.envs.verify import safe_verify
 from evoforge.loops.nodes import StageResult, stage
+from evoforge.loops.records import SampleVerdict
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.stages.trajectory_stats import trajectory_stats
-from evoforge.loops.stages.verify import verdict_row
+from evoforge.loops.stages.verify import trajectory_verdict
 from evoforge.loops.state import RunState
 from evoforge.loops.store import RoundStore
 
 
-def targets(verdicts: dict[str, list[dict[str, Any]]], limit: int) -> list[tuple[str, int]]:
+def targets(verdicts: dict[str, list[SampleVerdict]], limit: int) -> list[tuple[str, int]]:
     """(task id, index of its best-scoring sample) of every task no sample passed, the ``limit``
     closest to passing first (ties in task order)."""
     out = []
     for order, (tid, vs) in enumerate(verdicts.items()):
-        if vs and not any(v["passed"] for v in vs):
-            best = max(range(len(vs)), key=lambda i: (vs[i]["score"], -i))
-            out.append((-vs[best]["score"], order, tid, best))
+        if vs and not any(v.passed for v in vs):
+            best = max(range(len(vs)), key=lambda i: (vs[i].score, -i))
+            out.append((-vs[best].score, order, tid, best))
     out.sort()
     return [(tid, best) for _, _, tid, best in out[:limit]]
 
@@ -52,13 +52,13 @@ def explore_kinds(c: ExploreConfig) -> list[str]:
 
 
 def guided_items(
-    env: Any, tasks: dict[str, Task], verdicts: dict[str, list[dict[str, Any]]], c: ExploreConfig
+    env: Any, tasks: dict[str, Task], verdicts: dict[str, list[SampleVerdict]], c: ExploreConfig
 ) -> list[tuple[Task, Guidance]]:
     """(task, guidance) for every kind that applies to each explored task (see ``targets``)."""
     wanted = explore_kinds(c)
     items = []
     for tid, best in targets(verdicts, c.max_tasks if wanted else 0):
-        feedback = verdicts[tid][best]["feedback"]
+        feedback = verdicts[tid][best].feedback
         for g in guidance_for(env, tasks[tid], feedback, combine="hint+prefix" in wanted):
             if g.kind in wanted:
                 items.append((tasks[tid], g))
@@ -68,16 +68,16 @@ def guided_items(
 def explore_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     groups = store.guided_samples()
     samples = sum(len(g.verdicts) for g in groups)
-    passed = sum(v["passed"] for g in groups for v in g.verdicts)
-    solved_by_kind = Counter(g.kind for g in groups if any(v["passed"] for v in g.verdicts))
+    passed = sum(v.passed for g in groups for v in g.verdicts)
+    solved_by_kind = Counter(g.kind for g in groups if any(v.passed for v in g.verdicts))
     tasks = {g.task_id for g in groups}
-    solved = {g.task_id for g in groups if any(v["passed"] for v in g.verdicts)}
+    solved = {g.task_id for g in groups if any(v.passed for v in g.verdicts)}
     tags = {t.id: t.tags for t in store.tasks().values()}
     per_type: dict[str, list[int]] = {}
     for g in groups:
         for tag in tags[g.task_id]:
             n = per_type.setdefault(tag, [0, 0])
-            n[0] += sum(v["passed"] for v in g.verdicts)
+            n[0] += sum(v.passed for v in g.verdicts)
             n[1] += len(g.verdicts)
     stats = {
         "tasks": len(tasks),
@@ -118,7 +118,9 @@ def explore(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
                 "task_id": task.id,
                 "kind": g.kind,
                 "responses": texts,
-                "verdicts": [verdict_row(safe_verify(rt.env, task, x)) for x in texts],
+                "verdicts": [
+                    SampleVerdict.of(safe_verify(rt.env, task, x)).to_row() for x in texts
+                ],
             }
         )
     return {"guided": rows}
@@ -129,10 +131,7 @@ def _trajectory_rows(rt: Runtime, items, trajs, samples: int) -> list[dict[str, 
     rows = []
     for k, (task, g) in enumerate(items):
         group = trajs[k * samples : (k + 1) * samples]
-        vs = []
-        for t in group:
-            v = safe_verify(rt.env, task, t.messages)
-            vs.append(verdict_row(v) | {"failed_turn": first_failed_turn(t, v)})
+        vs = [trajectory_verdict(rt.env, t).to_row() for t in group]
         rows.append(
             {
                 "task_id": task.id,

@@ -31,7 +31,7 @@ from typing import Any
 from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
 from evoforge.loops.nodes import METRICS, StageResult, stage
-from evoforge.loops.records import Pair, SftRow
+from evoforge.loops.records import Pair, SampleVerdict, SftRow
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.stages.novelty import by_type, new_rows, trained_before
 from evoforge.loops.stages.pair_text import edit_distance, side_text
@@ -81,9 +81,9 @@ def _distinct(indices: list[int], texts: list[str]) -> list[int]:
     return out
 
 
-def _text_pairs(task: Task, texts: list[str], verdicts: list[dict]) -> MakePair:
+def _text_pairs(task: Task, texts: list[str], verdicts: list[SampleVerdict]) -> MakePair:
     def make(source: str, c: int, r: int, key: str) -> Pair:
-        s = (verdicts[c]["score"], verdicts[r]["score"])
+        s = (verdicts[c].score, verdicts[r].score)
         return _pair(task, source, texts[c], texts[r], *s, key)
 
     return make
@@ -92,15 +92,15 @@ def _text_pairs(task: Task, texts: list[str], verdicts: list[dict]) -> MakePair:
 def sampled_pairs(
     task: Task,
     texts: list[str],
-    verdicts: list[dict],
+    verdicts: list[SampleVerdict],
     per_task: int,
     make: MakePair | None = None,
 ) -> list[Pair]:
     """Each passing sample (up to ``per_task``) against the closest failing sample not yet used.
     ``make`` builds a pair from two sample indices (default: the two answers)."""
     make = make or _text_pairs(task, texts, verdicts)
-    passing = _distinct([i for i, v in enumerate(verdicts) if v["passed"]], texts)
-    failing = _distinct([i for i, v in enumerate(verdicts) if not v["passed"]], texts)
+    passing = _distinct([i for i, v in enumerate(verdicts) if v.passed], texts)
+    failing = _distinct([i for i, v in enumerate(verdicts) if not v.passed], texts)
     out, used = [], set()
     for c in passing[:per_task]:
         r = _closest(texts[c], failing, texts, used)
@@ -115,7 +115,7 @@ def sampled_pairs(
 def guided_pairs(
     task: Task,
     texts: list[str],
-    verdicts: list[dict],
+    verdicts: list[SampleVerdict],
     guided: list[GuidedSamples],
     per_task: int,
     make: GuidedPair | None = None,
@@ -126,14 +126,14 @@ def guided_pairs(
 
     def by_text(g: GuidedSamples, c: int, r: int, key: str) -> Pair:
         return _pair(
-            task, "guided", g.texts[c], texts[r], g.verdicts[c]["score"], verdicts[r]["score"], key
+            task, "guided", g.texts[c], texts[r], g.verdicts[c].score, verdicts[r].score, key
         )
 
     make = make or by_text
-    failing = _distinct([i for i, v in enumerate(verdicts) if not v["passed"]], texts)
+    failing = _distinct([i for i, v in enumerate(verdicts) if not v.passed], texts)
     out, used, seen = [], set(), set()
     for g in guided:
-        for c in [i for i, v in enumerate(g.verdicts) if v["passed"]]:
+        for c in [i for i, v in enumerate(g.verdicts) if v.passed]:
             if len(out) >= per_task or g.texts[c].strip() in seen:
                 continue
             seen.add(g.texts[c].strip())
@@ -149,7 +149,7 @@ def guided_pairs(
 def partial_pairs(
     task: Task,
     texts: list[str],
-    verdicts: list[dict],
+    verdicts: list[SampleVerdict],
     gap: float,
     per_task: int,
     make: MakePair | None = None,
@@ -157,12 +157,12 @@ def partial_pairs(
     """Where nothing passes a task of several checks: the best sample against the closest sample
     scoring at least ``gap`` less."""
     make = make or _text_pairs(task, texts, verdicts)
-    if gap <= 0 or len(task.tags) < 2 or any(v["passed"] for v in verdicts):
+    if gap <= 0 or len(task.tags) < 2 or any(v.passed for v in verdicts):
         return []
-    order = _distinct(sorted(range(len(texts)), key=lambda i: (-verdicts[i]["score"], i)), texts)
+    order = _distinct(sorted(range(len(texts)), key=lambda i: (-verdicts[i].score, i)), texts)
     out, used = [], set()
     for c in order[:per_task]:
-        lower = [i for i in order if verdicts[i]["score"] <= verdicts[c]["score"] - gap]
+        lower = [i for i in order if verdicts[i].score <= verdicts[c].score - gap]
         r = _closest(texts[c], lower, texts, used)
         if r is None:
             continue
@@ -226,7 +226,7 @@ def filter_pairs(pairs: list[Pair], max_length_ratio: float) -> tuple[list[Pair]
 def rft_rows(
     tasks: dict[str, Task],
     samples: dict[str, list[str]],
-    verdicts: dict[str, list[dict]],
+    verdicts: dict[str, list[SampleVerdict]],
     state: SearchState,
     per_task: int,
     guided: list[GuidedSamples] = (),
@@ -235,7 +235,7 @@ def rft_rows(
     cap) and accepted, verified refinements."""
     out = []
     for tid, texts in samples.items():
-        ok = _distinct([i for i, v in enumerate(verdicts[tid]) if v["passed"]], texts)
+        ok = _distinct([i for i, v in enumerate(verdicts[tid]) if v.passed], texts)
         for i in ok[:per_task]:
             out.append(_sft(tasks[tid], "sampled", texts[i]))
     for tid, text in guided_passes(guided, per_task):
@@ -254,7 +254,7 @@ def guided_passes(guided: list[GuidedSamples], per_task: int) -> list[tuple[str,
     for g in guided:
         for i, v in enumerate(g.verdicts):
             key = (g.task_id, g.texts[i].strip())
-            if v["passed"] and key not in seen and count[g.task_id] < per_task:
+            if v.passed and key not in seen and count[g.task_id] < per_task:
                 seen.add(key)
                 count[g.task_id] += 1
                 out.append((g.task_id, g.trajectories[i] if g.trajectories else g.texts[i]))

@@ -19,7 +19,7 @@ from evoforge.agents.turn_pairs import prefer
 from evoforge.envs.base import Task
 from evoforge.envs.multiturn import Message, Trajectory, tool_map
 from evoforge.errors import EvoforgeError
-from evoforge.loops.records import Pair, SftRow
+from evoforge.loops.records import Pair, SampleVerdict, SftRow
 from evoforge.loops.stages.pair_text import edit_distance, side_text
 
 
@@ -67,24 +67,24 @@ class TrajectoryPairs:
             edit_distance=edit_distance(side_text(chosen), side_text(rejected)),
         )
 
-    def samples(self, task: Task, verdicts: list[dict]):
+    def samples(self, task: Task, verdicts: list[SampleVerdict]):
         """The pair maker of a task's samples (``pairs.MakePair``)."""
         trajs = self.trajectories[task.id]
 
         def make(source: str, c: int, r: int, key: str) -> Pair | None:
-            s = (verdicts[c]["score"], verdicts[r]["score"])
+            s = (verdicts[c].score, verdicts[r].score)
             return self.pair(task, source, trajs[c], s[0], trajs[r], s[1], key)
 
         return make
 
-    def guided(self, task: Task, verdicts: list[dict]):
+    def guided(self, task: Task, verdicts: list[SampleVerdict]):
         """The pair maker of a task's guided trajectories against its samples
         (``pairs.GuidedPair``)."""
         trajs = self.trajectories[task.id]
 
         def make(g, c: int, r: int, key: str) -> Pair | None:
-            win, ws = g.trajectories[c], g.verdicts[c]["score"]
-            return self.pair(task, "guided", win, ws, trajs[r], verdicts[r]["score"], key)
+            win, ws = g.trajectories[c], g.verdicts[c].score
+            return self.pair(task, "guided", win, ws, trajs[r], verdicts[r].score, key)
 
         return make
 
@@ -118,7 +118,7 @@ class TrajectoryPairs:
     def rft_rows(
         self,
         texts: dict[str, list[str]],
-        verdicts: dict[str, list[dict]],
+        verdicts: dict[str, list[SampleVerdict]],
         state: SearchState,
         per_task: int,
         guided: list[tuple[str, Trajectory]] = (),
@@ -131,7 +131,7 @@ class TrajectoryPairs:
             seen: set[str] = set()
             ok = []
             for i, v in enumerate(verdicts[tid]):
-                if v["passed"] and texts[tid][i] not in seen:
+                if v.passed and texts[tid][i] not in seen:
                     seen.add(texts[tid][i])
                     ok.append(trajs[i])
             for traj in ok[:per_task]:

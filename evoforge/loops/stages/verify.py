@@ -11,34 +11,24 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from evoforge.envs.base import Verdict
 from evoforge.envs.multiturn import first_failed_turn
 from evoforge.envs.verify import safe_verify
 from evoforge.loops.nodes import StageResult, stage
+from evoforge.loops.records import SampleVerdict, TaskVerdicts
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
 from evoforge.loops.store import RoundStore
 
 
-def verdict_row(v: Verdict) -> dict[str, Any]:
-    """A verdict as run files record it."""
-    return {
-        "score": v.score,
-        "passed": v.passed,
-        "loose": bool(v.details.get("loose", v.passed)),
-        "feedback": v.feedback,
-    }
-
-
 def sample_stats(
-    tags: dict[str, tuple[str, ...]], verdicts: dict[str, list[dict[str, Any]]]
+    tags: dict[str, tuple[str, ...]], verdicts: dict[str, list[SampleVerdict]]
 ) -> dict[str, Any]:
     """Pass rates of the samples: overall, per type, and how many tasks are mixed (some pass,
     some fail: sampled pairs), all-pass, or no-pass (tree search)."""
     by_type: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     mixed = all_pass = no_pass = passed = total = 0
     for tid, vs in verdicts.items():
-        ok = sum(bool(v["passed"]) for v in vs)
+        ok = sum(bool(v.passed) for v in vs)
         passed, total = passed + ok, total + len(vs)
         mixed += 0 < ok < len(vs)
         all_pass += ok == len(vs)
@@ -55,29 +45,28 @@ def sample_stats(
     }
 
 
-def trajectory_verdicts(env, store: RoundStore, tasks, progress) -> list[dict[str, Any]]:
-    """The verdict rows of a multi-turn round's trajectories, each with the turn to rewrite."""
+def trajectory_verdicts(env, store: RoundStore, tasks, progress) -> list[TaskVerdicts]:
+    """The verdicts of a multi-turn round's trajectories, each with the turn to rewrite."""
     out = []
     for tid, trajs in store.trajectories(tasks).items():
-        rows = []
-        for t in trajs:
-            v = safe_verify(env, t.task, t.messages)
-            rows.append(verdict_row(v) | {"failed_turn": first_failed_turn(t, v)})
-        out.append({"task_id": tid, "verdicts": rows})
+        vs = [trajectory_verdict(env, t) for t in trajs]
+        out.append(TaskVerdicts(task_id=tid, verdicts=vs))
         progress(1)
     return out
 
 
-def response_verdicts(env, store: RoundStore, tasks, progress) -> list[dict[str, Any]]:
-    """The verdict rows of a single-turn round's answers."""
+def trajectory_verdict(env, t) -> SampleVerdict:
+    """The verdict of a whole trajectory and the turn a refinement would rewrite."""
+    v = safe_verify(env, t.task, t.messages)
+    return SampleVerdict.of(v, failed_turn=first_failed_turn(t, v))
+
+
+def response_verdicts(env, store: RoundStore, tasks, progress) -> list[TaskVerdicts]:
+    """The verdicts of a single-turn round's answers."""
     out = []
     for tid, texts in store.responses().items():
-        out.append(
-            {
-                "task_id": tid,
-                "verdicts": [verdict_row(safe_verify(env, tasks[tid], x)) for x in texts],
-            }
-        )
+        vs = [SampleVerdict.of(safe_verify(env, tasks[tid], x)) for x in texts]
+        out.append(TaskVerdicts(task_id=tid, verdicts=vs))
         progress(1)
     return out
 

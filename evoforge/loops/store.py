@@ -20,7 +20,15 @@ from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
 from evoforge.envs.multiturn import Trajectory
 from evoforge.loops.manifest import Manifest, round_dirs
-from evoforge.loops.records import Pair, Record, RefinerRow, SampleVerdict, SftRow, TaskVerdicts
+from evoforge.loops.records import (
+    EvalRecord,
+    Pair,
+    Record,
+    RefinerRow,
+    SampleVerdict,
+    SftRow,
+    TaskVerdicts,
+)
 from evoforge.loops.rundir import RunDir
 
 
@@ -149,8 +157,8 @@ class RoundStore:
         """Counts and seconds of the round, merged by ``update_metrics``."""
         self.eval = j("eval.json")
         """Held-out results of the weights the round produced, and the promotion decision."""
-        self.eval_responses = jl("eval_responses.jsonl")
-        """Every greedy held-out answer with its verdict."""
+        self.eval_responses = rec("eval_responses.jsonl", EvalRecord)
+        """Every greedy held-out answer with its verdict (records.EvalRecord)."""
         self.probe_kept = j("probe_kept.json")
         """Greedy answers of the kept weights to fixed prompts (rollback must restore them)."""
         self.train_dir = path / "train"

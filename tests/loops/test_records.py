@@ -5,7 +5,7 @@ import json
 import pytest
 
 from evoforge.errors import EvoforgeError
-from evoforge.loops.records import Pair, RefinerRow, SftRow, TaskVerdicts
+from evoforge.loops.records import EvalRecord, Pair, RefinerRow, SftRow, TaskVerdicts
 from evoforge.loops.store import RoundStore
 
 PROMPT = [{"role": "user", "content": "q"}]
@@ -70,6 +70,28 @@ ROWS = {
             "messages": PROMPT,
             "completion": "yes",
         }
+    ],
+    EvalRecord: [
+        {
+            "task_id": "h0",
+            "group": None,
+            "response": "A",
+            "passed": True,
+            "loose": True,
+            "score": 1.0,
+            "feedback": "",
+            "env": "instructions",
+        },
+        {
+            "task_id": "h1",
+            "group": "unseen",
+            "response": "a",
+            "passed": False,
+            "loose": True,
+            "score": 0.5,
+            "feedback": "lowercase",
+            "env": "guard",
+        },
     ],
     TaskVerdicts: [
         {

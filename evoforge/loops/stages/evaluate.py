@@ -7,6 +7,7 @@ rollouts (every held-out task's trajectory advanced turn by turn, verified whole
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from evoforge.agents.prompts import transcript
@@ -16,6 +17,7 @@ from evoforge.envs.multiturn import is_multiturn
 from evoforge.envs.verify import safe_verify
 from evoforge.errors import EvoforgeError
 from evoforge.loops.nodes import StageResult, stage
+from evoforge.loops.records import EvalRecord
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
 from evoforge.loops.store import RoundStore
@@ -33,19 +35,19 @@ def _rates(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
     }
 
 
-def summarize(records: list[dict[str, Any]], by_type: dict[str, dict[str, int]]) -> dict[str, Any]:
+def summarize(records: list[EvalRecord], by_type: dict[str, dict[str, int]]) -> dict[str, Any]:
     """Pass rates overall (with Wilson intervals), per type and per task group."""
     total = len(records)
-    strict = sum(r["passed"] for r in records)
-    loose = sum(r["loose"] for r in records)
+    strict = sum(r.passed for r in records)
+    loose = sum(r.loose for r in records)
     groups: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "strict": 0, "loose": 0})
     for r in records:
-        if r.get("group"):
-            g = groups[r["group"]]
+        if r.group:
+            g = groups[r.group]
             g["n"], g["strict"], g["loose"] = (
                 g["n"] + 1,
-                g["strict"] + r["passed"],
-                g["loose"] + r["loose"],
+                g["strict"] + r.passed,
+                g["loose"] + r.loose,
             )
     out = {
         "n": total,
@@ -68,7 +70,7 @@ def evaluate_env(
     max_tokens: int,
     progress=None,
     rollouts=None,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[dict[str, Any], list[EvalRecord]]:
     """Pass rates (strict, loose, 95% CI, per type, per group) of greedy heldout answers.
 
     ``rollouts(env, tasks, sampling, key, progress=...)`` runs a multi-turn environment's tasks
@@ -99,24 +101,24 @@ def evaluate_env(
             b["n"], b["strict"] = b["n"] + 1, b["strict"] + bool(ok)
             b["loose"] += bool(per_type_loose.get(tag, ok))
         records.append(
-            {
-                "task_id": t.id,
-                "group": t.metadata.get("group"),
-                "response": text,
-                "passed": v.passed,
-                "loose": lo,
-                "score": v.score,
-                "feedback": v.feedback,
-            }
+            EvalRecord(
+                task_id=t.id,
+                group=t.metadata.get("group"),
+                response=text,
+                passed=v.passed,
+                loose=lo,
+                score=v.score,
+                feedback=v.feedback,
+            )
         )
     return summarize(records, by_type), records
 
 
-def outcomes(rows: list[dict[str, Any]]) -> dict[str, dict[str, bool]]:
-    """{env: {task id: passed}} of an evaluation's response rows."""
+def outcomes(records: list[EvalRecord]) -> dict[str, dict[str, bool]]:
+    """{env: {task id: passed}} of an evaluation's stored answers."""
     out: dict[str, dict[str, bool]] = defaultdict(dict)
-    for r in rows:
-        out[r["env"]][r["task_id"]] = bool(r["passed"])
+    for r in records:
+        out[r.env][r.task_id] = bool(r.passed)
     return out
 
 
@@ -154,12 +156,12 @@ def evaluate_all(rt: Runtime, label: str) -> dict[str, Any]:
 def _evaluation(rt: Runtime, state: RunState, round_: int, label: str) -> dict[str, Any]:
     """The outputs of an evaluation of the served weights: every response and the summary."""
     ev = evaluate_all(rt, label)
-    responses = [r | {"env": e} for e, recs in ev["records"].items() for r in recs]
+    responses = [replace(r, env=e) for e, recs in ev["records"].items() for r in recs]
     result: dict[str, Any] = {"round": round_, "kept": None if round_ >= 0 else True}
     result["heldout"] = ev["heldout"]
     if round_ >= 0:
         now = outcomes(responses)
-        groups = {r["task_id"]: r["group"] for recs in ev["records"].values() for r in recs}
+        groups = {r.task_id: r.group for recs in ev["records"].values() for r in recs}
         base = outcomes(rt.baseline_store().eval_responses.read())
         kept = outcomes(rt.last_kept_store(state).eval_responses.read())
         result["compare"] = {

@@ -104,20 +104,6 @@ def test_two_rounds_run_every_node_and_counts_add_up(ray_cluster, tmp_path, caps
     damaged_files_are_named_by_the_report(run_dir, tmp_path, capsys)
 
 
-def test_stops_early_without_gain(ray_cluster, tmp_path):
-    run_dir = tmp_path / "stop"
-    # greedy answers of the tiny model on the parity env do not change: no round gains
-    result = evoforge.run(
-        evoforge.load_config(
-            None,
-            TINY_RUN
-            + ["rounds=3", f"run_dir={run_dir}", "eval.patience=1", "train.learning_rate=1e-12"],
-        )
-    )
-    assert "without a gain" in result.stop_reason
-    assert not (run_dir / "rounds/001").exists()
-
-
 def test_separate_refiner_model_is_trained_on_its_own(ray_cluster, tmp_path, tiny_path):
     import shutil
 
@@ -142,18 +128,22 @@ def test_separate_refiner_model_is_trained_on_its_own(ray_cluster, tmp_path, tin
     assert m["sft_examples"] == len(read_jsonl(run_dir / "rounds/000/sft.jsonl"))
 
 
-def test_rollback_restores_kept_weights_exactly(ray_cluster, tmp_path):
+def test_rollback_restores_kept_weights_exactly_and_a_round_without_gain_stops_the_run(
+    ray_cluster, tmp_path
+):
     run_dir = tmp_path / "rb"
     # tolerance -1: every round counts as a regression and is rolled back; a large learning rate
-    # makes the candidate's greedy answers differ from the kept model's.
-    evoforge.run(
+    # makes the candidate's greedy answers differ from the kept model's. A rolled-back round is
+    # no gain: with patience 1 the run stops after round 0 of 3.
+    result = evoforge.run(
         evoforge.load_config(
             None,
             TINY_RUN
             + [
-                "rounds=1",
+                "rounds=3",
                 f"run_dir={run_dir}",
                 "eval.tolerance=-1.0",
+                "eval.patience=1",
                 "train.learning_rate=0.05",
                 "train.epochs=2",
             ],
@@ -167,6 +157,8 @@ def test_rollback_restores_kept_weights_exactly(ray_cluster, tmp_path):
     )
     assert ev["rollback_check"]["identical"] == ev["rollback_check"]["n"] > 0
     assert not (run_dir / "models/round-000").exists()
+    assert "without a gain" in result.stop_reason
+    assert not (run_dir / "rounds/001").exists()
 
 
 def test_partial_credit_pairs_and_the_significance_gate(ray_cluster, tmp_path):

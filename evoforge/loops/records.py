@@ -180,3 +180,25 @@ class EvalRecord(Record):
     """The verifier's feedback."""
     env: str | None = optional()
     """The environment evaluated (the main one or the forgetting guard); set when stored."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluation(Record):
+    """Held-out results of one set of weights and what promotion decided (eval.json)."""
+
+    round: int
+    """The round whose weights were evaluated (-1: the baseline, the starting model)."""
+    kept: bool | None = None
+    """Whether the round was kept; None until promotion decides (the baseline: True)."""
+    unchanged: bool | None = optional()
+    """True when the round trained nothing: the numbers are the last kept round's."""
+    heldout: dict[str, dict[str, Any]]
+    """Per environment (the main one, the guard): n, strict and loose pass rates with Wilson
+    intervals, per type and per task group (evaluate.summarize)."""
+    compare: dict[str, Any] | None = optional()
+    """Rounds only: per environment, the paired comparison with ``baseline`` and ``last_kept``
+    (delta, its 95% interval, McNemar's p, per task group)."""
+    rollback_check: dict[str, int] | None = optional()
+    """After a rollback: how many probe answers of the restored weights are identical."""
+    reason: str | None = optional()
+    """Why promotion kept or rolled back the round."""

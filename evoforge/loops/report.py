@@ -8,6 +8,7 @@ from typing import Any
 
 from evoforge.errors import EvoforgeError
 from evoforge.loops.manifest import check_run
+from evoforge.loops.records import Evaluation
 from evoforge.loops.report_explore import explore_section, multiturn_section
 from evoforge.loops.rundir import RunDir, atomic_write_text
 from evoforge.loops.stages.pairs import SOURCES
@@ -15,7 +16,7 @@ from evoforge.loops.state import RENAMED_NODES
 from evoforge.loops.store import evaluations, run_store, run_stores
 
 
-def _evals(rd: RunDir) -> list[dict[str, Any]]:
+def _evals(rd: RunDir) -> list[Evaluation]:
     return [ev for _, ev in evaluations(rd)]
 
 
@@ -58,18 +59,18 @@ def _delta(c: dict[str, Any] | None) -> tuple[str, str]:
     return f"{c['delta']:+.3f} [{lo:+.3f}, {hi:+.3f}]", f"{c['p']:.3g}"
 
 
-def _pass_rows(ev: dict[str, Any], env: str, h: dict[str, Any]) -> list[str]:
+def _pass_rows(ev: Evaluation, env: str, h: dict[str, Any]) -> list[str]:
     """One row for the env overall, then one per task group (e.g. seen/unseen phrasings)."""
-    cmp = ev.get("compare", {})
+    cmp = ev.compare or {}
     base, last = cmp.get("baseline", {}).get(env), cmp.get("last_kept", {}).get(env)
-    kept = "" if ev["round"] < 0 else str(ev.get("kept"))
+    kept = "" if ev.round < 0 else str(ev.kept)
     rows = [
         (
             "all",
             h,
             _delta(base),
             _delta(last),
-            [f"[{h['ci95'][0]:.3f}, {h['ci95'][1]:.3f}]", kept, ev.get("reason", "")],
+            [f"[{h['ci95'][0]:.3f}, {h['ci95'][1]:.3f}]", kept, ev.reason or ""],
         )
     ]
     for g, gh in (h.get("by_group") or {}).items():
@@ -79,13 +80,13 @@ def _pass_rows(ev: dict[str, Any], env: str, h: dict[str, Any]) -> list[str]:
     out = []
     for group, x, (bd, bp), (ld, lp), (ci, k, why) in rows:
         out.append(
-            f"| {_label(ev['round'])} | {env} | {group} | {x['n']} | {x['strict']:.3f} | "
+            f"| {_label(ev.round)} | {env} | {group} | {x['n']} | {x['strict']:.3f} | "
             f"{x['loose']:.3f} | {ci} | {bd} | {bp} | {ld} | {lp} | {k} | {why} |"
         )
     return out
 
 
-def _pass_rate_section(evals: list[dict[str, Any]], out_dir: Path) -> list[str]:
+def _pass_rate_section(evals: list[Evaluation], out_dir: Path) -> list[str]:
     """Held-out pass rate per round and environment, with its plot."""
     lines: list[str] = []
     lines += [
@@ -100,8 +101,8 @@ def _pass_rate_section(evals: list[dict[str, Any]], out_dir: Path) -> list[str]:
     ]
     series: dict[str, list[tuple[int, float, float, list[float]]]] = defaultdict(list)
     for ev in evals:
-        for env, h in ev["heldout"].items():
-            series[env].append((ev["round"], h["strict"], h["loose"], h["ci95"]))
+        for env, h in ev.heldout.items():
+            series[env].append((ev.round, h["strict"], h["loose"], h["ci95"]))
             lines += _pass_rows(ev, env, h)
     if series:
 
@@ -131,20 +132,20 @@ def _pass_rate_section(evals: list[dict[str, Any]], out_dir: Path) -> list[str]:
     return lines
 
 
-def _type_section(evals: list[dict[str, Any]], out_dir: Path) -> list[str]:
+def _type_section(evals: list[Evaluation], out_dir: Path) -> list[str]:
     """Pass rate per task type (main environment), by round."""
     lines: list[str] = []
-    main_env = next(iter(evals[0]["heldout"])) if evals else None
+    main_env = next(iter(evals[0].heldout)) if evals else None
     if main_env:
-        types = sorted({t for ev in evals for t in ev["heldout"][main_env]["by_type"]})
+        types = sorted({t for ev in evals for t in ev.heldout[main_env]["by_type"]})
         lines += [
             f"## Pass rate per type ({main_env}, strict)",
             "",
-            "| type | " + " | ".join(_label(ev["round"]) for ev in evals) + " |",
+            "| type | " + " | ".join(_label(ev.round) for ev in evals) + " |",
             "|---|" + "---|" * len(evals),
         ]
         for t in types:
-            cells = [ev["heldout"][main_env]["by_type"].get(t) for ev in evals]
+            cells = [ev.heldout[main_env]["by_type"].get(t) for ev in evals]
             lines.append(
                 f"| {t} | "
                 + " | ".join(f"{c['strict']:.2f} (n={c['n']})" if c else "" for c in cells)
@@ -154,14 +155,12 @@ def _type_section(evals: list[dict[str, Any]], out_dir: Path) -> list[str]:
         def draw_types(ax):
             width = 0.8 / max(1, len(evals))
             for i, ev in enumerate(evals):
-                vals = [
-                    ev["heldout"][main_env]["by_type"].get(t, {}).get("strict", 0) for t in types
-                ]
+                vals = [ev.heldout[main_env]["by_type"].get(t, {}).get("strict", 0) for t in types]
                 ax.bar(
                     [j + i * width for j in range(len(types))],
                     vals,
                     width=width,
-                    label=_label(ev["round"]),
+                    label=_label(ev.round),
                 )
             ax.set_xticks([j + 0.4 - width / 2 for j in range(len(types))])
             ax.set_xticklabels(types, rotation=70, fontsize=7)

@@ -169,15 +169,15 @@ def summarize(rd: RunDir) -> RunResult:
     name = None
     rows = []
     for store, ev in evaluations(rd):
-        name = name or next(iter(ev["heldout"]))
-        h = ev["heldout"][name]
-        base = ev.get("compare", {}).get("baseline", {}).get(name, {})
-        last = ev.get("compare", {}).get("last_kept", {}).get(name, {})
+        name = name or next(iter(ev.heldout))
+        h = ev.heldout[name]
+        base = (ev.compare or {}).get("baseline", {}).get(name, {})
+        last = (ev.compare or {}).get("last_kept", {}).get(name, {})
         m = store.metrics.read() if store.metrics.exists() else {}
         rows.append(
             {
-                "round": ev["round"],
-                "kept": ev.get("kept"),
+                "round": ev.round,
+                "kept": ev.kept,
                 "strict": h["strict"],
                 "loose": h["loose"],
                 "ci95": h["ci95"],
@@ -191,7 +191,7 @@ def summarize(rd: RunDir) -> RunResult:
                 "guided_solved": (m.get("explore") or {}).get("solved"),
                 "tool_use": tool_use(m),
                 "kappa": (m.get("judge") or {}).get("kappa"),
-                "reason": ev.get("reason", ""),
+                "reason": ev.reason or "",
             }
         )
     return RunResult(run_dir=str(rd.path), rounds=rows, stop_reason=meta.get("stop_reason", ""))

@@ -22,6 +22,7 @@ from evoforge.envs.multiturn import Trajectory
 from evoforge.loops.manifest import Manifest, round_dirs
 from evoforge.loops.records import (
     EvalRecord,
+    Evaluation,
     Pair,
     Record,
     RefinerRow,
@@ -90,6 +91,20 @@ class JsonFile(_RunFile):
 
 
 @dataclass(frozen=True)
+class RecordJsonFile(JsonFile, Generic[R]):
+    """One JSON document holding one typed record (records.py)."""
+
+    record: type[R]
+    """The class of its record."""
+
+    def read(self) -> R:
+        return self.record.from_row(super().read())
+
+    def write(self, record: R) -> None:  # type: ignore[override]
+        super().write(record.to_row())
+
+
+@dataclass(frozen=True)
 class GuidedSamples:
     """The guided samples of one task under one kind of guidance, each with its verdict."""
 
@@ -155,8 +170,9 @@ class RoundStore:
         (records.RefinerRow)."""
         self.metrics = j("metrics.json")
         """Counts and seconds of the round, merged by ``update_metrics``."""
-        self.eval = j("eval.json")
-        """Held-out results of the weights the round produced, and the promotion decision."""
+        self.eval = RecordJsonFile(path / "eval.json", m, Evaluation)
+        """Held-out results of the weights the round produced, and the promotion decision
+        (records.Evaluation)."""
         self.eval_responses = rec("eval_responses.jsonl", EvalRecord)
         """Every greedy held-out answer with its verdict (records.EvalRecord)."""
         self.probe_kept = j("probe_kept.json")
@@ -274,7 +290,7 @@ def run_stores(rd: RunDir, baseline: bool = False) -> list[RoundStore]:
     return [RoundStore(d) for d in round_dirs(rd.path) if baseline or d != rd.baseline]
 
 
-def evaluations(rd: RunDir) -> list[tuple[RoundStore, dict[str, Any]]]:
+def evaluations(rd: RunDir) -> list[tuple[RoundStore, Evaluation]]:
     """The baseline's held-out results then each round's (those the run wrote), each with the
     files of its round."""
     return [(s, s.eval.read()) for s in run_stores(rd, baseline=True) if s.eval.exists()]

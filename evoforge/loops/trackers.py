@@ -188,12 +188,12 @@ class Trackers:
             return
         ev = store.eval.read()
         out: dict[str, float] = {}
-        for env, numbers in ev.get("heldout", {}).items():
+        for env, numbers in ev.heldout.items():
             flatten(f"eval/{env}", {k: v for k, v in numbers.items() if k != "by_type"}, out)
-        if ev.get("kept") is not None:
-            out["eval/kept"] = float(ev["kept"])
+        if ev.kept is not None:
+            out["eval/kept"] = float(ev.kept)
         # any other numbers the evaluation recorded (a comparison with the kept round, its p)
-        rest = {k: v for k, v in ev.items() if k not in ("round", "heldout", "kept")}
+        rest = {k: v for k, v in ev.to_row().items() if k not in ("round", "heldout", "kept")}
         flatten("eval", rest, out)
         self.log(out, "round", round_)
 

@@ -11,7 +11,7 @@ import pytest
 
 from evoforge.loops import manifest as manifest_mod
 from evoforge.loops.manifest import RunDirDamaged
-from evoforge.loops.records import Pair, TaskVerdicts
+from evoforge.loops.records import Evaluation, Pair, TaskVerdicts
 from evoforge.loops.store import RoundStore
 
 
@@ -199,7 +199,7 @@ def test_check_run_finds_damage_in_files_no_stage_reads(store, tmp_path, name, d
     from evoforge.loops.manifest import check_run
 
     base = RoundStore(tmp_path / "baseline")
-    base.eval.write({"round": -1})
+    base.eval.write(Evaluation(round=-1, kept=True, heldout={}))
     assert check_run(tmp_path) == 4
     damage(store.dir / name)
     damaged(lambda: check_run(tmp_path), words)

@@ -1,7 +1,7 @@
 """Rows an earlier kept round trained on are not trained again, through real round stores."""
 
 from evoforge.envs.base import Task
-from evoforge.loops.records import Pair, SftRow
+from evoforge.loops.records import Evaluation, Pair, SftRow
 from evoforge.loops.stages.novelty import by_type, fingerprint, new_rows, trained_before
 from evoforge.loops.store import RoundStore
 
@@ -30,7 +30,7 @@ def round_dir(path, kept, sft_rows, pairs):
     store = RoundStore(path)
     store.sft.write(sft_rows)
     store.pairs.write(pairs)
-    store.eval.write({"round": 0, "kept": kept})
+    store.eval.write(Evaluation(round=0, kept=kept, heldout={}))
     return store
 
 

@@ -1,3 +1,6 @@
+from dataclasses import replace
+
+from evoforge.loops.records import Evaluation
 from evoforge.loops.stages.promote import decide
 
 
@@ -5,7 +8,7 @@ def ev(main, guard=None):
     h = {"instructions": {"strict": main}}
     if guard is not None:
         h["arithmetic"] = {"strict": guard}
-    return {"heldout": h}
+    return Evaluation(round=0, heldout=h)
 
 
 def test_promotion_rule():
@@ -21,11 +24,8 @@ def test_promotion_rule():
 
 def test_a_fall_counts_only_when_significant():
     def cand(main, guard, p_main, p_guard):
-        out = ev(main, guard)
-        out["compare"] = {
-            "last_kept": {"instructions": {"p": p_main}, "arithmetic": {"p": p_guard}}
-        }
-        return out
+        cmp = {"last_kept": {"instructions": {"p": p_main}, "arithmetic": {"p": p_guard}}}
+        return replace(ev(main, guard), compare=cmp)
 
     last = ev(0.25, guard=0.025)
     # the demo's case: one guard task of 40 lost (0.025 -> 0), p = 1: noise, kept
@@ -42,10 +42,8 @@ def test_a_fall_counts_only_when_significant():
 
 def test_significance_gate():
     def cand(strict, p):
-        return {
-            "heldout": {"instructions": {"strict": strict}},
-            "compare": {"last_kept": {"instructions": {"p": p, "delta": strict - 0.2}}},
-        }
+        cmp = {"last_kept": {"instructions": {"p": p, "delta": strict - 0.2}}}
+        return replace(ev(strict), compare=cmp)
 
     last = ev(0.20)
     assert decide(cand(0.24, 0.30), last, "instructions", "", 0.02).keep  # off by default

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from evoforge.errors import EvoforgeError
-from evoforge.loops.records import EvalRecord, Pair, RefinerRow, SftRow, TaskVerdicts
+from evoforge.loops.records import EvalRecord, Evaluation, Pair, RefinerRow, SftRow, TaskVerdicts
 from evoforge.loops.store import RoundStore
 
 PROMPT = [{"role": "user", "content": "q"}]
@@ -130,3 +130,21 @@ def test_unknown_keys_survive_a_read_and_a_write(tmp_path):
 def test_a_row_without_a_required_key_is_one_line():
     with pytest.raises(EvoforgeError, match="a SftRow row has no 'completion'"):
         SftRow.from_row({"task_id": "t", "source": "sampled", "messages": PROMPT})
+
+
+def test_an_evaluation_keeps_its_key_order_through_promotion():
+    heldout = {"env": {"n": 2, "strict": 0.5}}
+    rows = [
+        {"round": -1, "kept": True, "heldout": heldout},
+        {"round": 1, "kept": None, "unchanged": True, "heldout": heldout, "compare": {}},
+        {
+            "round": 2,
+            "kept": False,
+            "heldout": heldout,
+            "compare": {"baseline": {}, "last_kept": {}},
+            "rollback_check": {"n": 2, "identical": 2},
+            "reason": "env strict pass rate fell",
+        },
+    ]
+    for row in rows:
+        assert list(Evaluation.from_row(row).to_row().items()) == list(row.items())

@@ -10,6 +10,7 @@ import pytest
 import evoforge
 from evoforge.config.loader import dump_yaml
 from evoforge.errors import ConfigError, EvoforgeError
+from evoforge.loops.records import Evaluation
 from evoforge.loops.rundir import RunDir, read_json
 from evoforge.loops.store import run_store
 from evoforge.loops.trackers import Trackers, check_trackers
@@ -23,9 +24,9 @@ def test_round_metrics_losses_and_config_reach_every_tracker(tmp_path, monkeypat
     rd = RunDir(tmp_path / "run")
     rd.create(dump_yaml(config), "tracked")
     heldout = {"n": 8, "strict": 0.75, "loose": 0.875, "ci95": [0.4, 0.9], "p": 0.3, "by_type": {}}
-    run_store(rd, -1).eval.write({"round": -1, "heldout": {"parity": heldout}})
+    run_store(rd, -1).eval.write(Evaluation(round=-1, heldout={"parity": heldout}))
     round0 = run_store(rd, 0)
-    round0.eval.write({"round": 0, "kept": True, "heldout": {"parity": heldout}})
+    round0.eval.write(Evaluation(round=0, kept=True, heldout={"parity": heldout}))
     round0.metrics.write(
         {"round": 0, "pairs": 3, "pairs_by_source": {"search": 2}, "judge_kappa": 0.25}
     )

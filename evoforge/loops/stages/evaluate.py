@@ -17,7 +17,7 @@ from evoforge.envs.multiturn import is_multiturn
 from evoforge.envs.verify import safe_verify
 from evoforge.errors import EvoforgeError
 from evoforge.loops.nodes import StageResult, stage
-from evoforge.loops.records import EvalRecord
+from evoforge.loops.records import EvalRecord, Evaluation
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.state import RunState
 from evoforge.loops.store import RoundStore
@@ -157,25 +157,23 @@ def _evaluation(rt: Runtime, state: RunState, round_: int, label: str) -> dict[s
     """The outputs of an evaluation of the served weights: every response and the summary."""
     ev = evaluate_all(rt, label)
     responses = [replace(r, env=e) for e, recs in ev["records"].items() for r in recs]
-    result: dict[str, Any] = {"round": round_, "kept": None if round_ >= 0 else True}
-    result["heldout"] = ev["heldout"]
-    if round_ >= 0:
-        now = outcomes(responses)
-        groups = {r.task_id: r.group for recs in ev["records"].values() for r in recs}
-        base = outcomes(rt.baseline_store().eval_responses.read())
-        kept = outcomes(rt.last_kept_store(state).eval_responses.read())
-        result["compare"] = {
-            "baseline": compare(now, base, groups),
-            "last_kept": compare(now, kept, groups),
-        }
+    if round_ < 0:
+        result = Evaluation(round=round_, kept=True, heldout=ev["heldout"])
+        return {"eval_responses": responses, "eval": result}
+    now = outcomes(responses)
+    groups = {r.task_id: r.group for recs in ev["records"].values() for r in recs}
+    base = outcomes(rt.baseline_store().eval_responses.read())
+    kept = outcomes(rt.last_kept_store(state).eval_responses.read())
+    cmp = {"baseline": compare(now, base, groups), "last_kept": compare(now, kept, groups)}
+    result = Evaluation(round=round_, kept=None, heldout=ev["heldout"], compare=cmp)
     return {"eval_responses": responses, "eval": result}
 
 
 def eval_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     ev = store.eval.read()
-    h = ev["heldout"][rt.env.name]
+    h = ev.heldout[rt.env.name]
     counts = {"strict": h["strict"], "loose": h["loose"], "n": h["n"]}
-    base = ev.get("compare", {}).get("baseline", {}).get(rt.env.name)
+    base = (ev.compare or {}).get("baseline", {}).get(rt.env.name)
     if base:
         counts |= {"delta": base["delta"], "p": base["p"]}
     return StageResult(counts=counts)
@@ -193,7 +191,5 @@ def evaluate(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
     if not store.training_skipped():
         return _evaluation(rt, state, r, f"round {r} eval")
     last = rt.last_kept_store(state).eval.read()
-    unchanged = {"round": r, "kept": None, "unchanged": True, "heldout": last["heldout"]}
-    if "compare" in last:
-        unchanged["compare"] = {"baseline": last["compare"]["baseline"]}
-    return {"eval": unchanged}
+    cmp = {"baseline": last.compare["baseline"]} if last.compare is not None else None
+    return {"eval": Evaluation(round=r, unchanged=True, heldout=last.heldout, compare=cmp)}

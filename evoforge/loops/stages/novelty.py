@@ -34,7 +34,7 @@ def trained_before(stores: list[RoundStore]) -> set[str]:
     """Fingerprints of the rows of every kept round among ``stores`` (earlier rounds)."""
     seen: set[str] = set()
     for store in stores:
-        if store.eval.exists() and store.eval.read().get("kept"):
+        if store.eval.exists() and store.eval.read().kept:
             seen.update(fingerprint(r) for r in store.sft.read())
             seen.update(fingerprint(p) for p in store.pairs.read())
     return seen

@@ -79,7 +79,7 @@ def pass_rates(rt: Runtime, state: RunState) -> tuple[dict[str, float] | None, d
     last = rt.last_kept_store(state).eval
     if not last.exists():
         return None, {}
-    by_type = last.read()["heldout"][rt.env.name]["by_type"]
+    by_type = last.read().heldout[rt.env.name]["by_type"]
     return {k: v["strict"] for k, v in by_type.items()}, {}
 
 

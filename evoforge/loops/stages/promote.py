@@ -8,10 +8,11 @@ the servers answer exactly as before the sync.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from evoforge.loops.nodes import StageResult, stage
+from evoforge.loops.records import Evaluation
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.stages.sync import probe
 from evoforge.loops.state import RunState
@@ -25,9 +26,9 @@ class Decision:
     reason: str
 
 
-def _p(candidate: dict[str, Any], env: str) -> float | None:
+def _p(candidate: Evaluation, env: str) -> float | None:
     """McNemar's p of the candidate against the last kept round on ``env`` (None: not compared)."""
-    return candidate.get("compare", {}).get("last_kept", {}).get(env, {}).get("p")
+    return (candidate.compare or {}).get("last_kept", {}).get(env, {}).get("p")
 
 
 def regressed(new: float, old: float, p: float | None, tolerance: float, alpha: float) -> bool:
@@ -40,8 +41,8 @@ def regressed(new: float, old: float, p: float | None, tolerance: float, alpha: 
 
 
 def decide(
-    candidate: dict[str, Any],
-    last_kept: dict[str, Any],
+    candidate: Evaluation,
+    last_kept: Evaluation,
     main_env: str,
     guard_env: str,
     tolerance: float,
@@ -52,7 +53,7 @@ def decide(
     ``tolerance``; with ``require_significance``, keep only a gain over the last kept round with
     McNemar p < alpha. A gain counts toward patience only when it is positive (and significant
     when required)."""
-    new, old = candidate["heldout"][main_env]["strict"], last_kept["heldout"][main_env]["strict"]
+    new, old = candidate.heldout[main_env]["strict"], last_kept.heldout[main_env]["strict"]
     p = _p(candidate, main_env)
     sig = f" (p={p:.3g})" if p is not None else ""
     if regressed(new, old, p, tolerance, alpha):
@@ -62,9 +63,9 @@ def decide(
             f"{main_env} strict pass rate fell {old:.3f} -> {new:.3f}{sig} "
             f"(more than tolerance {tolerance})",
         )
-    if guard_env and guard_env in candidate["heldout"] and guard_env in last_kept["heldout"]:
-        g_new = candidate["heldout"][guard_env]["strict"]
-        g_old = last_kept["heldout"][guard_env]["strict"]
+    if guard_env and guard_env in candidate.heldout and guard_env in last_kept.heldout:
+        g_new = candidate.heldout[guard_env]["strict"]
+        g_old = last_kept.heldout[guard_env]["strict"]
         g_p = _p(candidate, guard_env)
         if regressed(g_new, g_old, g_p, tolerance, alpha):
             g_sig = f" (p={g_p:.3g})" if g_p is not None else ""
@@ -114,7 +115,7 @@ def promote(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     c, r = rt.config, state["round"]
     ev = store.eval.read()
     last = rt.last_kept_store(state).eval.read()
-    if ev.get("unchanged"):
+    if ev.unchanged:
         dec = Decision(False, False, store.training_skipped() or "")
     else:
         guard = rt.guard.name if rt.guard else ""
@@ -123,8 +124,8 @@ def promote(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     update: dict[str, Any] = {"round": r + 1}
     if dec.keep:
         update["last_kept"] = r
-    elif not ev.get("unchanged"):
-        ev["rollback_check"] = _rollback(rt, state)
+    elif not ev.unchanged:
+        ev = replace(ev, rollback_check=_rollback(rt, state))
         update["serving"] = rt.serving_label(state.get("last_kept", -1))
     no_gain, stop = next_patience(
         dec.gain, state.get("no_gain", 0), c.eval.patience, r, state.get("rounds", 0)
@@ -132,9 +133,9 @@ def promote(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     update["no_gain"] = no_gain
     if stop:
         update["stop"], update["stop_reason"] = True, stop
-    if ev.get("kept") is None or "rollback_check" in ev:
-        store.eval.write(ev | {"kept": dec.keep, "reason": dec.reason})
-    h = ev["heldout"][rt.env.name]
+    if ev.kept is None or ev.rollback_check is not None:
+        store.eval.write(replace(ev, kept=dec.keep, reason=dec.reason))
+    h = ev.heldout[rt.env.name]
     return StageResult(
         counts={"kept": dec.keep, "strict": h["strict"], "reason": dec.reason},
         metrics={"kept": dec.keep, "promote_reason": dec.reason},

@@ -159,12 +159,29 @@ def test_runs_in_directories_of_the_same_name_keep_their_own_servers(ray_cluster
     assert ray.is_initialized() and ray.cluster_resources()  # the joined cluster was left running
 
 
-def test_a_verifier_that_hangs_mid_run_is_one_line_and_the_run_exits(tmp_path):
+def test_a_verifier_that_hangs_mid_run_is_one_line_and_the_run_exits(ray_cluster, tmp_path):
+    """The verifier hangs in the driver, which joins the session's cluster: what the run
+    started there goes with it."""
     run_dir = tmp_path / "hang"
     args = [*TINY_RUN, "env=tests.helpers.plugins:HangsOnModelAnswers", "verify_timeout_s=2"]
-    proc = cli(["run", *args, "rounds=1", f"run_dir={run_dir}"], start_new_session=True)
+    proc = cli(
+        ["run", *args, "rounds=1", f"run_dir={run_dir}", f"ray_address={ray_cluster.address}"],
+        start_new_session=True,
+    )
     _, err = proc.communicate(timeout=300)
     last = err.strip().splitlines()[-1]
     assert proc.returncode == 2, err[-3000:]
     assert last.startswith("error: environment 'bad': verify() did not return within 2 s on task")
     assert read_json(run_dir / "meta.json")["finished"] is False
+    import ray
+
+    server = f"evoforge/{read_json(run_dir / 'meta.json')['run_id']}/policy/0"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            ray.get_actor(server, namespace="evoforge")
+        except ValueError:
+            break  # gone
+        time.sleep(1)
+    else:
+        raise AssertionError(f"{server} outlived the run")

@@ -202,3 +202,37 @@ class Evaluation(Record):
     """After a rollback: how many probe answers of the restored weights are identical."""
     reason: str | None = optional()
     """Why promotion kept or rolled back the round."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskSamples(Record):
+    """The actor's samples of one task (samples.jsonl): answers, or a multi-turn environment's
+    trajectories."""
+
+    task_id: str
+    """The task."""
+    responses: list[str] | None = optional()
+    """Single-turn: the sampled answers."""
+    trajectories: list[dict[str, Any]] | None = optional()
+    """Multi-turn: each trajectory as ``Trajectory.to_json(with_task=False)``."""
+    tokens: list[int] | None = optional()
+    """Completion tokens of each sample."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuidedRow(Record):
+    """The guided samples of one task under one kind of guidance (guided.jsonl), stored against
+    the plain task (the guidance is not in them; a forced opening is part of each answer)."""
+
+    task_id: str
+    """The task."""
+    kind: str
+    """The guidance kind (agents/guidance.py KINDS)."""
+    responses: list[str] | None = optional()
+    """Single-turn: the guided answers."""
+    trajectories: list[dict[str, Any]] | None = optional()
+    """Multi-turn: the guided trajectories (``Trajectory.to_json(with_task=False)``)."""
+    tokens: list[int] | None = optional()
+    """Multi-turn: completion tokens of each trajectory."""
+    verdicts: list[SampleVerdict] = records_of(SampleVerdict)
+    """The verdict of each sample against the plain task, in order."""

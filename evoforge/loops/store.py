@@ -23,11 +23,13 @@ from evoforge.loops.manifest import Manifest, round_dirs
 from evoforge.loops.records import (
     EvalRecord,
     Evaluation,
+    GuidedRow,
     Pair,
     Record,
     RefinerRow,
     SampleVerdict,
     SftRow,
+    TaskSamples,
     TaskVerdicts,
 )
 from evoforge.loops.rundir import RunDir
@@ -138,20 +140,17 @@ class RoundStore:
 
         self.task_rows = jl("tasks.jsonl")
         """The round's training tasks (Task.to_json rows); read them with ``tasks()``."""
-        self.samples = jl("samples.jsonl")
-        """The actor's sampled answers: {task_id, responses: [...], tokens: [...]}; for a
-        multi-turn environment {task_id, trajectories: [...], tokens: [...]} (each a
-        ``Trajectory.to_json(with_task=False)``). Read them with ``responses()``,
-        ``trajectories()`` or ``sample_texts()``."""
+        self.samples = rec("samples.jsonl", TaskSamples)
+        """The actor's samples, a task a row (records.TaskSamples): answers, or a multi-turn
+        environment's trajectories. Read them with ``responses()``, ``trajectories()`` or
+        ``sample_texts()``."""
         self.verdicts = rec("verdicts.jsonl", TaskVerdicts)
         """The verifier's verdict on every sample, a task a row (records.TaskVerdicts), in the
         order of the samples (multi-turn: each names ``failed_turn``, the turn a refinement
         rewrites)."""
-        self.guided = jl("guided.jsonl")
-        """Guided samples of the tasks no sample passed: {task_id, kind, responses | trajectories,
-        tokens, verdicts}, one row per (task, guidance kind); stored against the plain task (the
-        guidance the model saw is not in them; a forced opening is part of each answer). Read
-        them with ``guided_samples()``."""
+        self.guided = rec("guided.jsonl", GuidedRow)
+        """Guided samples of the tasks no sample passed, one row per (task, guidance kind)
+        (records.GuidedRow). Read them with ``guided_samples()``."""
         self.critiques = jl("critiques.jsonl")
         """The critic's votes on the answers it judged: a calibration set, and the search roots."""
         self.judge = j("judge.json")
@@ -198,28 +197,28 @@ class RoundStore:
 
     def responses(self) -> dict[str, list[str]]:
         """The sampled answers of a single-turn environment, by task."""
-        return {r["task_id"]: r["responses"] for r in self.samples.read()}
+        return {r.task_id: r.responses or [] for r in self.samples.read()}
 
     def trajectories(self, tasks: dict[str, Task] | None = None) -> dict[str, list[Trajectory]]:
         """The sampled trajectories of a multi-turn environment, by task."""
         tasks = tasks if tasks is not None else self.tasks()
         return {
-            r["task_id"]: [Trajectory.from_json(t, tasks[r["task_id"]]) for t in r["trajectories"]]
+            r.task_id: [Trajectory.from_json(t, tasks[r.task_id]) for t in r.trajectories or ()]
             for r in self.samples.read()
         }
 
     @staticmethod
-    def trajectory_rows(trajectories: Iterable[Trajectory]) -> list[dict[str, Any]]:
-        """The sample rows of a multi-turn environment's trajectories (grouped by task, in order)."""
+    def trajectory_rows(trajectories: Iterable[Trajectory]) -> list[TaskSamples]:
+        """The samples of a multi-turn environment's trajectories (grouped by task, in order)."""
         by_task: dict[str, list[Trajectory]] = {}
         for t in trajectories:
             by_task.setdefault(t.task.id, []).append(t)
         return [
-            {
-                "task_id": tid,
-                "trajectories": [t.to_json(with_task=False) for t in ts],
-                "tokens": [t.tokens for t in ts],
-            }
+            TaskSamples(
+                task_id=tid,
+                trajectories=[t.to_json(with_task=False) for t in ts],
+                tokens=[t.tokens for t in ts],
+            )
             for tid, ts in by_task.items()
         ]
 
@@ -227,8 +226,8 @@ class RoundStore:
         """Each sample as text, by task: the answer, or a trajectory's transcript (what the
         critic reads and edit distances compare)."""
         rows = self.samples.read()
-        if not rows or "responses" in rows[0]:
-            return {r["task_id"]: r["responses"] for r in rows}
+        if not rows or rows[0].responses is not None:
+            return {r.task_id: r.responses or [] for r in rows}
         return {
             tid: [transcript(t.messages, len(t.task.messages)) for t in ts]
             for tid, ts in self.trajectories().items()
@@ -237,19 +236,18 @@ class RoundStore:
     def guided_samples(self, tasks: dict[str, Task] | None = None) -> list[GuidedSamples]:
         """The round's guided samples, one record per (task, guidance kind), in stored order."""
         rows = self.guided.read()
-        if rows and "trajectories" in rows[0]:
+        if rows and rows[0].trajectories is not None:
             tasks = tasks if tasks is not None else self.tasks()
         out = []
         for r in rows:
             trajs = None
-            if "trajectories" in r:
-                task = tasks[r["task_id"]]  # type: ignore[index]
-                trajs = [Trajectory.from_json(t, task) for t in r["trajectories"]]
+            if r.trajectories is not None:
+                task = tasks[r.task_id]  # type: ignore[index]
+                trajs = [Trajectory.from_json(t, task) for t in r.trajectories]
                 texts = [transcript(t.messages, len(task.messages)) for t in trajs]
             else:
-                texts = r["responses"]
-            vs = [SampleVerdict.from_row(v) for v in r["verdicts"]]
-            out.append(GuidedSamples(r["task_id"], r["kind"], texts, vs, trajs))
+                texts = r.responses or []
+            out.append(GuidedSamples(r.task_id, r.kind, texts, r.verdicts, trajs))
         return out
 
     def verdict_lists(self) -> dict[str, list[SampleVerdict]]:

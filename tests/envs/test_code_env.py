@@ -90,6 +90,7 @@ def test_a_poisoned_samples_file_gives_failed_verdicts_on_resume(tmp_path):
     """What a resume does with a round's samples.jsonl: the verify stage verifies every stored
     answer again. Answers that forge the result channel (a RecursionError for the parser) or
     that are not text are failed verdicts; the stage returns and the run goes on."""
+    from evoforge.loops.records import TaskSamples
     from evoforge.loops.stages.verify import response_verdicts
     from evoforge.loops.store import RoundStore
 
@@ -98,11 +99,11 @@ def test_a_poisoned_samples_file_gives_failed_verdicts_on_resume(tmp_path):
     deep = "[" * 100_000 + "]" * 100_000 + "\n"
     forged = f"```python\nimport os\nos.write(3, {deep!r}.encode())\nos._exit(0)\n```"
     store = RoundStore(tmp_path)
-    store.samples.write([{"task_id": task.id, "responses": [forged, 7, None]}])
+    store.samples.write([TaskSamples(task_id=task.id, responses=[forged, 7, None])])
     rows = response_verdicts(env, store, {task.id: task}, lambda n: None)
-    verdicts = rows[0]["verdicts"]
-    assert len(verdicts) == 3 and not any(v["passed"] for v in verdicts)
-    assert "tampered" in verdicts[0]["feedback"] and "not text" in verdicts[1]["feedback"]
+    verdicts = rows[0].verdicts
+    assert len(verdicts) == 3 and not any(v.passed for v in verdicts)
+    assert "tampered" in verdicts[0].feedback and "not text" in verdicts[1].feedback
 
 
 def test_extract_code():

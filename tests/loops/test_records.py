@@ -5,7 +5,16 @@ import json
 import pytest
 
 from evoforge.errors import EvoforgeError
-from evoforge.loops.records import EvalRecord, Evaluation, Pair, RefinerRow, SftRow, TaskVerdicts
+from evoforge.loops.records import (
+    EvalRecord,
+    Evaluation,
+    GuidedRow,
+    Pair,
+    RefinerRow,
+    SftRow,
+    TaskSamples,
+    TaskVerdicts,
+)
 from evoforge.loops.store import RoundStore
 
 PROMPT = [{"role": "user", "content": "q"}]
@@ -91,6 +100,27 @@ ROWS = {
             "score": 0.5,
             "feedback": "lowercase",
             "env": "guard",
+        },
+    ],
+    TaskSamples: [
+        {"task_id": "t", "responses": ["a", "b"], "tokens": [1, 2]},
+        {"task_id": "t", "trajectories": [{"messages": PROMPT, "turns": []}], "tokens": [3]},
+    ],
+    GuidedRow: [
+        {
+            "task_id": "t",
+            "kind": "hint",
+            "responses": ["A"],
+            "verdicts": [{"score": 1.0, "passed": True, "loose": True, "feedback": ""}],
+        },
+        {
+            "task_id": "t",
+            "kind": "prefix",
+            "trajectories": [{"messages": PROMPT, "turns": []}],
+            "tokens": [4],
+            "verdicts": [
+                {"score": 0.0, "passed": False, "loose": False, "feedback": "x", "failed_turn": 0}
+            ],
         },
     ],
     TaskVerdicts: [

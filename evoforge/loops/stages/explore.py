@@ -22,7 +22,7 @@ from evoforge.config.sections import ExploreConfig
 from evoforge.envs.base import Task
 from evoforge.envs.verify import safe_verify
 from evoforge.loops.nodes import StageResult, stage
-from evoforge.loops.records import SampleVerdict
+from evoforge.loops.records import GuidedRow, SampleVerdict
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.stages.trajectory_stats import trajectory_stats
 from evoforge.loops.stages.verify import trajectory_verdict
@@ -113,32 +113,23 @@ def explore(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
         answers = rt.roles.explore(items, c.samples, key=key, progress=bar)
     rows = []
     for (task, g), texts in zip(items, answers, strict=True):
-        rows.append(
-            {
-                "task_id": task.id,
-                "kind": g.kind,
-                "responses": texts,
-                "verdicts": [
-                    SampleVerdict.of(safe_verify(rt.env, task, x)).to_row() for x in texts
-                ],
-            }
-        )
+        vs = [SampleVerdict.of(safe_verify(rt.env, task, x)) for x in texts]
+        rows.append(GuidedRow(task_id=task.id, kind=g.kind, responses=texts, verdicts=vs))
     return {"guided": rows}
 
 
-def _trajectory_rows(rt: Runtime, items, trajs, samples: int) -> list[dict[str, Any]]:
+def _trajectory_rows(rt: Runtime, items, trajs, samples: int) -> list[GuidedRow]:
     """One row per (task, kind) of a guided rollout (item-major order), each verified."""
     rows = []
     for k, (task, g) in enumerate(items):
         group = trajs[k * samples : (k + 1) * samples]
-        vs = [trajectory_verdict(rt.env, t).to_row() for t in group]
         rows.append(
-            {
-                "task_id": task.id,
-                "kind": g.kind,
-                "trajectories": [t.to_json(with_task=False) for t in group],
-                "tokens": [t.tokens for t in group],
-                "verdicts": vs,
-            }
+            GuidedRow(
+                task_id=task.id,
+                kind=g.kind,
+                trajectories=[t.to_json(with_task=False) for t in group],
+                tokens=[t.tokens for t in group],
+                verdicts=[trajectory_verdict(rt.env, t) for t in group],
+            )
         )
     return rows

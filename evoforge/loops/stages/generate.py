@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from evoforge.loops.nodes import StageResult, stage
+from evoforge.loops.records import TaskSamples
 from evoforge.loops.runtime import Runtime
 from evoforge.loops.stages.trajectory_stats import trajectory_stats
 from evoforge.loops.state import RunState
@@ -18,8 +19,8 @@ from evoforge.loops.store import RoundStore
 
 def generate_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     rows = store.samples.read()
-    answers = sum(len(x["tokens"]) for x in rows)
-    tokens = sum(sum(x["tokens"]) for x in rows)
+    answers = sum(len(x.tokens or ()) for x in rows)
+    tokens = sum(sum(x.tokens or ()) for x in rows)
     counts: dict[str, Any] = {"tasks": len(rows), "samples": answers, "tokens": tokens}
     metrics: dict[str, Any] = {"samples": answers, "sample_tokens": tokens}
     if rt.multiturn:  # the model's own tool use, unguided
@@ -42,6 +43,7 @@ def generate(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
         results = rt.roles.answer(tasks, key=f"round{r}", progress=bar)
     return {
         "samples": [
-            {"task_id": x.id, "responses": x.texts, "tokens": x.completion_tokens} for x in results
+            TaskSamples(task_id=x.id, responses=x.texts, tokens=x.completion_tokens)
+            for x in results
         ]
     }

@@ -4,7 +4,9 @@ Stages never spell a file name: they ask the store for ``tasks``, ``responses``,
 state, ``verdicts``, ``pairs``... Every write is atomic and recorded in the directory's manifest
 (manifest.py), so a stage re-run after a crash finds each output complete or absent, ``exists()``
 is how a stage knows its work is done, and a file deleted or changed after the run wrote it is a
-one-line error wherever it is found or read.
+one-line error wherever it is found or read. What flows between stages (samples, verdicts, pairs,
+training rows, evaluations) is read and written as typed records (records.py): the store turns
+them into rows and back, nothing else does.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Real runs on their own local cluster, stopped the ways a scheduler or a machine stops them.
 
 - A SIGKILLed driver leaves some of Ray's daemons running under init and its temp dir; the
-  resume finds them through the run directory's record, stops them and says so in one line.
-- SIGTERM while the driver waits inside Ray (the baseline's generation): exit 143 and the
-  SIGTERM line with the run directory, never Ctrl-C's 130 (Ray turns a signal that lands in its
-  blocking calls into a plain KeyboardInterrupt).
-- A script calling ``evoforge.run()`` stopped by SIGTERM (as ``ray job stop`` does): evoforge's
-  own RunTerminated with that line, exit 143, no traceback in the log.
+  resume (a script calling ``evoforge.resume()``) finds them through the run directory's record,
+  stops them and says so in one line.
+- That script stopped by SIGTERM (as ``ray job stop`` does) while it waits inside Ray (the
+  baseline's generation): evoforge's own RunTerminated with the SIGTERM line naming the run
+  directory, exit 143, never Ctrl-C's 130 (Ray turns a signal that lands in its blocking calls
+  into a plain KeyboardInterrupt), no traceback in the log. (``evoforge run`` stopped by SIGTERM:
+  tests/system/test_faults.py.)
 - A server killed for memory while starting (Ray's memory monitor, its threshold set to nothing),
   or vLLM refusing a KV cache larger than the machine: one line naming the config field, no
   traceback.
@@ -63,7 +64,24 @@ def alive(procs: list[dict]) -> list[str]:
     return [" ".join(p["cmdline"][:2]) for p in procs if leftovers.identity(p["pid"]) == p]
 
 
-def test_a_killed_drivers_leftovers_are_cleaned_and_sigterm_in_ray_is_143(tmp_path, short_tmpdir):
+SCRIPT = """
+import sys
+import evoforge
+from evoforge.errors import EvoforgeError
+
+try:
+    evoforge.resume(sys.argv[1], quiet=True)
+except EvoforgeError as e:
+    print(f"caught {type(e).__name__}: {e}", flush=True)
+    raise
+"""
+
+
+def test_a_killed_drivers_leftovers_are_cleaned_and_sigterm_ends_a_script_with_143(
+    tmp_path, short_tmpdir
+):
+    import subprocess
+
     run_dir = tmp_path / "run"
     env = {"TMPDIR": str(short_tmpdir)}
     proc = cli(["run", *LONG_BASELINE, f"run_dir={run_dir}"], env=env, start_new_session=True)
@@ -75,7 +93,17 @@ def test_a_killed_drivers_leftovers_are_cleaned_and_sigterm_in_ray_is_143(tmp_pa
     left = alive(rec["processes"])
     temp = Path(rec["temp_dir"])
     assert temp.parent == short_tmpdir and temp.is_dir()
-    resumed = cli(["resume", str(run_dir)], env=env, start_new_session=True)
+    script = tmp_path / "my_resume.py"
+    script.write_text(SCRIPT)
+    resumed = subprocess.Popen(
+        [sys.executable, str(script), str(run_dir)],
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO), **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         early = read_until(resumed, "[round 0] baseline: ")
         cleaned = [x for x in early.splitlines() if x.startswith("cleaned up after")]
@@ -91,57 +119,18 @@ def test_a_killed_drivers_leftovers_are_cleaned_and_sigterm_in_ray_is_143(tmp_pa
         assert alive(rec["processes"]) == [] and not temp.exists()
 
         resumed.send_signal(signal.SIGTERM)  # the driver waits in ray.wait on the server
-        rest = resumed.stderr.read()
-        assert resumed.wait(timeout=120) == 143, rest[-3000:]
-        assert rest.strip().splitlines()[-1] == (
-            f"terminated (SIGTERM); `evoforge resume {run_dir}` continues the run"
-        )
-        assert "Traceback" not in rest
+        out, rest = resumed.communicate(timeout=120)
+        line = f"terminated (SIGTERM); `evoforge resume {run_dir}` continues the run"
+        assert resumed.returncode == 143, rest[-3000:]
+        assert f"caught RunTerminated: {line}\n" in out, out[-2000:]
+        assert rest.strip().splitlines()[-1] == line
+        assert "Traceback" not in rest and "KeyboardInterrupt" not in rest, rest[-3000:]
         assert not (run_dir / leftovers.RECORD).exists()  # a clean exit forgets its record
     finally:
         if resumed.poll() is None:
             resumed.kill()
             resumed.wait(timeout=30)
         leftovers.clean(run_dir)  # what that kill left
-
-
-SCRIPT = """
-import sys
-import evoforge
-from evoforge.errors import EvoforgeError
-
-config = evoforge.load_config(None, sys.argv[1:])
-try:
-    evoforge.run(config, quiet=True)
-except EvoforgeError as e:
-    print(f"caught {type(e).__name__}: {e}", flush=True)
-    raise
-"""
-
-
-def test_a_script_stopped_by_sigterm_gets_runterminated_and_exits_143(tmp_path, short_tmpdir):
-    import subprocess
-
-    run_dir = tmp_path / "scripted"
-    script = tmp_path / "my_run.py"
-    script.write_text(SCRIPT)
-    proc = subprocess.Popen(
-        [sys.executable, str(script), *LONG_BASELINE, f"run_dir={run_dir}"],
-        cwd=REPO,
-        env=dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(short_tmpdir)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    read_until(proc, "[round 0] baseline: ")
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
-    line = f"terminated (SIGTERM); `evoforge resume {run_dir}` continues the run"
-    assert proc.returncode == 143, err[-3000:]
-    assert f"caught RunTerminated: {line}\n" in out, out[-2000:]
-    assert err.strip().splitlines()[-1] == line
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
 
 
 def test_a_server_killed_for_memory_while_starting_is_one_line(tmp_path, short_tmpdir):

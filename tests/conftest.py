@@ -49,6 +49,26 @@ def ray_cluster():
     cluster.shutdown()
 
 
+@pytest.fixture(scope="session")
+def killed_at_train1(ray_cluster, tmp_path_factory):
+    """The crash tests' 2-round tiny run (helpers.runs.run_args) SIGKILLed at the start of round
+    1's training (round 0 done, round 1's pairs written), its actors gone, then moved: no path
+    inside may point to where it was. Tests take a copy (shutil.copytree)."""
+    from tests.helpers.runs import cli, pause_and_kill, run_args, wait_no_evoforge_actors
+
+    base = tmp_path_factory.mktemp("killed")
+    proc = cli(
+        run_args(base / "run", ray_cluster.address),
+        env={"EVOFORGE_DEBUG_DELAY": "train@1=300"},
+        start_new_session=True,
+    )
+    pause_and_kill(proc)
+    assert wait_no_evoforge_actors() == []
+    moved = base / "moved"
+    os.rename(base / "run", moved)
+    return moved
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 128 MiB tmpfs: a disk that can really fill up (needs root to mount; skipped without)."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,6 +50,46 @@ def cli(args: list[str], env: dict | None = None, **kw) -> subprocess.Popen:
         text=True,
         **kw,
     )
+
+
+def run_args(run_dir: Path, address: str) -> list[str]:
+    """`evoforge run` of the crash tests' 2-round tiny run on the cluster at ``address``."""
+    return ["run", *TINY_RUN, "rounds=2", f"run_dir={run_dir}", f"ray_address={address}"]
+
+
+def wait_for_pause(proc) -> None:
+    """Read stderr until the run says it paused at the EVOFORGE_DEBUG_DELAY point."""
+    seen: list[str] = []
+    while True:
+        line = proc.stderr.readline()
+        if not line:
+            tail = "".join(seen[-40:])
+            raise AssertionError(f"run ended before the pause point: rc={proc.wait()}\n{tail}")
+        seen.append(line)
+        if line.startswith("evoforge debug: pausing"):
+            return
+
+
+def pause_and_kill(proc) -> None:
+    """SIGKILL the process group of ``proc`` (started with start_new_session) at its pause."""
+    wait_for_pause(proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def evoforge_actors() -> list[str]:
+    """The names of the live evoforge actors on this process's Ray cluster."""
+    from ray.util.state import list_actors
+
+    alive = list_actors(address=ray_address(), filters=[("state", "=", "ALIVE")], limit=1000)
+    return [a.name for a in alive if (a.name or "").startswith("evoforge/")]
+
+
+def wait_no_evoforge_actors(timeout: float = 60) -> list[str]:
+    deadline = time.time() + timeout
+    while (left := evoforge_actors()) and time.time() < deadline:
+        time.sleep(1)
+    return left
 
 
 def running(procs) -> list[str]:

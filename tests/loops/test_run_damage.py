@@ -1,9 +1,10 @@
 """Damage to a real run directory is refused before `resume` starts and before `report` reads:
 every file every manifest records is checked, not only those the next stage reads.
 
-The run is a tiny one killed mid-round (SIGKILL at the start of round 0's training, its pairs
-written): the rest of the round reads none of samples.jsonl, verdicts.jsonl or the baseline's
-files, so only the check before the resume can notice them damaged.
+The run is a tiny one killed mid-round (conftest's killed_at_train1: SIGKILL at the start of
+round 1's training, its pairs written, round 0 finished): the rest of the round reads neither its
+samples.jsonl nor its verdicts.jsonl, nor round 0's, so only the check before the resume can
+notice them damaged.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,29 +20,8 @@ import pytest
 
 from evoforge.cli import main
 from evoforge.loops.manifest import check_run
-from tests.helpers.runs import TINY_RUN, cli
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def killed_mid_round(ray_cluster, tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("damage") / "run"
-    proc = cli(
-        ["run", *TINY_RUN, "rounds=1", f"run_dir={run_dir}", f"ray_address={ray_cluster.address}"],
-        env={"EVOFORGE_DEBUG_DELAY": "train@0=300"},
-        start_new_session=True,
-    )
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if line.startswith("evoforge debug: pausing"):
-            break
-    else:
-        raise AssertionError(f"the run ended before the pause: {''.join(seen[-30:])}")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    return run_dir
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -85,19 +64,19 @@ def _manifest(edit: Callable[[dict], None]) -> Callable[[Path], None]:
     return apply
 
 
-DAMAGE = [
-    ("rounds/000/samples.jsonl", lambda p: p.write_text(""), "was changed after the run wrote it"),
+DAMAGE = [  # round 1 was killed mid-way, round 0 and the baseline had finished
+    ("rounds/001/samples.jsonl", lambda p: p.write_text(""), "was changed after the run wrote it"),
     ("rounds/000/verdicts.jsonl", _edit_a_byte, "was changed after the run wrote it"),
     ("baseline/eval.json", Path.unlink, "eval.json is missing"),
-    ("rounds/000/samples.jsonl", lambda p: _replace(p, Path.mkdir), "is a directory"),
-    ("rounds/000/pairs.jsonl", _symlink_to_a_copy, "is a symbolic link"),
-    ("rounds/000/tasks.jsonl", lambda p: _replace(p, os.mkfifo), "is a special file"),
-    ("rounds/000/manifest.json", lambda p: p.write_text('{"tasks.jsonl": {'), "not valid JSON"),
-    ("rounds/000/manifest.json", lambda p: p.write_text("{}"), "is not in manifest.json"),
-    ("rounds/000/manifest.json", Path.unlink, "manifest.json is missing"),
-    ("rounds/000/manifest.json", lambda p: _replace(p, Path.mkdir), "is a directory"),
+    ("rounds/001/samples.jsonl", lambda p: _replace(p, Path.mkdir), "is a directory"),
+    ("rounds/001/pairs.jsonl", _symlink_to_a_copy, "is a symbolic link"),
+    ("rounds/001/tasks.jsonl", lambda p: _replace(p, os.mkfifo), "is a special file"),
+    ("rounds/001/manifest.json", lambda p: p.write_text('{"tasks.jsonl": {'), "not valid JSON"),
+    ("rounds/001/manifest.json", lambda p: p.write_text("{}"), "is not in manifest.json"),
+    ("rounds/001/manifest.json", Path.unlink, "manifest.json is missing"),
+    ("rounds/001/manifest.json", lambda p: _replace(p, Path.mkdir), "is a directory"),
     (
-        "rounds/000/manifest.json",
+        "rounds/001/manifest.json",
         _manifest(lambda e: e.update({"../../../etc/passwd": {"sha256": "0" * 64, "bytes": 1}})),
         "records a path outside its directory",
     ),
@@ -110,10 +89,10 @@ DAMAGE = [
 
 
 def test_damage_anywhere_in_a_killed_run_stops_resume_and_report_before_anything(
-    killed_mid_round, tmp_path, capsys
+    killed_at_train1, tmp_path, capsys
 ):
     run_dir = tmp_path / "run"
-    shutil.copytree(killed_mid_round, run_dir, symlinks=True)
+    shutil.copytree(killed_at_train1, run_dir, symlinks=True)
     assert check_run(run_dir) > 10  # the intact run passes, its pending writes included
     for name, damage, message in DAMAGE:
         target = run_dir / name
@@ -131,6 +110,6 @@ def test_damage_anywhere_in_a_killed_run_stops_resume_and_report_before_anything
             target.rmdir()
         else:
             target.unlink(missing_ok=True)
-        (run_dir / "rounds/000/elsewhere.txt").unlink(missing_ok=True)
+        target.with_name("elsewhere.txt").unlink(missing_ok=True)
         shutil.copy2(kept, target)
     assert main(["report", str(run_dir)]) == 0  # restored: the report is written

@@ -16,7 +16,6 @@ sampling as config's generation section.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 from evoforge.agents.guidance import TOOL_CALL_OPENING, Guidance, guidance_for
@@ -27,7 +26,7 @@ from evoforge.agents.serving.hf_engine import HFEngine
 from evoforge.agents.serving.types import Sampling
 from evoforge.config import Config
 from evoforge.envs.instructions import InstructionsEnv
-from evoforge.envs.toolcalls import parse_turn
+from evoforge.envs.toolcalls import call_text, parse_turn
 from evoforge.envs.tools import ToolsEnv
 from evoforge.envs.tools.catalogue import TOOLS
 
@@ -49,8 +48,7 @@ def probe_tools(engine, args, sampling: Sampling) -> None:
             for t in tasks:
                 hint, prefix = "Hint: " + env.hint(t), env.response_prefix(t)
                 first = t.metadata["calls"][0]
-                call = json.dumps({"name": first["name"], "arguments": first["arguments"]})
-                whole = f"<tool_call>{call}</tool_call>"
+                whole = call_text(first["name"], first["arguments"])
                 g = {
                     "hint": Guidance("hint", hint),
                     "prefix-generic": Guidance("prefix", prefix=TOOL_CALL_OPENING),

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from evoforge.envs.base import Task
@@ -29,32 +28,11 @@ from evoforge.envs.multiturn import (
     tool_map,
     tool_time_limit,
 )
-from evoforge.envs.toolcalls import schema_error
+from evoforge.envs.toolcalls import call_text, example_arguments, schema_error
 from evoforge.envs.verify import validate_verdict
 from evoforge.errors import EvoforgeError
 
 _WRONG = {"string": 12345, "number": "twelve", "integer": "twelve", "boolean": "yes"}
-
-
-def sample_value(schema: dict[str, Any]) -> Any:
-    """A value of ``schema``'s type (its first enum value, when it has an enum)."""
-    if "enum" in schema:
-        return schema["enum"][0]
-    kind = schema.get("type")
-    kind = kind[0] if isinstance(kind, list) else kind
-    return {
-        "string": "a",
-        "number": 1.5,
-        "integer": 2,
-        "boolean": True,
-        "array": [],
-        "object": {},
-    }.get(kind, "a")
-
-
-def sample_arguments(tool: Tool) -> dict[str, Any]:
-    props = tool.parameters.get("properties", {})
-    return {k: sample_value(v) for k, v in props.items()}
 
 
 def wrong_arguments(tool: Tool) -> dict[str, Any] | None:
@@ -62,10 +40,6 @@ def wrong_arguments(tool: Tool) -> dict[str, Any] | None:
     props = tool.parameters.get("properties", {})
     wrong = {k: _WRONG.get(v.get("type"), []) for k, v in props.items()}
     return wrong if any(v.get("type") in _WRONG for v in props.values()) else None
-
-
-def _call(name: str, arguments: dict[str, Any]) -> str:
-    return f"<tool_call>{json.dumps({'name': name, 'arguments': arguments})}</tool_call>"
 
 
 def _turn(env, task: Task, text: str, max_turns: int, tools) -> Trajectory:
@@ -90,11 +64,11 @@ def _bad_calls(tools: dict[str, Tool]) -> dict[str, str]:
     first = next(iter(tools.values()), None)
     bad = {
         "malformed JSON": '<tool_call>{"name": "x", "arguments": {</tool_call>',
-        "an unknown tool": _call("no_such_tool", {}),
+        "an unknown tool": call_text("no_such_tool", {}),
     }
     wrong = wrong_arguments(first) if first else None
     if first and wrong:
-        bad["wrong argument types"] = _call(first.name, wrong)
+        bad["wrong argument types"] = call_text(first.name, wrong)
     return bad
 
 
@@ -104,12 +78,12 @@ def _check_task(env, task: Task, report, samples: list[Trajectory]) -> bool:
     if tools is None:
         return False
     for tool in tools.values():
-        text = _call(tool.name, sample_arguments(tool))
+        text = call_text(tool.name, example_arguments(tool.parameters))
         a = _turn(env, task, text, 3, tools)
         if any(e.startswith(f"{tool.name}: {TIMEOUT}") for e in a.turns[-1].errors):
             report.fail(
                 f"tool '{tool.name}' did not return within {tool_time_limit(env):g} s on task "
-                f"'{task.id}' (arguments {sample_arguments(tool)}); fix the tool, or set the "
+                f"'{task.id}' (arguments {example_arguments(tool.parameters)}); fix the tool, or set the "
                 "environment's tool_timeout_s if it is just slow"
             )
             return False
@@ -202,11 +176,11 @@ def _check_examples(env, task: Task, tools: dict[str, Tool], report, samples) ->
     ends a two-turn sample. Also each tool called with its required arguments only."""
     for tool in tools.values():
         required = tool.parameters.get("required", [])
-        args = {k: v for k, v in sample_arguments(tool).items() if k in required}
+        args = {k: v for k, v in example_arguments(tool.parameters).items() if k in required}
         if len(args) < len(tool.parameters.get("properties", {})):
-            samples.append(_turn(env, task, _call(tool.name, args), 3, tools))
+            samples.append(_turn(env, task, call_text(tool.name, args), 3, tools))
     for c in example_calls(env, task) or []:
-        text = _call(c["name"], c["arguments"])
+        text = call_text(c["name"], c["arguments"])
         a, b = (_turn(env, task, text, 3, tools) for _ in range(2))
         if not a.turns[-1].calls or a.turns[-1].errors:
             why = (a.turns[-1].errors or ["it made no call"])[0]

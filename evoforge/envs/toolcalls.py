@@ -30,15 +30,34 @@ MAX_CALLS_PER_TURN = 8
 CALL_FORMAT = '<tool_call>{"name": "<tool name>", "arguments": {<arguments as JSON>}}</tool_call>'
 
 
+def call_text(name: str, arguments: Mapping[str, Any]) -> str:
+    """One call written in the call format."""
+    return f"<tool_call>{json.dumps({'name': name, 'arguments': dict(arguments)})}</tool_call>"
+
+
 def example_value(prop: Mapping[str, Any]) -> Any:
-    """A value for one argument in a shown example: the schema's first ``examples`` entry, else
-    its first allowed value, else a value of its type."""
+    """A value for one argument drawn from its schema: the first ``examples`` entry, else the
+    first allowed (``enum``) value, else a value of its type."""
     if prop.get("examples"):
         return prop["examples"][0]
-    if prop.get("enum"):
+    if "enum" in prop:
         return prop["enum"][0]
-    by_type = {"number": 2.5, "integer": 3, "boolean": True, "array": [], "object": {}}
-    return by_type.get(prop.get("type"), "text")
+    kind = prop.get("type")
+    kind = kind[0] if isinstance(kind, list) else kind
+    by_type = {
+        "string": "a",
+        "number": 1.5,
+        "integer": 2,
+        "boolean": True,
+        "array": [],
+        "object": {},
+    }
+    return by_type.get(kind, "a")
+
+
+def example_arguments(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments for every property of an object schema, each from :func:`example_value`."""
+    return {k: example_value(p) for k, p in parameters.get("properties", {}).items()}
 
 
 def example_call(spec: Mapping[str, Any]) -> str:
@@ -47,9 +66,7 @@ def example_call(spec: Mapping[str, Any]) -> str:
     exactly that (0 well-formed calls in 28 forced openings on the default model), so the prompt
     shows a call it could send."""
     fn = spec.get("function", spec)
-    props = fn.get("parameters", {}).get("properties", {})
-    args = {k: example_value(p) for k, p in props.items()}
-    return f"<tool_call>{json.dumps({'name': fn['name'], 'arguments': args})}</tool_call>"
+    return call_text(fn["name"], example_arguments(fn.get("parameters", {})))
 
 
 _OPEN = re.compile(r"<\s*tool_call\s*>", re.IGNORECASE)

@@ -208,7 +208,7 @@ def test_tool_prompt_shows_a_call_that_parses_and_runs_not_placeholders():
     assert CATALOGUE[0].fn(**parsed.calls[0].arguments) == 60
     # without an example value in the schema: enum -> first value, number/integer -> a number
     enum_only = tool_prompt([CATALOGUE[1].spec()])
-    assert '"arguments": {"value": 2.5, "from_unit": "m", "to_unit": "m"}' in enum_only
+    assert '"arguments": {"value": 1.5, "from_unit": "m", "to_unit": "m"}' in enum_only
 
 
 class NoisyTool(Env):

@@ -17,12 +17,12 @@ worked trajectories for an optional warm-start SFT (off unless a run asks for it
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Sequence
 
 from evoforge.envs.base import Task, Verdict, check_split, item_rng
 from evoforge.envs.multiturn import Message, Tool, Trajectory, apply_turn, as_messages
+from evoforge.envs.toolcalls import call_text
 from evoforge.envs.tools.catalogue import CATALOGUE
 from evoforge.envs.tools.grading import grade
 from evoforge.envs.tools.tasks import TYPES
@@ -72,11 +72,10 @@ class ToolsEnv:
         """Which tools to call, in order and what for, and the first call in the call format
         (its arguments come from the question alone); never a result or the answer."""
         calls = task.metadata["calls"]
-        first = json.dumps({"name": calls[0]["name"], "arguments": calls[0]["arguments"]})
         steps = "; then ".join(f"{c['name']} to {c['why']}" for c in calls)
         return (
             f"Call {steps}. Write each call as <tool_call>JSON</tool_call>; the first one is "
-            f"<tool_call>{first}</tool_call>. After the last result, reply without a call and "
+            f"{self.response_prefix(task)}. After the last result, reply without a call and "
             "end with 'The answer is X.'"
         )
 
@@ -89,8 +88,7 @@ class ToolsEnv:
         8 of 14 tasks (scripts/guided_probe.py tools). What it learns from such a trajectory is
         to write that call for the plain question, then to use its result."""
         first = task.metadata["calls"][0]
-        call = json.dumps({"name": first["name"], "arguments": first["arguments"]})
-        return f"<tool_call>{call}</tool_call>"
+        return call_text(first["name"], first["arguments"])
 
     def demonstrations(self, n: int, seed: int) -> list[Trajectory]:
         """``n`` worked trajectories of train tasks (``tasks("train", n, seed)``): each expected
@@ -102,8 +100,7 @@ class ToolsEnv:
             traj = Trajectory.start(task, f"{task.id}/demo")
             calls = task.metadata["calls"]
             for c in calls:
-                call = json.dumps({"name": c["name"], "arguments": c["arguments"]})
-                apply_turn(self, traj, f"<tool_call>{call}</tool_call>", len(calls) + 1, tools)
+                apply_turn(self, traj, call_text(c["name"], c["arguments"]), len(calls) + 1, tools)
             answer = task.metadata["answer"]
             apply_turn(self, traj, f"The answer is {answer}.", len(calls) + 1, tools)
             out.append(traj)

@@ -11,28 +11,15 @@ import pytest
 
 from evoforge.loops import manifest as manifest_mod
 from evoforge.loops.manifest import RunDirDamaged
-from evoforge.loops.records import Evaluation, Pair, TaskVerdicts
+from evoforge.loops.records import Evaluation, TaskVerdicts
 from evoforge.loops.store import RoundStore
-
-
-def pair(id_: str, chosen: str, rejected: str) -> Pair:
-    return Pair(
-        id=id_,
-        task_id="t",
-        source="sampled",
-        prompt=[],
-        chosen=chosen,
-        rejected=rejected,
-        chosen_score=1.0,
-        rejected_score=0.0,
-        edit_distance=1,
-    )
+from tests.helpers.records import sampled_pair
 
 
 @pytest.fixture
 def store(tmp_path) -> RoundStore:
     s = RoundStore(tmp_path / "rounds" / "000")
-    s.pairs.write([pair("a", "x", "y"), pair("b", "z", "w")])
+    s.pairs.write([sampled_pair("x", "y", "a", 1), sampled_pair("z", "w", "b", 1)])
     s.update_metrics(0, pairs=2)
     s.train_done.write({"skipped": None})
     return s

@@ -2,7 +2,7 @@
 
 from evoforge.agents.search import Node, SearchState, Tree
 from evoforge.envs.base import Task
-from evoforge.loops.records import Pair, SampleVerdict
+from evoforge.loops.records import SampleVerdict
 from evoforge.loops.stages.pairs import (
     edit_distance,
     filter_pairs,
@@ -11,6 +11,7 @@ from evoforge.loops.stages.pairs import (
     rft_rows,
     sampled_pairs,
 )
+from tests.helpers.records import sampled_pair
 
 
 def task(tags=("a",)):
@@ -87,19 +88,7 @@ def test_refined_pairs_need_the_verifier():
 
 
 def test_filters():
-    def pair(chosen, rejected):
-        return Pair(
-            id="t",
-            task_id="t",
-            source="sampled",
-            prompt=[],
-            chosen=chosen,
-            rejected=rejected,
-            chosen_score=1.0,
-            rejected_score=0.0,
-            edit_distance=0,
-        )
-
+    pair = sampled_pair  # chosen, rejected
     pairs = [pair("same", "same"), pair("x" * 100, "y"), pair("a b", "a c"), pair("a b", "a c")]
     kept, dropped = filter_pairs(pairs, max_length_ratio=3.0)
     assert len(kept) == 1 and dropped == {"identical": 1, "length_ratio": 1, "duplicate": 1}

@@ -43,14 +43,30 @@ def default_path() -> str:
     return resolve_model("default").path
 
 
+_SESSION_CLUSTER: list = []  # the session's ClusterInfo once a test has asked for it
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
     """One local Ray cluster for the whole session (starting one costs ~5 s)."""
     from evoforge.agents.serving import cluster
 
     info = cluster.connect()
+    _SESSION_CLUSTER.append(info)
     yield info
+    _SESSION_CLUSTER.clear()
     cluster.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _session_cluster_survives():
+    """Fail the test that stopped the session's cluster, not the dozens after it: this process
+    started that cluster, so an in-process ray.shutdown() anywhere takes it down for good."""
+    yield
+    if _SESSION_CLUSTER:
+        import ray
+
+        assert ray.is_initialized(), "this test stopped the session's Ray cluster (ray.shutdown)"
 
 
 @pytest.fixture(scope="session")

@@ -88,11 +88,16 @@ def test_a_local_cluster_that_does_not_start_in_time_is_one_line(monkeypatch):
             "raylet failed to startup or the GCS has become overloaded."
         )
 
+    # ray.shutdown is stubbed too: the real one would stop the session's cluster, which this
+    # process started (tests/conftest.py) when an earlier test asked for it.
+    stopped = []
     monkeypatch.setattr(ray, "init", slow_start)
+    monkeypatch.setattr(ray, "shutdown", lambda: stopped.append(True))
     with pytest.raises(
         EvoforgeError, match=r"^the local Ray cluster did not start: .*ray_address=$"
     ):
         cluster._start_local(4, None, "127.0.0.1", "")
+    assert stopped == [True]  # what did start (the GCS) is stopped
 
 
 def test_a_server_killed_for_memory_names_the_knob_of_its_engine():

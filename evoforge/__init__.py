@@ -20,13 +20,13 @@ __version__ = "0.1.0"
 __all__ = ["Environment", "Task", "Verdict", "load_config", "register", "resume", "run"]
 
 if TYPE_CHECKING:
-    from evoforge.loops.runner import resume, run
+    from evoforge.driver.runner import resume, run
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: `import evoforge` stays light; the runner pulls in Ray, LangGraph and transformers.
     if name in ("resume", "run"):
-        from evoforge.loops import runner
+        from evoforge.driver import runner
 
         return getattr(runner, name)
     raise AttributeError(name)

@@ -15,7 +15,7 @@ from evoforge.errors import (
     Terminated,
     storage_error,
 )
-from evoforge.loops.progress import say
+from evoforge.progress import say
 
 
 def _run_help() -> str:
@@ -129,8 +129,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from evoforge.config import load_config
-    from evoforge.loops.preflight import validate
-    from evoforge.loops.runner import default_run_dir
+    from evoforge.driver.preflight import validate
+    from evoforge.driver.runner import default_run_dir
 
     config_path, overrides = _split_items(args.items)
     config = load_config(config_path, overrides)
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             from evoforge.config import load_config
-            from evoforge.loops.runner import run
+            from evoforge.driver.runner import run
 
             config_path, overrides = _split_items(args.items)
             run(load_config(config_path, overrides), quiet=quiet)
@@ -182,12 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plan":
             return _cmd_plan(args)
         if args.command == "resume":
-            from evoforge.loops.runner import resume
+            from evoforge.driver.runner import resume
 
             resume(args.run_dir, quiet=quiet, overrides=tuple(args.overrides))
             return 0
         if args.command == "report":
-            from evoforge.loops.report import write_report
+            from evoforge.driver.report import write_report
 
             print(write_report(args.run_dir))
             return 0

@@ -21,6 +21,7 @@ RANKS = {
     "plugins": 0,
     "stats": 0,
     "telemetry": 0,
+    "progress": 0,
     "monitoring": 0,
     "config": 0,
     "sandbox": 1,
@@ -28,11 +29,13 @@ RANKS = {
     "rewards": 3,
     "agents": 3,
     "training": 4,
-    "loops": 5,
-    "bench": 6,
-    "cli": 7,
-    "__main__": 7,
-    "__init__": 7,
+    "storage": 5,
+    "round": 6,
+    "driver": 7,
+    "bench": 8,
+    "cli": 9,
+    "__main__": 9,
+    "__init__": 9,
 }
 # Same-rank packages that must not import each other either.
 SEPARATE = {("rewards", "agents"), ("agents", "rewards")}
@@ -149,28 +152,28 @@ def test_public_api():
 def test_test_can_see_an_upward_import(tmp_path):
     """The import reader finds lazy imports (the kind that once hid a cycle)."""
     f = tmp_path / "m.py"
-    f.write_text("def f():\n    from evoforge.loops.runner import run\n")
-    assert imports(f, set(modules())) == {"evoforge.loops.runner"}
+    f.write_text("def f():\n    from evoforge.driver.runner import run\n")
+    assert imports(f, set(modules())) == {"evoforge.driver.runner"}
 
 
 def file_owners() -> dict[str, set[str]]:
     """The file names of a run directory, by the one module that may spell them: the round's
     files (every file of ``RoundStore``, read from the store itself so the list cannot drift)
-    belong to loops/store.py, the run's own files (``RunDir``'s paths) to loops/rundir.py, the
-    manifest's name to loops/manifest.py. Every other module asks them for a file:
+    belong to storage/store.py, the run's own files (``RunDir``'s paths) to storage/rundir.py, the
+    manifest's name to storage/manifest.py. Every other module asks them for a file:
     ``rt.round_store(r)``, ``store.run_store(rd, r)``, ``RunDir.events_path``..."""
-    from evoforge.loops.manifest import NAME
-    from evoforge.loops.rundir import RunDir
-    from evoforge.loops.store import RoundStore, _RunFile
+    from evoforge.storage.manifest import NAME
+    from evoforge.storage.rundir import RunDir
+    from evoforge.storage.store import RoundStore, _RunFile
 
     with tempfile.TemporaryDirectory() as d:
         store, rd = RoundStore(Path(d)), RunDir(d)
         files = [f.path for f in vars(store).values() if isinstance(f, _RunFile)]
         paths = [getattr(rd, a) for a in dir(RunDir) if isinstance(getattr(RunDir, a), property)]
     return {
-        "evoforge.loops.store": {p.name for p in files},
-        "evoforge.loops.rundir": {p.name for p in paths if p.suffix},  # files, not directories
-        "evoforge.loops.manifest": {NAME},
+        "evoforge.storage.store": {p.name for p in files},
+        "evoforge.storage.rundir": {p.name for p in paths if p.suffix},  # files, not directories
+        "evoforge.storage.manifest": {NAME},
     }
 
 
@@ -199,8 +202,8 @@ def named_files(path: Path, names: set[str]) -> set[str]:
 
 def test_run_files_are_named_only_by_their_owners():
     owners = file_owners()
-    assert {"pairs.jsonl", "metrics.json", "done.json"} <= owners["evoforge.loops.store"]
-    assert {"meta.json", "events.jsonl"} <= owners["evoforge.loops.rundir"]
+    assert {"pairs.jsonl", "metrics.json", "done.json"} <= owners["evoforge.storage.store"]
+    assert {"meta.json", "events.jsonl"} <= owners["evoforge.storage.rundir"]
     every = set().union(*owners.values())
     named = {
         name: found

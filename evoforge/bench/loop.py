@@ -11,13 +11,13 @@ import tempfile
 from typing import Any
 
 from evoforge.config import load_config
-from evoforge.loops.rundir import RunDir, read_jsonl
+from evoforge.storage.rundir import RunDir, read_jsonl
 
 
 def bench_round(model: str, backend: str, size: str) -> dict[str, Any]:
     """One round of `instructions`, or of `parity` for the tiny model: its random weights form no
     pairs on instructions, so the round would skip training."""
-    from evoforge.loops.runner import run
+    from evoforge.driver.runner import run
 
     env = "parity" if model == "tiny" else "instructions"
     tasks, heldout, tokens = (16, 32, 96) if size == "full" else (4, 8, 16)

@@ -33,12 +33,12 @@ from evoforge.bench import server_spec
 from evoforge.config import Config, load_config
 from evoforge.envs.registry import get_env
 from evoforge.envs.verify import safe_verify
-from evoforge.loops.progress import say
-from evoforge.loops.records import SampleVerdict
-from evoforge.loops.stages.critique import calibration_items, reliability, search_roots
-from evoforge.loops.stages.explore import guided_items
-from evoforge.loops.stages.pairs import filter_pairs, guided_pairs, refined_pairs, sampled_pairs
-from evoforge.loops.store import GuidedSamples
+from evoforge.progress import say
+from evoforge.round.stages.critique import calibration_items, reliability, search_roots
+from evoforge.round.stages.explore import guided_items
+from evoforge.round.stages.pairs import filter_pairs, guided_pairs, refined_pairs, sampled_pairs
+from evoforge.storage.records import SampleVerdict
+from evoforge.storage.store import GuidedSamples
 
 
 def _evoforge_side(cfg: Config, roles: Roles, env, tasks: dict, pool: ServerPool) -> dict[str, Any]:

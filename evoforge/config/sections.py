@@ -231,7 +231,7 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class ExploreConfig:
-    """Guided exploration of the tasks no sample passed (loops/stages/explore.py): sampled again
+    """Guided exploration of the tasks no sample passed (round/stages/explore.py): sampled again
     with guidance; a verified guided answer is trained on against the plain prompt."""
 
     kinds: str = opt(

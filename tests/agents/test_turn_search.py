@@ -222,8 +222,8 @@ def test_first_failed_turn_comes_from_the_verifier():
 def test_pairs_share_the_prefix_and_rows_render_the_tools(turn_only, tiny_path):
     from transformers import AutoTokenizer
 
-    from evoforge.loops.records import SampleVerdict
-    from evoforge.loops.stages.trajectory_pairs import TrajectoryPairs
+    from evoforge.round.stages.trajectory_pairs import TrajectoryPairs
+    from evoforge.storage.records import SampleVerdict
     from evoforge.training.trl_adapters import dpo_rows, sft_rows
 
     env, tasks, server, search, roots = setup()

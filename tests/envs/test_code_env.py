@@ -8,7 +8,7 @@ import evoforge
 from evoforge.cli import main
 from evoforge.envs import get_env
 from evoforge.envs.code import extract_code
-from evoforge.loops.rundir import read_jsonl
+from evoforge.storage.rundir import read_jsonl
 from tests.helpers.runs import TINY_RUN
 
 
@@ -90,9 +90,9 @@ def test_a_poisoned_samples_file_gives_failed_verdicts_on_resume(tmp_path):
     """What a resume does with a round's samples.jsonl: the verify stage verifies every stored
     answer again. Answers that forge the result channel (a RecursionError for the parser) or
     that are not text are failed verdicts; the stage returns and the run goes on."""
-    from evoforge.loops.records import TaskSamples
-    from evoforge.loops.stages.verify import response_verdicts
-    from evoforge.loops.store import RoundStore
+    from evoforge.round.stages.verify import response_verdicts
+    from evoforge.storage.records import TaskSamples
+    from evoforge.storage.store import RoundStore
 
     env = get_env("code")
     task = env.tasks("train", 1, seed=0)[0]

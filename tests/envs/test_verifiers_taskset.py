@@ -14,7 +14,7 @@ import evoforge  # noqa: E402
 from evoforge.envs import get_env  # noqa: E402
 from evoforge.envs.check import check_env  # noqa: E402
 from evoforge.errors import EvoforgeError  # noqa: E402
-from evoforge.loops.rundir import read_json, read_jsonl  # noqa: E402
+from evoforge.storage.rundir import read_json, read_jsonl  # noqa: E402
 from tests.helpers.runs import TINY_RUN, cli  # noqa: E402
 
 SPEC = "verifiers:tests.helpers.vf_tasksets"

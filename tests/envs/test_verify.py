@@ -19,8 +19,8 @@ from evoforge.envs import Task, Verdict
 from evoforge.envs.check import CheckedEnv, check_env
 from evoforge.envs.verify import FEEDBACK_CHARS, VerifyTimeout, safe_verify
 from evoforge.errors import EvoforgeError
-from evoforge.loops.stages.evaluate import evaluate_env
 from evoforge.rewards import verdict_reward
+from evoforge.round.stages.evaluate import evaluate_env
 from tests.helpers.runs import REPO
 
 

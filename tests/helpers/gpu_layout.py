@@ -16,7 +16,7 @@ def main(gpus: int, overrides: list[str]) -> dict:
     from evoforge.agents.serving.pool import ServerPool, ServerSpec
     from evoforge.agents.serving.types import GenRequest, Sampling
     from evoforge.config import load_config
-    from evoforge.loops.servers import start_servers
+    from evoforge.round.servers import start_servers
     from evoforge.training.actor import TrainerActor
 
     cluster.connect(num_cpus=12, num_gpus=gpus)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evoforge.loops.records import Pair
+from evoforge.storage.records import Pair
 
 
 def sampled_pair(chosen: str, rejected: str, id_: str = "t", edit_distance: int = 0) -> Pair:

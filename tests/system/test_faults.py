@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from evoforge.loops.graph import NODES
-from evoforge.loops.rundir import read_json, read_jsonl
+from evoforge.round.graph import NODES
+from evoforge.storage.rundir import read_json, read_jsonl
 from tests.helpers.disk import fill
 from tests.helpers.runs import (
     TINY_RUN,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from evoforge.loops.rundir import read_json, read_jsonl
+from evoforge.storage.rundir import read_json, read_jsonl
 from tests.helpers.runs import MULTITURN_RUN, cli
 from tests.system.test_faults import outcome, pause_and_kill, resume_ok, wait_no_evoforge_actors
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from evoforge.loops.rundir import read_json, read_jsonl
+from evoforge.storage.rundir import read_json, read_jsonl
 from tests.helpers.runs import REPO, TINY_RUN
 
 pytestmark = pytest.mark.slow

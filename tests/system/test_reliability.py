@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from evoforge.loops.rundir import read_json, read_jsonl
+from evoforge.storage.rundir import read_json, read_jsonl
 from tests.helpers.runs import TINY_RUN, cli, running
 
 pytestmark = pytest.mark.slow

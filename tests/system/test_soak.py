@@ -15,7 +15,7 @@ import time
 import psutil
 import pytest
 
-from evoforge.loops.rundir import read_jsonl
+from evoforge.storage.rundir import read_jsonl
 from tests.helpers.runs import REPO, TINY_RUN, cli
 
 pytestmark = pytest.mark.slow

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from evoforge.agents.serving.pool import vllm_importable
-from evoforge.loops import leftovers
+from evoforge.driver import leftovers
 from tests.helpers.runs import REPO, TINY_RUN, cli
 
 pytestmark = pytest.mark.slow
@@ -113,7 +113,7 @@ def test_a_killed_drivers_leftovers_are_cleaned_and_sigterm_ends_a_script_with_1
         assert f"removed {temp}" in cleaned[0]
         # Ray 2.60 leaves the dashboard and runtime-env agents; they may end by themselves a
         # minute or more later (a loaded machine starts the resume late): stopped are those
-        # still there (tests/loops/test_leftovers.py stops a live one for sure)
+        # still there (tests/driver/test_leftovers.py stops a live one for sure)
         stopped = re.search(r"stopped (\d+) process\(es\)", cleaned[0])
         assert int(stopped.group(1) if stopped else 0) <= len(left), (left, cleaned)
         assert alive(rec["processes"]) == [] and not temp.exists()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import evoforge
-from evoforge.loops.rundir import read_json
+from evoforge.storage.rundir import read_json
 from tests.helpers.runs import TINY_RUN
 from tests.helpers.wandb_offline import history_and_config
 

@@ -15,9 +15,9 @@ import pytest
 from safetensors.numpy import load_file
 
 import evoforge
-from evoforge.loops.rundir import read_json, read_jsonl
-from evoforge.loops.stages.train import refiner_examples, training_plan
-from evoforge.loops.store import RoundStore
+from evoforge.round.stages.train import refiner_examples, training_plan
+from evoforge.storage.rundir import read_json, read_jsonl
+from evoforge.storage.store import RoundStore
 from evoforge.training.actor import TrainerActor
 from evoforge.training.settings import TrainSettings
 from tests.helpers.runs import TINY_RUN, cli

@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from evoforge.config import load_config
-from evoforge.loops.records import SampleVerdict
-from evoforge.loops.stages.trajectory_pairs import TrajectoryPairs
+from evoforge.round.stages.trajectory_pairs import TrajectoryPairs
+from evoforge.storage.records import SampleVerdict
 from evoforge.training.settings import TrainSettings
 from evoforge.training.trainer import Trainer
 from evoforge.training.trl_adapters import build_trainer, dpo_config, dpo_rows, sft_rows

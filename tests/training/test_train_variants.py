@@ -11,8 +11,8 @@ import pytest
 import evoforge
 from evoforge.cli import main
 from evoforge.envs.registry import get_env
-from evoforge.loops.rundir import read_json
 from evoforge.rewards import env_reward_function
+from evoforge.storage.rundir import read_json
 from evoforge.training.settings import TrainSettings
 from tests.helpers.runs import TINY_RUN
 

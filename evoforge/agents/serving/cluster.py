@@ -268,7 +268,7 @@ def _start_local(cpus: int, gpus: int | None, dashboard_host: str, temp_dir: str
 def _no_failure_signal_handler():
     """ray.init without Ray's C++ failure signal handler in this driver (workers keep theirs).
 
-    The driver owns SIGTERM (loops/termination.py). Ray installs its crash handler for SIGSEGV,
+    The driver owns SIGTERM (driver/termination.py). Ray installs its crash handler for SIGSEGV,
     ..., SIGTERM when the driver connects and, at ray.shutdown, sets all of them to SIG_DFL at
     the C level, under Python's feet: a SIGTERM during the shutdown (about a second on a local
     cluster) then killed the driver mid-cleanup, without its last line or exit code 143."""

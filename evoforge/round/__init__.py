@@ -1,0 +1,2 @@
+"""The round's algorithm: its LangGraph graph, state and routing, the node wrapper, the runtime a
+stage gets, the role servers and the stages (``stages/``). Uses storage, never the driver."""

@@ -130,9 +130,11 @@ RESUME_SAFE_KEYS: tuple[str, ...] = (
     "serving.vllm_memory_fraction",
     "serving.vllm_kv_cache_gib",
     "serving.vllm_start_timeout_s",
+    "train.micro_batch_size",
 )
 """Keys ``evoforge resume RUN_DIR key=value`` may change: where the run executes, its memory and
-time limits, its output; never what it computes. Any other difference between a run's
+time limits, its output; never what it computes (a micro-batch splits an optimizer step's
+examples into passes; the step still sees the same ones). Any other difference between a run's
 config.yaml and the config it started with stops the resume with the keys named."""
 
 

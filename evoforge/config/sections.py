@@ -298,6 +298,16 @@ class TrainConfig:
     )
     epochs: int = opt(1, "Passes over the round's data.", ge=1, le=1000)
     batch_size: int = opt(4, "Examples per optimizer step.", ge=1, le=65536)
+    micro_batch_size: int = opt(
+        0,
+        "Examples per forward/backward pass; the optimizer step accumulates train.batch_size "
+        "of them (per worker). 0 = auto: on a CPU, as many as keep a pass within 2048 tokens "
+        "at train.max_length (a DPO example is two rows; float32 activations of the default "
+        "135M model are ~1.6 MB a token, so a whole batch of 4 pairs of 1024 tokens took 16 GB); "
+        "on a GPU, the whole batch. DPO and SFT only (GRPO and RLOO take the whole batch).",
+        ge=0,
+        le=65536,
+    )
     beta: float = opt(
         0.1, "DPO beta (SPaR uses 0.1); also GRPO's KL coefficient.", ge=0.0, le=1000.0
     )

@@ -12,9 +12,15 @@ import os
 from typing import Any
 
 from evoforge.agents.serving import cluster
+from evoforge.agents.serving.memory import killed_for_memory, memory_detail
+from evoforge.errors import EvoforgeError
 from evoforge.training.settings import TrainSettings
 from evoforge.training.trainer import Trainer, work_dir
 from evoforge.training.trl_adapters import PROGRESS_FILE, clear_step_progress
+
+
+class TrainerOutOfMemory(EvoforgeError):
+    """Ray's memory monitor killed the trainer (or a training worker)."""
 
 
 class TrainerActor:
@@ -31,11 +37,22 @@ class TrainerActor:
         # A killed run's step stays in the progress file until the new phase writes its own,
         # minutes later (the actor starts, loads weights, builds the trainer): forget it now.
         clear_step_progress(os.path.join(work_dir(args[2]), PROGRESS_FILE))
-        if isinstance(settings, TrainSettings) and settings.workers > 1:
-            from evoforge.training.distributed import train_with_workers
+        try:
+            if isinstance(settings, TrainSettings) and settings.workers > 1:
+                from evoforge.training.distributed import train_with_workers
 
-            return train_with_workers(self.run_id, label, args, settings, self.gpus)
-        return cluster.get(self._start().train.options(name=label).remote(*args))
+                return train_with_workers(self.run_id, label, args, settings, self.gpus)
+            return cluster.get(self._start().train.options(name=label).remote(*args))
+        except Exception as e:
+            if not killed_for_memory(e):
+                raise
+            self._actor = None  # Ray killed it; the next round starts a new one
+            raise TrainerOutOfMemory(
+                f"the trainer was killed for want of memory ({memory_detail(e)}); resume the run "
+                "with a smaller train.micro_batch_size (examples a pass holds, now "
+                f"{settings.micro_batch_size or 'auto'}), or start anew with a smaller "
+                f"train.max_length (now {settings.max_length})"
+            ) from None
 
     def _start(self):
         import ray

@@ -17,6 +17,7 @@ class TrainSettings:
     learning_rate: float
     epochs: int
     batch_size: int
+    micro_batch_size: int
     beta: float
     sft_weight: float
     lora: bool
@@ -47,6 +48,7 @@ class TrainSettings:
             learning_rate=t.learning_rate,
             epochs=t.epochs,
             batch_size=t.batch_size,
+            micro_batch_size=t.micro_batch_size,
             beta=t.beta,
             sft_weight=t.sft_weight,
             lora=t.lora,

@@ -203,7 +203,7 @@ class Trainer:
         reward = env_reward_function(s.env, s.data, s.verify_timeout_s)
         rows = [{"prompt": list(t["messages"]), "task": json.dumps(t)} for t in tasks]
         args = config_cls(
-            **common_args(s, work, self.cuda, size),
+            **common_args(s, work, self.cuda, size, rows_per_example=0),
             num_generations=s.grpo_generations,
             max_completion_length=s.max_completion_length,
             beta=s.beta,

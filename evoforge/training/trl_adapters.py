@@ -31,10 +31,35 @@ from typing import Any
 
 from evoforge.training.settings import TrainSettings
 
+CPU_TOKENS_PER_PASS = 2048
+"""Auto micro-batches on a CPU keep a forward/backward pass within this many tokens at
+``train.max_length``: activations grow with the tokens of a pass (float32, ~1.6 MB a token for the
+default 135M model: 8 rows of 1024 tokens held 13 GB), and the trainer shares the machine with the
+servers."""
 
-def common_args(s: TrainSettings, out: str, cuda: bool, world: int = 1) -> dict[str, Any]:
-    """TrainingArguments shared by every algorithm; ``world``: the data-parallel workers.
-    ``train.precision`` is resolved here, in the process that trains (see precision.py)."""
+
+def micro_batch(s: TrainSettings, cuda: bool, world: int = 1, rows_per_example: int = 1) -> int:
+    """Examples per forward/backward pass of one worker: ``train.micro_batch_size``, or (0) on a
+    CPU the most that keep a pass within CPU_TOKENS_PER_PASS (``rows_per_example``: 2 for DPO's
+    chosen and rejected; 0: never split, as GRPO and RLOO score one generation batch a pass), on
+    a GPU the worker's whole batch. Always a divisor of that batch, so that every optimizer step
+    sees exactly ``train.batch_size`` examples."""
+    batch = max(1, s.batch_size // world)
+    if rows_per_example == 0:
+        return batch
+    want = s.micro_batch_size or (
+        batch if cuda else CPU_TOKENS_PER_PASS // (rows_per_example * s.max_length)
+    )
+    want = max(1, min(batch, want))
+    return max(d for d in range(1, want + 1) if batch % d == 0)
+
+
+def common_args(
+    s: TrainSettings, out: str, cuda: bool, world: int = 1, rows_per_example: int = 1
+) -> dict[str, Any]:
+    """TrainingArguments shared by every algorithm; ``world``: the data-parallel workers;
+    ``rows_per_example``: sequences of one example in a pass (micro_batch). ``train.precision``
+    is resolved here, in the process that trains (see precision.py)."""
     from evoforge.training.precision import resolve
 
     sharded = (
@@ -42,9 +67,11 @@ def common_args(s: TrainSettings, out: str, cuda: bool, world: int = 1) -> dict[
         if s.strategy == "fsdp" and world > 1
         else {}
     )
+    micro = micro_batch(s, cuda, world, rows_per_example)
     return dict(
         output_dir=out,
-        per_device_train_batch_size=s.batch_size // world,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=max(1, s.batch_size // world) // micro,
         num_train_epochs=s.epochs,
         learning_rate=s.learning_rate,
         seed=s.seed,
@@ -152,7 +179,7 @@ def dpo_config(s: TrainSettings, work: str, cuda: bool, world: int = 1):
     from trl import DPOConfig
 
     return DPOConfig(
-        **common_args(s, work, cuda, world),
+        **common_args(s, work, cuda, world, rows_per_example=2),
         beta=s.beta,
         max_length=s.max_length,
         # TRL's precomputed log-probs are cached next to the dataset's files, which are per

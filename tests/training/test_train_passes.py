@@ -3,6 +3,8 @@ constructor runs the DPO reference pass."""
 
 from __future__ import annotations
 
+import pytest
+
 from evoforge.training.trl_adapters import length_grouped
 
 
@@ -60,3 +62,66 @@ def test_dense_head_is_in_place_before_the_reference_pass(tiny_path, tmp_path, m
     from trl.trainer.utils import add_fused_lm_head
 
     assert module.add_fused_lm_head is add_fused_lm_head  # TRL's own again after construction
+
+
+@pytest.mark.parametrize(
+    ("overrides", "cuda", "world", "rows", "micro"),
+    [
+        ([], False, 1, 2, 1),  # DPO at 1024 tokens: a pair is 2048 tokens, one a pass
+        ([], False, 1, 1, 2),  # SFT at 1024 tokens
+        (["train.max_length=256"], False, 1, 2, 4),  # short rows: the whole batch
+        (["train.micro_batch_size=3"], False, 1, 1, 2),  # the largest divisor of 4 up to 3
+        (["train.micro_batch_size=8"], False, 1, 1, 4),  # never more than the batch
+        ([], True, 1, 2, 4),  # a GPU: the whole batch
+        ([], False, 1, 0, 4),  # GRPO/RLOO: one generation batch a pass
+        (["train.batch_size=8", "train.max_length=512"], False, 2, 2, 2),  # 4 a worker
+    ],
+)
+def test_a_pass_holds_what_fits_and_the_step_still_sees_the_whole_batch(
+    tmp_path, overrides, cuda, world, rows, micro
+):
+    from evoforge.config import load_config
+    from evoforge.training.settings import TrainSettings
+    from evoforge.training.trl_adapters import common_args, micro_batch
+
+    s = TrainSettings.from_config(load_config(None, overrides))
+    assert micro_batch(s, cuda, world, rows) == micro
+    args = common_args(s, str(tmp_path), cuda, world, rows_per_example=rows)
+    assert args["per_device_train_batch_size"] == micro
+    assert micro * args["gradient_accumulation_steps"] == s.batch_size // world
+
+
+def test_a_trainer_killed_for_memory_is_one_line_naming_the_knobs(monkeypatch):
+    """Ray's memory monitor killing the trainer reaches the user as one line with the knobs
+    (a default `tools` round once died so, with a traceback)."""
+    from ray.exceptions import OutOfMemoryError
+
+    from evoforge.config import load_config
+    from evoforge.training import actor as actor_mod
+    from evoforge.training.settings import TrainSettings
+
+    def killed(ref):
+        raise OutOfMemoryError("1 worker(s) were killed due to the node running low on memory.")
+
+    monkeypatch.setattr(actor_mod.cluster, "get", killed)
+    trainer = actor_mod.TrainerActor("r", threads=1)
+    monkeypatch.setattr(trainer, "_start", lambda: type("A", (), {"train": _Remote()})())
+    s = TrainSettings.from_config(load_config(None, []))
+    with pytest.raises(actor_mod.TrainerOutOfMemory) as e:
+        trainer.train("round0/train", "dpo", "/m", "/tmp/out", [], s)
+    said = str(e.value)
+    assert "\n" not in said and said.startswith("the trainer was killed for want of memory")
+    assert "train.micro_batch_size (examples a pass holds, now auto)" in said
+    assert "train.max_length (now 1024)" in said
+
+    monkeypatch.setattr(actor_mod.cluster, "get", lambda ref: (_ for _ in ()).throw(KeyError()))
+    with pytest.raises(KeyError):  # anything else goes up unchanged
+        trainer.train("round0/train", "dpo", "/m", "/tmp/out", [], s)
+
+
+class _Remote:
+    def options(self, **kw):
+        return self
+
+    def remote(self, *args):
+        return "ref"

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evoforge.agents.guidance import Guidance
 from evoforge.agents.roles import Roles
-from evoforge.agents.rollout import Edit, guided_rollout, replay, rollout
 from evoforge.agents.search import SearchSettings, TreeSearch
 from evoforge.agents.serving.placement import Placement
-from evoforge.agents.serving.types import ModelServer, Sampling
-from evoforge.agents.turn_search import TrajectorySearch
 from evoforge.config import Config
-from evoforge.envs.base import Environment, Task
-from evoforge.envs.multiturn import Trajectory, is_multiturn
+from evoforge.envs.base import Environment
 from evoforge.progress import Progress
+from evoforge.round.samples import SampleKind, kind_for
 from evoforge.round.servers import RoleServers
 from evoforge.round.state import RunState
 from evoforge.storage.rundir import RunDir
@@ -43,91 +37,23 @@ class Runtime:
     """The run's experiment trackers (driver/trackers.py), or None."""
     roles: Roles = field(init=False)
     trainer: TrainerActor = field(init=False)
-    multiturn: bool = field(init=False)
-    """The environment gives tools: samples are trajectories, searched turn by turn."""
+    samples: SampleKind = field(init=False)
+    """What a sample of ``env`` is (an answer, or a trajectory where it gives tools) and the
+    batched operations the stages ask of the samples (round/samples.py)."""
+    guard_samples: SampleKind | None = field(init=False)
+    """The same for ``guard`` (evaluated only), which may be of the other kind."""
 
     def __post_init__(self) -> None:
         s = self.servers
-        self.multiturn = is_multiturn(self.env)
-        self.roles = Roles.from_config(self.config, s.actor, s.critic, s.refiner, self.multiturn)
+        trajectories = kind_for(self.env).trajectories
+        self.roles = Roles.from_config(self.config, s.actor, s.critic, s.refiner, trajectories)
+        self.samples = self._samples_of(self.env)
+        self.guard_samples = self._samples_of(self.guard) if self.guard is not None else None
         gpus = self.placement.trainer_gpus if self.placement else 0.0
         self.trainer = TrainerActor(self.run_id, self.config.serving.threads, gpus)
 
-    # -- multi-turn environments --------------------------------------------------------------
-    MIN_TURN_TOKENS = 16
-    """A trajectory goes on only while its next prompt leaves this much room in the window."""
-
-    @cached_property
-    def fits(self):
-        """Whether a prompt (messages, tool specs) leaves room for a turn in the context window,
-        counted with the actor's tokenizer as the engines count it."""
-        from transformers import AutoTokenizer
-
-        from evoforge.agents.serving.engine_base import prompt_ids
-
-        tok = AutoTokenizer.from_pretrained(self.base_model_path())
-        room = self.config.serving.max_model_len - self.MIN_TURN_TOKENS
-
-        def fits(messages, tools) -> bool:
-            return len(prompt_ids(tok, messages, tools)) < room
-
-        return fits
-
-    def rollouts(
-        self,
-        env,
-        tasks: Sequence[Task],
-        sampling: Sampling,
-        key: str,
-        samples: int = 1,
-        progress=None,
-        server: ModelServer | None = None,
-    ) -> list[Trajectory]:
-        """Trajectories of ``env`` on ``tasks``, all advanced together turn by turn."""
-        return rollout(
-            server or self.servers.actor,
-            env,
-            tasks,
-            replace(sampling, n=1),
-            samples=samples,
-            key=key,
-            progress=progress,
-            **self._turns(),
-        )
-
-    def guided_rollouts(
-        self, items: Sequence[tuple[Task, Guidance]], key: str, samples: int, progress=None
-    ) -> list[Trajectory]:
-        """``samples`` guided trajectories per (task, guidance) item, item-major (the actor
-        samples as in generate; agents/rollout.guided_rollout)."""
-        return guided_rollout(
-            self.servers.actor,
-            self.env,
-            items,
-            replace(self.roles.actor_sampling, n=1),
-            samples=samples,
-            key=key,
-            progress=progress,
-            **self._turns(),
-        )
-
-    def replay(self, edits: Sequence[Edit]) -> list[Trajectory]:
-        """The actor continues each edit's trajectory from its rewritten turn (sampled)."""
-        return replay(
-            self.servers.actor,
-            self.env,
-            edits,
-            replace(self.roles.actor_sampling, n=1),
-            **self._turns(),
-        )
-
-    def _turns(self) -> dict[str, Any]:
-        """What every rollout of the run shares: its turn limit, its seed, the context check."""
-        return {
-            "max_turns": self.config.generation.max_turns,
-            "seed": self.config.seed,
-            "fits": self.fits,
-        }
+    def _samples_of(self, env: Environment) -> SampleKind:
+        return kind_for(env)(env, self.roles, self.config, self.base_model_path())
 
     def store(self, state: RunState) -> RoundStore:
         """The files of the state's round."""
@@ -162,11 +88,7 @@ class Runtime:
         """The round's tree search over its tasks, with the judge weighted as it earned."""
         weight = store.judge.read()["weight"] if store.judge.exists() else 1.0
         settings = SearchSettings.from_config(self.config)
-        if self.multiturn:
-            return TrajectorySearch(
-                self.roles, self.env, store.tasks(), settings, self.replay, judge_weight=weight
-            )
-        return TreeSearch(self.roles, self.env, store.tasks(), settings, judge_weight=weight)
+        return self.samples.search(store.tasks(), settings, weight)
 
     def model_dir(self, round_: int) -> Path:
         return self.rd.model(round_)

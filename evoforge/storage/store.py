@@ -122,6 +122,11 @@ class GuidedSamples:
     trajectories: list[Trajectory] | None = None
     """The trajectories themselves (multi-turn environments), else None."""
 
+    @property
+    def samples(self) -> list[str] | list[Trajectory]:
+        """The samples themselves: the trajectories where there are, else the answers."""
+        return self.trajectories if self.trajectories is not None else self.texts
+
 
 def search_record(phase: str, state: SearchState) -> dict[str, Any]:
     """The search file's content: its phase ("judged" or "expanded") and its state."""

@@ -90,7 +90,7 @@ def test_a_poisoned_samples_file_gives_failed_verdicts_on_resume(tmp_path):
     """What a resume does with a round's samples.jsonl: the verify stage verifies every stored
     answer again. Answers that forge the result channel (a RecursionError for the parser) or
     that are not text are failed verdicts; the stage returns and the run goes on."""
-    from evoforge.round.stages.verify import response_verdicts
+    from evoforge.round.samples import response_verdicts
     from evoforge.storage.records import TaskSamples
     from evoforge.storage.store import RoundStore
 

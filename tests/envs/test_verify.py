@@ -20,6 +20,7 @@ from evoforge.envs.check import CheckedEnv, check_env
 from evoforge.envs.verify import FEEDBACK_CHARS, VerifyTimeout, safe_verify
 from evoforge.errors import EvoforgeError
 from evoforge.rewards import verdict_reward
+from evoforge.round.samples import Answers
 from evoforge.round.stages.evaluate import evaluate_env
 from tests.helpers.runs import REPO
 
@@ -93,7 +94,7 @@ def test_malformed_verdicts_are_errors_everywhere(case):
     with pytest.raises(EvoforgeError, match=message.split(" ")[0]):
         search.score([node])
     with pytest.raises(EvoforgeError, match="environment 'probe'"):
-        evaluate_env(Server("x"), env, 2, 0, 8)
+        evaluate_env(Answers(env, roles, Config()), 2, 0, 8)
     with pytest.raises(EvoforgeError, match="environment 'probe'"):
         verdict_reward(env)(task, "x")
     assert any(message in p for p in check_env(env, n=2).problems)

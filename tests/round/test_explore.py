@@ -2,9 +2,10 @@
 
 from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
+from evoforge.round.stages.answer_pairs import AnswerPairs
 from evoforge.round.stages.critique import search_roots
 from evoforge.round.stages.explore import targets
-from evoforge.round.stages.pairs import guided_pairs, guided_passes, rft_rows
+from evoforge.round.stages.pairs import guided_pairs, guided_passes
 from evoforge.storage.records import SampleVerdict
 from evoforge.storage.store import GuidedSamples
 
@@ -66,7 +67,10 @@ def test_guided_passes_become_rft_rows_on_the_plain_prompt_with_the_prefix_kept(
     ]
     assert guided_passes(guided, per_task=5) == [("t", opening + 'calc"}'), ("t", "other")]
     assert guided_passes(guided, per_task=1) == [("t", opening + 'calc"}')]
-    rows = rft_rows({"t": task()}, {"t": ["plain"]}, {"t": [v(False)]}, SearchState(), 2, guided)
+    texts, passes = {"t": ["plain"]}, guided_passes(guided, per_task=2)
+    rows = AnswerPairs({"t": task()}, texts).rft_rows(
+        texts, {"t": [v(False)]}, SearchState(), 2, passes
+    )
     assert [(r.source, r.completion) for r in rows] == [
         ("guided", opening + 'calc"}'),
         ("guided", "other"),

@@ -2,12 +2,12 @@
 
 from evoforge.agents.search import Node, SearchState, Tree
 from evoforge.envs.base import Task
+from evoforge.round.stages.answer_pairs import AnswerPairs
 from evoforge.round.stages.pairs import (
     edit_distance,
     filter_pairs,
     partial_pairs,
     refined_pairs,
-    rft_rows,
     sampled_pairs,
 )
 from evoforge.storage.records import SampleVerdict
@@ -95,12 +95,9 @@ def test_filters():
 
 
 def test_rft_rows_are_distinct_passing_samples_and_verified_refinements():
-    rows = rft_rows(
-        {"t": task()},
-        {"t": ["ok one", "ok one", "bad", "ok two", "ok three"]},
-        {"t": [v(True), v(True), v(False), v(True), v(True)]},
-        _search(True),
-        per_task=2,
+    texts = {"t": ["ok one", "ok one", "bad", "ok two", "ok three"]}
+    rows = AnswerPairs({"t": task()}, texts).rft_rows(
+        texts, {"t": [v(True), v(True), v(False), v(True), v(True)]}, _search(True), per_task=2
     )
     assert [(r.source, r.completion) for r in rows] == [
         ("sampled", "ok one"),

@@ -8,7 +8,8 @@ for the small models this runs on) it is benched for the round: no more critic c
 runs on the verifier alone. SPaR trusts its judge unmeasured; its own judge started near chance
 and was trained before use. An environment without a verifier (``verifiable = False``) keeps the
 judge alone, as in SPaR. On a multi-turn environment the judge reads a whole trajectory (its
-transcript) and a search root holds the trajectory itself.
+transcript) and a search root holds the trajectory itself (the runtime's kind of sample,
+round/samples.py, gives a root its sample).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 
 from evoforge.agents.roles import stable_seed
 from evoforge.agents.search import Node
-from evoforge.envs.multiturn import Trajectory
 from evoforge.round.nodes import StageResult, stage
 from evoforge.round.runtime import Runtime
+from evoforge.round.samples import Hold
 from evoforge.round.state import RunState
 from evoforge.stats import cohen_kappa
 from evoforge.storage.records import SampleVerdict
@@ -75,13 +76,13 @@ def search_roots(
     samples: dict[str, list[str]],
     verdicts: dict[str, list[SampleVerdict]],
     limit: int,
-    trajectories: dict[str, list[Trajectory]] | None = None,
     solved: set[str] = frozenset(),
+    hold: Hold | None = None,
 ) -> list[Node]:
     """For each task with no passing sample and not ``solved`` by guided exploration, its
-    best-scoring sample (closest to passing), carrying its verdict; the ``limit`` tasks closest to
-    passing first. With ``trajectories`` (multi-turn) a root holds its trajectory and the turn to
-    rewrite."""
+    best-scoring sample (closest to passing), carrying its verdict (with the turn to rewrite, on
+    trajectories); the ``limit`` tasks closest to passing first. ``hold`` gives a root the rest of
+    its sample (a trajectory)."""
     roots = []
     for order, (tid, vs) in enumerate(verdicts.items()):
         if any(v.passed for v in vs) or tid in solved:
@@ -91,9 +92,9 @@ def search_roots(
         node = Node(id=f"{tid}#0", task_id=tid, parent=None, depth=0, response=samples[tid][best])
         node.verifier_score, node.verifier_passed = float(v.score), bool(v.passed)
         node.verifier_loose, node.feedback = bool(v.loose), v.feedback
-        if trajectories is not None:
-            node.trajectory = trajectories[tid][best].to_json(with_task=False)
-            node.failed_turn = v.failed_turn
+        node.failed_turn = v.failed_turn  # None for an answer
+        if hold is not None:
+            hold(node, best)
         roots.append((-v.score, order, node))
     roots.sort(key=lambda x: x[:2])
     return [n for _, _, n in roots[:limit]]
@@ -166,9 +167,9 @@ def critique(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
         # a checkpoint of its own: a crash while scoring the roots does not redo the calibration
         store.critiques.write(votes)  # empty when nothing was measured: the file says so
         store.judge.write(judge)
-    trajs = store.trajectories() if rt.multiturn else None
     solved = {g.task_id for g in store.guided_samples() if any(v.passed for v in g.verdicts)}
-    roots = search_roots(samples, verdicts, rt.config.search.max_tasks, trajs, solved)
+    hold = rt.samples.root_hold(store)
+    roots = search_roots(samples, verdicts, rt.config.search.max_tasks, solved, hold)
     search = rt.tree_search(store)
     with rt.progress.bar(f"round {state['round']} critique", len(roots)) as bar:
         search.score(roots, bar)  # the critique the refiner reads (unless benched)

@@ -2,7 +2,8 @@
 environment and the forgetting guard, compared task by task with the baseline and with the last
 kept round (McNemar's exact test and the paired difference with its 95% interval).
 ``baseline`` runs once, on the starting model. A multi-turn environment is evaluated on greedy
-rollouts (every held-out task's trajectory advanced turn by turn, verified whole)."""
+rollouts (every held-out task's trajectory advanced turn by turn, verified whole): each
+environment's kind of sample (round/samples.py) answers its held-out tasks."""
 
 from __future__ import annotations
 
@@ -10,14 +11,12 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import Any
 
-from evoforge.agents.prompts import transcript
-from evoforge.agents.serving.types import GenRequest, ModelServer, Sampling, generate
-from evoforge.envs.base import Environment
-from evoforge.envs.multiturn import is_multiturn
+from evoforge.agents.serving.types import Sampling
 from evoforge.envs.verify import safe_verify
 from evoforge.errors import EvoforgeError
 from evoforge.round.nodes import StageResult, stage
 from evoforge.round.runtime import Runtime
+from evoforge.round.samples import SampleKind
 from evoforge.round.state import RunState
 from evoforge.stats import paired_comparison, wilson
 from evoforge.storage.records import EvalRecord, Evaluation
@@ -63,32 +62,18 @@ def summarize(records: list[EvalRecord], by_type: dict[str, dict[str, int]]) -> 
 
 
 def evaluate_env(
-    server: ModelServer,
-    env: Environment,
-    n: int,
-    seed: int,
-    max_tokens: int,
-    progress=None,
-    rollouts=None,
+    samples: SampleKind, n: int, seed: int, max_tokens: int, progress=None
 ) -> tuple[dict[str, Any], list[EvalRecord]]:
-    """Pass rates (strict, loose, 95% CI, per type, per group) of greedy heldout answers.
-
-    ``rollouts(env, tasks, sampling, key, progress=...)`` runs a multi-turn environment's tasks
-    (``Runtime.rollouts``); a record's response is then the trajectory's transcript."""
+    """Pass rates (strict, loose, 95% CI, per type, per group) of greedy heldout answers of
+    ``samples.env`` (on a multi-turn environment a record's response is the trajectory's
+    transcript)."""
+    env = samples.env
     tasks = env.tasks("heldout", n, seed)
     if not tasks:
         raise EvoforgeError(
             f"environment '{env.name}' returned no heldout tasks; it must give at least one"
         )
-    greedy = Sampling.greedy(max_tokens)
-    if is_multiturn(env):
-        if rollouts is None:
-            raise EvoforgeError(f"environment '{env.name}' is multi-turn: evaluate it on rollouts")
-        trajs = rollouts(env, tasks, greedy, "eval", progress=progress)
-        answers = [(transcript(x.messages, len(x.task.messages)), x.messages) for x in trajs]
-    else:
-        reqs = [GenRequest(t.messages, greedy, id=t.id) for t in tasks]
-        answers = [(r.texts[0], r.texts[0]) for r in generate(server, reqs, progress)]
+    answers = samples.heldout(tasks, Sampling.greedy(max_tokens), progress)
     by_type: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "strict": 0, "loose": 0})
     records = []
     for t, (text, answer) in zip(tasks, answers, strict=True):
@@ -144,12 +129,12 @@ def evaluate_all(rt: Runtime, label: str) -> dict[str, Any]:
     """Held-out numbers of the weights the servers hold now, for the main and the guard env."""
     c = rt.config
     heldout, records = {}, {}
-    envs = [(rt.env, c.eval.heldout_tasks)] + ([(rt.guard, c.eval.guard_tasks)] if rt.guard else [])
-    for env, n in envs:
-        with rt.progress.bar(f"{label}: {env.name}", n) as bar:
-            heldout[env.name], records[env.name] = evaluate_env(
-                rt.servers.actor, env, n, c.seed, c.eval.max_tokens, bar, rt.rollouts
-            )
+    kinds = [(rt.samples, c.eval.heldout_tasks)]
+    kinds += [(rt.guard_samples, c.eval.guard_tasks)] if rt.guard_samples is not None else []
+    for samples, n in kinds:
+        name = samples.env.name
+        with rt.progress.bar(f"{label}: {name}", n) as bar:
+            heldout[name], records[name] = evaluate_env(samples, n, c.seed, c.eval.max_tokens, bar)
     return {"heldout": heldout, "records": records}
 
 

@@ -9,7 +9,8 @@ as part of the answer, and becomes an RFT row and the chosen side of a ``guided`
 rejected side is the closest plain failed sample (pairs.py). This is STaR's rationalization and
 context distillation; where we depart from STaR: the hint is the verifier's own words, several
 kinds are tried side by side, and a kind is credited with what it solved (metrics). The tree
-search keeps the tasks that guidance did not solve.
+search keeps the tasks that guidance did not solve. On a multi-turn environment the guided samples
+are trajectories (guided rollouts); the runtime's kind of sample (round/samples.py) makes either.
 """
 
 from __future__ import annotations
@@ -20,13 +21,10 @@ from typing import Any
 from evoforge.agents.guidance import Guidance, guidance_for
 from evoforge.config.sections import ExploreConfig
 from evoforge.envs.base import Task
-from evoforge.envs.verify import safe_verify
 from evoforge.round.nodes import StageResult, stage
 from evoforge.round.runtime import Runtime
-from evoforge.round.stages.trajectory_stats import trajectory_stats
-from evoforge.round.stages.verify import trajectory_verdict
 from evoforge.round.state import RunState
-from evoforge.storage.records import GuidedRow, SampleVerdict
+from evoforge.storage.records import SampleVerdict
 from evoforge.storage.store import RoundStore
 
 
@@ -87,9 +85,8 @@ def explore_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageRes
         "solved": len(solved),
         "solved_by_kind": {k: solved_by_kind.get(k, 0) for k in kinds(rt)},
     }
-    trajs = [t for g in groups for t in g.trajectories or ()]
-    if trajs:  # tool use under guidance, apart from the model's own (generate)
-        stats["trajectories"] = trajectory_stats(trajs)
+    # tool use under guidance, apart from the model's own (generate); nothing more for answers
+    stats |= rt.samples.stats([x for g in groups for x in g.samples])[1]
     return StageResult(
         counts={"explored": len(tasks), "guided": samples, "solved": len(solved)}
         | {f"solved_{k}": n for k, n in stats["solved_by_kind"].items()},
@@ -103,33 +100,6 @@ def explore(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
     items = guided_items(rt.env, store.tasks(), store.verdict_lists(), c)
     if not items:
         return {"guided": []}
-    key = f"round{r}/explore"
-    if rt.multiturn:
-        total = len(items) * c.samples * rt.config.generation.max_turns
-        with rt.progress.bar(f"round {r} explore", total, unit="turn") as bar:
-            trajs = rt.guided_rollouts(items, key, c.samples, bar)
-        return {"guided": _trajectory_rows(rt, items, trajs, c.samples)}
-    with rt.progress.bar(f"round {r} explore", len(items)) as bar:
-        answers = rt.roles.explore(items, c.samples, key=key, progress=bar)
-    rows = []
-    for (task, g), texts in zip(items, answers, strict=True):
-        vs = [SampleVerdict.of(safe_verify(rt.env, task, x)) for x in texts]
-        rows.append(GuidedRow(task_id=task.id, kind=g.kind, responses=texts, verdicts=vs))
-    return {"guided": rows}
-
-
-def _trajectory_rows(rt: Runtime, items, trajs, samples: int) -> list[GuidedRow]:
-    """One row per (task, kind) of a guided rollout (item-major order), each verified."""
-    rows = []
-    for k, (task, g) in enumerate(items):
-        group = trajs[k * samples : (k + 1) * samples]
-        rows.append(
-            GuidedRow(
-                task_id=task.id,
-                kind=g.kind,
-                trajectories=[t.to_json(with_task=False) for t in group],
-                tokens=[t.tokens for t in group],
-                verdicts=[trajectory_verdict(rt.env, t) for t in group],
-            )
-        )
-    return rows
+    total, unit = rt.samples.steps(len(items), c.samples)
+    with rt.progress.bar(f"round {r} explore", total, unit=unit) as bar:
+        return {"guided": rt.samples.explore(items, c.samples, f"round{r}/explore", bar)}

@@ -16,15 +16,15 @@ already trained on is dropped (novelty.py); the rest are counted per task type. 
 samples and accepted refinements; the refiner's rows are its successful refinement chains and the
 critiques that agreed with the verifier.
 
-On a multi-turn environment the same choices run on trajectories (compared by their transcripts)
-and a pair is made by trajectory_pairs.py: the shared messages up to the first differing turn are
-the prompt, the two continuations chosen and rejected.
+The choices run on the samples' texts (a trajectory's transcript on a multi-turn environment);
+a pair, an RFT row and a refiner row are made by the round's pair builder (round/samples.py picks
+it): answer_pairs.py from answers, trajectory_pairs.py from trajectories (the shared messages up
+to the first differing turn are the prompt, the two continuations chosen and rejected).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -32,61 +32,29 @@ from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
 from evoforge.round.nodes import METRICS, StageResult, stage
 from evoforge.round.runtime import Runtime
+from evoforge.round.stages.answer_pairs import (
+    AnswerPairs,
+    GuidedPair,
+    MakePair,
+    PairBuilder,
+    distinct,
+    guided_text_pairs,
+    text_pairs,
+)
 from evoforge.round.stages.novelty import by_type, new_rows, trained_before
 from evoforge.round.stages.pair_text import edit_distance, side_text
 from evoforge.round.stages.refiner_rows import refiner_data
-from evoforge.round.stages.trajectory_pairs import TrajectoryPairs
 from evoforge.round.stages.tree_search import search_metrics, tree_record
 from evoforge.round.state import RunState
-from evoforge.storage.records import Pair, SampleVerdict, SftRow
+from evoforge.storage.records import Pair, SampleVerdict
 from evoforge.storage.store import GuidedSamples, RoundStore
 
 SOURCES = ("sampled", "guided", "refined", "partial")
-
-GuidedPair = Callable[["GuidedSamples", int, int, str], "Pair | None"]
-"""(guided samples, index among them, plain sample index, key) -> a guided pair, or None."""
-
-MakePair = Callable[[str, int, int, str], "Pair | None"]
-"""(source, chosen index, rejected index, key) -> the pair of two samples of a task, or None when
-the two cannot pair (multi-turn: trajectories that never differ)."""
-
-
-def _pair(
-    task: Task, source: str, chosen: str, rejected: str, cs: float, rs: float, key: str
-) -> Pair:
-    return Pair(
-        id=f"{task.id}|{source}|{key}",
-        task_id=task.id,
-        source=source,
-        prompt=list(task.messages),
-        chosen=chosen,
-        rejected=rejected,
-        chosen_score=cs,
-        rejected_score=rs,
-        edit_distance=edit_distance(chosen, rejected),
-    )
 
 
 def _closest(text: str, candidates: list[int], texts: list[str], used: set[int]) -> int | None:
     free = [i for i in candidates if i not in used]
     return min(free, key=lambda i: (edit_distance(text, texts[i]), i)) if free else None
-
-
-def _distinct(indices: list[int], texts: list[str]) -> list[int]:
-    seen, out = set(), []
-    for i in indices:
-        if texts[i].strip() not in seen:
-            seen.add(texts[i].strip())
-            out.append(i)
-    return out
-
-
-def _text_pairs(task: Task, texts: list[str], verdicts: list[SampleVerdict]) -> MakePair:
-    def make(source: str, c: int, r: int, key: str) -> Pair:
-        s = (verdicts[c].score, verdicts[r].score)
-        return _pair(task, source, texts[c], texts[r], *s, key)
-
-    return make
 
 
 def sampled_pairs(
@@ -98,9 +66,9 @@ def sampled_pairs(
 ) -> list[Pair]:
     """Each passing sample (up to ``per_task``) against the closest failing sample not yet used.
     ``make`` builds a pair from two sample indices (default: the two answers)."""
-    make = make or _text_pairs(task, texts, verdicts)
-    passing = _distinct([i for i, v in enumerate(verdicts) if v.passed], texts)
-    failing = _distinct([i for i, v in enumerate(verdicts) if not v.passed], texts)
+    make = make or text_pairs(task, texts, verdicts)
+    passing = distinct([i for i, v in enumerate(verdicts) if v.passed], texts)
+    failing = distinct([i for i, v in enumerate(verdicts) if not v.passed], texts)
     out, used = [], set()
     for c in passing[:per_task]:
         r = _closest(texts[c], failing, texts, used)
@@ -122,15 +90,10 @@ def guided_pairs(
 ) -> list[Pair]:
     """Passing guided samples of ``task`` (distinct, up to ``per_task`` over all kinds, kinds in
     their order) each against the closest plain failing sample not yet used. ``make(group, c, r,
-    key)`` builds a pair from guided sample ``c`` of ``group`` and plain sample ``r``."""
-
-    def by_text(g: GuidedSamples, c: int, r: int, key: str) -> Pair:
-        return _pair(
-            task, "guided", g.texts[c], texts[r], g.verdicts[c].score, verdicts[r].score, key
-        )
-
-    make = make or by_text
-    failing = _distinct([i for i, v in enumerate(verdicts) if not v.passed], texts)
+    key)`` builds a pair from guided sample ``c`` of ``group`` and plain sample ``r`` (default:
+    the two answers)."""
+    make = make or guided_text_pairs(task, texts, verdicts)
+    failing = distinct([i for i, v in enumerate(verdicts) if not v.passed], texts)
     out, used, seen = [], set(), set()
     for g in guided:
         for c in [i for i, v in enumerate(g.verdicts) if v.passed]:
@@ -156,10 +119,10 @@ def partial_pairs(
 ) -> list[Pair]:
     """Where nothing passes a task of several checks: the best sample against the closest sample
     scoring at least ``gap`` less."""
-    make = make or _text_pairs(task, texts, verdicts)
+    make = make or text_pairs(task, texts, verdicts)
     if gap <= 0 or len(task.tags) < 2 or any(v.passed for v in verdicts):
         return []
-    order = _distinct(sorted(range(len(texts)), key=lambda i: (-verdicts[i].score, i)), texts)
+    order = distinct(sorted(range(len(texts)), key=lambda i: (-verdicts[i].score, i)), texts)
     out, used = [], set()
     for c in order[:per_task]:
         lower = [i for i in order if verdicts[i].score <= verdicts[c].score - gap]
@@ -176,10 +139,11 @@ def refined_pairs(
     tasks: dict[str, Task],
     state: SearchState,
     require_verifier: bool,
-    trajectories: TrajectoryPairs | None = None,
+    builder: PairBuilder | None = None,
 ) -> tuple[list[Pair], dict[str, int]]:
     """Accepted refinements against their originals; counts of trees that made no pair.
-    ``trajectories``: pairs of a multi-turn round's trajectories."""
+    ``builder`` makes a pair of two nodes (default: of their answers)."""
+    builder = builder or AnswerPairs(tasks, {})
     out, dropped = [], Counter()
     for tree in state.trees.values():
         if tree.accepted is None:
@@ -192,12 +156,7 @@ def refined_pairs(
         if require_verifier and rejected.verifier_passed:
             dropped["rejected_passes_verifier"] += 1
             continue
-        s = (chosen.verifier_score or 0.0, rejected.verifier_score or 0.0)
-        task = tasks[tree.task_id]
-        if trajectories is not None:
-            pair = trajectories.nodes(task, "refined", chosen, rejected, chosen.id)
-        else:
-            pair = _pair(task, "refined", chosen.response, rejected.response, *s, chosen.id)
+        pair = builder.nodes(tasks[tree.task_id], "refined", chosen, rejected, chosen.id)
         if pair is None:
             dropped["no_divergence"] += 1
             continue
@@ -223,30 +182,6 @@ def filter_pairs(pairs: list[Pair], max_length_ratio: float) -> tuple[list[Pair]
     return kept, dict(dropped)
 
 
-def rft_rows(
-    tasks: dict[str, Task],
-    samples: dict[str, list[str]],
-    verdicts: dict[str, list[SampleVerdict]],
-    state: SearchState,
-    per_task: int,
-    guided: list[GuidedSamples] = (),
-) -> list[SftRow]:
-    """Passing samples (distinct, up to ``per_task`` a task), passing guided samples (the same
-    cap) and accepted, verified refinements."""
-    out = []
-    for tid, texts in samples.items():
-        ok = _distinct([i for i, v in enumerate(verdicts[tid]) if v.passed], texts)
-        for i in ok[:per_task]:
-            out.append(_sft(tasks[tid], "sampled", texts[i]))
-    for tid, text in guided_passes(guided, per_task):
-        out.append(_sft(tasks[tid], "guided", text))
-    for tree in state.trees.values():
-        node = state.nodes[tree.accepted] if tree.accepted else None
-        if node is not None and node.verifier_passed:
-            out.append(_sft(tasks[tree.task_id], "refined", node.response))
-    return out
-
-
 def guided_passes(guided: list[GuidedSamples], per_task: int) -> list[tuple[str, Any]]:
     """(task id, sample) of the passing guided samples, distinct and up to ``per_task`` a task;
     a sample is the trajectory where there is one, else the answer."""
@@ -257,12 +192,8 @@ def guided_passes(guided: list[GuidedSamples], per_task: int) -> list[tuple[str,
             if v.passed and key not in seen and count[g.task_id] < per_task:
                 seen.add(key)
                 count[g.task_id] += 1
-                out.append((g.task_id, g.trajectories[i] if g.trajectories else g.texts[i]))
+                out.append((g.task_id, g.samples[i]))
     return out
-
-
-def _sft(task: Task, source: str, text: str) -> SftRow:
-    return SftRow(task_id=task.id, source=source, messages=list(task.messages), completion=text)
 
 
 def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
@@ -275,32 +206,20 @@ def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
     guided_by_task: dict[str, list[GuidedSamples]] = {}
     for g in guided:
         guided_by_task.setdefault(g.task_id, []).append(g)
-    turn_pairs = (
-        TrajectoryPairs(rt.env, store.trajectories(tasks), c.turn_only) if rt.multiturn else None
-    )
+    builder = rt.samples.pairs(store, tasks, c.turn_only)
     candidates = []
     for tid, texts in samples.items():
-        make = turn_pairs.samples(tasks[tid], verdicts[tid]) if turn_pairs else None
-        candidates += sampled_pairs(tasks[tid], texts, verdicts[tid], c.per_task, make)
+        task, vs = tasks[tid], verdicts[tid]
+        make = builder.samples(task, vs)
+        candidates += sampled_pairs(task, texts, vs, c.per_task, make)
         candidates += guided_pairs(
-            tasks[tid],
-            texts,
-            verdicts[tid],
-            guided_by_task.get(tid, []),
-            c.per_task,
-            turn_pairs.guided(tasks[tid], verdicts[tid]) if turn_pairs else None,
+            task, texts, vs, guided_by_task.get(tid, []), c.per_task, builder.guided(task, vs)
         )
-        candidates += partial_pairs(
-            tasks[tid], texts, verdicts[tid], c.partial_credit_gap, c.per_task, make
-        )
-    refined, dropped = refined_pairs(tasks, s, c.require_verifier, turn_pairs)
+        candidates += partial_pairs(task, texts, vs, c.partial_credit_gap, c.per_task, make)
+    refined, dropped = refined_pairs(tasks, s, c.require_verifier, builder)
     kept, filtered = filter_pairs(candidates + refined, c.max_length_ratio)
     per_task = rt.config.train.rft_per_task
-    sft = (
-        turn_pairs.rft_rows(samples, verdicts, s, per_task, guided_passes(guided, per_task))
-        if turn_pairs
-        else rft_rows(tasks, samples, verdicts, s, per_task, guided)
-    )
+    sft = builder.rft_rows(samples, verdicts, s, per_task, guided_passes(guided, per_task))
     seen = trained_before([rt.round_store(k) for k in range(state["round"])])
     kept, repeated_pairs = new_rows(kept, seen)
     sft, repeated_sft = new_rows(sft, seen)
@@ -308,7 +227,7 @@ def build_round_data(rt: Runtime, state: RunState) -> dict[str, Any]:
         "pairs": kept,
         "dropped": dropped | filtered | ({"repeated": repeated_pairs} if repeated_pairs else {}),
         "sft": sft,
-        "refiner": refiner_data(tasks, s, rt.roles, store.critiques.read(), samples, turn_pairs),
+        "refiner": refiner_data(tasks, s, rt.roles, store.critiques.read(), samples, builder),
         "trees": [tree_record(s, t) for t in s.trees],
         "search": search_metrics(s),
         "rows": {

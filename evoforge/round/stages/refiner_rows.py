@@ -8,7 +8,7 @@ from typing import Any
 from evoforge.agents.roles import Roles
 from evoforge.agents.search import SearchState
 from evoforge.envs.base import Task
-from evoforge.round.stages.trajectory_pairs import TrajectoryPairs
+from evoforge.round.stages.answer_pairs import AnswerPairs, PairBuilder
 from evoforge.storage.records import RefinerRow
 
 
@@ -18,7 +18,7 @@ def refiner_data(
     roles: Roles,
     calibration: list[dict[str, Any]] = (),
     samples: dict[str, list[str]] | None = None,
-    trajectories: TrajectoryPairs | None = None,
+    builder: PairBuilder | None = None,
 ) -> list[RefinerRow]:
     """SPaR trains the refiner on successful refinement chains and on judgements.
 
@@ -26,7 +26,11 @@ def refiner_data(
       the verifier: (refiner prompt for the parent, the child's response);
     - judgement: critiques whose verdict agrees with the verifier, on search nodes and on the
       answers the judge was calibrated on (so the judge keeps learning while it is benched).
+
+    ``builder`` gives a refinement step's prompt and new text (default: of answers; a
+    trajectory's is the prompt for the rewritten turn and the new turn).
     """
+    builder = builder or AnswerPairs(tasks, samples or {})
     out = []
     for tree in state.trees.values():
         if tree.accepted is None or not state.nodes[tree.accepted].verifier_passed:
@@ -35,13 +39,7 @@ def refiner_data(
         node = state.nodes[tree.accepted]
         while node.parent is not None:
             parent = state.nodes[node.parent]
-            if trajectories is not None:  # the prompt for the rewritten turn, the new turn
-                messages, new = trajectories.refinement(roles, task, parent, node)
-            else:
-                messages = roles.refiner_prompt(
-                    task, parent.response, parent.critique, parent.feedback
-                )
-                new = node.response
+            messages, new = builder.refinement(roles, task, parent, node)
             out.append(
                 RefinerRow(
                     kind="refinement",

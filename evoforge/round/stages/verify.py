@@ -3,7 +3,8 @@
 The verdicts decide the rest of the round: a task with passing and failing samples yields
 sampled pairs; a task with no passing sample goes to the tree search; the sampled pass rate per
 type steers the next round's curriculum. A multi-turn environment verifies whole trajectories;
-each verdict row then also names the turn a refinement would rewrite (``failed_turn``).
+each verdict row then also names the turn a refinement would rewrite (``failed_turn``). The
+runtime's kind of sample (round/samples.py) verifies either.
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from evoforge.envs.multiturn import first_failed_turn
-from evoforge.envs.verify import safe_verify
 from evoforge.round.nodes import StageResult, stage
 from evoforge.round.runtime import Runtime
 from evoforge.round.state import RunState
-from evoforge.storage.records import SampleVerdict, TaskVerdicts
+from evoforge.storage.records import SampleVerdict
 from evoforge.storage.store import RoundStore
 
 
@@ -45,32 +44,6 @@ def sample_stats(
     }
 
 
-def trajectory_verdicts(env, store: RoundStore, tasks, progress) -> list[TaskVerdicts]:
-    """The verdicts of a multi-turn round's trajectories, each with the turn to rewrite."""
-    out = []
-    for tid, trajs in store.trajectories(tasks).items():
-        vs = [trajectory_verdict(env, t) for t in trajs]
-        out.append(TaskVerdicts(task_id=tid, verdicts=vs))
-        progress(1)
-    return out
-
-
-def trajectory_verdict(env, t) -> SampleVerdict:
-    """The verdict of a whole trajectory and the turn a refinement would rewrite."""
-    v = safe_verify(env, t.task, t.messages)
-    return SampleVerdict.of(v, failed_turn=first_failed_turn(t, v))
-
-
-def response_verdicts(env, store: RoundStore, tasks, progress) -> list[TaskVerdicts]:
-    """The verdicts of a single-turn round's answers."""
-    out = []
-    for tid, texts in store.responses().items():
-        vs = [SampleVerdict.of(safe_verify(env, tasks[tid], x)) for x in texts]
-        out.append(TaskVerdicts(task_id=tid, verdicts=vs))
-        progress(1)
-    return out
-
-
 def verify_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResult:
     tasks, verdicts = store.tasks(), store.verdict_lists()
     stats = sample_stats({t: tasks[t].tags for t in verdicts}, verdicts)
@@ -83,6 +56,5 @@ def verify_summary(rt: Runtime, state: RunState, store: RoundStore) -> StageResu
 @stage(reads=("task_rows", "samples"), writes=("verdicts",), summary=verify_summary)
 def verify(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
     n = len(store.samples.read())
-    check = trajectory_verdicts if rt.multiturn else response_verdicts
     with rt.progress.bar(f"round {state['round']} verify", n) as bar:
-        return {"verdicts": check(rt.env, store, store.tasks(), bar)}
+        return {"verdicts": rt.samples.verify(store, store.tasks(), bar)}

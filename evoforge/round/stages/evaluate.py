@@ -133,7 +133,8 @@ def evaluate_all(rt: Runtime, label: str) -> dict[str, Any]:
     kinds += [(rt.guard_samples, c.eval.guard_tasks)] if rt.guard_samples is not None else []
     for samples, n in kinds:
         name = samples.env.name
-        with rt.progress.bar(f"{label}: {name}", n) as bar:
+        total, unit = samples.steps(n, 1)  # trajectories: turns at most, as generate counts
+        with rt.progress.bar(f"{label}: {name}", total, unit) as bar:
             heldout[name], records[name] = evaluate_env(samples, n, c.seed, c.eval.max_tokens, bar)
     return {"heldout": heldout, "records": records}
 

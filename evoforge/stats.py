@@ -58,7 +58,7 @@ def paired_comparison(before: dict[str, bool], after: dict[str, bool], z: float 
         "after": round(sum(after[i] for i in ids) / n, 4),
         "delta": round(d, 4),
         "ci95": [round(d - z * se, 4), round(d + z * se, 4)],
-        "p": round(mcnemar_exact(gained, lost), 6),
+        "p": float(f"{mcnemar_exact(gained, lost):.4g}"),  # 22 gained, 0 lost is 4.8e-07, not 0
         "gained": gained,
         "lost": lost,
     }

@@ -39,6 +39,8 @@ def test_paired_comparison():
     assert c["p"] == pytest.approx(mcnemar_exact(30, 10), abs=1e-6) and c["p"] < 0.01
     same = paired_comparison(before, before)
     assert same["delta"] == 0 and same["p"] == 1.0 and same["ci95"] == [0.0, 0.0]
+    all_gained = paired_comparison({i: False for i in range(22)}, {i: True for i in range(22)})
+    assert all_gained["p"] == pytest.approx(2 * 0.5**22, rel=1e-3)  # stored, not rounded to 0
     assert paired_comparison({"a": True}, {"b": True})["n"] == 0
 
 

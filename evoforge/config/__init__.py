@@ -1,8 +1,8 @@
 """Every setting of a run and its one default: frozen nested dataclasses.
 
 Each field is documented and bounded where it is declared (``opt``); ``evoforge run --help``
-prints them all. This module (the top-level settings) and ``sections.py`` (the nested
-sections) are the only home of a default: settings objects elsewhere (``SearchSettings``,
+prints them all. This module (the top-level settings), ``sections.py`` and ``train.py`` (the
+nested sections) are the only home of a default: settings objects elsewhere (``SearchSettings``,
 ``ServerSpec``, ``TrainSettings``, the roles' sampling) are built from a ``Config`` by their own
 ``from_config`` and carry no defaults of their own.
 
@@ -25,10 +25,10 @@ from evoforge.config.sections import (
     RefinerConfig,
     SearchConfig,
     ServingConfig,
-    TrainConfig,
     opt,
     sub,
 )
+from evoforge.config.train import TrainConfig
 
 
 @dataclass(frozen=True)

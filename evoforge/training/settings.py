@@ -1,5 +1,5 @@
-"""The trainer's settings, built from the config (every default lives in evoforge/config/__init__.py and
-evoforge/config/sections.py)."""
+"""The trainer's settings, built from the config (every default lives in evoforge/config/: the
+train section's in train.py)."""
 
 from __future__ import annotations
 

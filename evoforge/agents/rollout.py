@@ -11,6 +11,10 @@ guidance line and forces an opening on the first assistant turn; the trajectory 
 task messages and the turn with the opening kept, so verification and training see the plain
 prompt.
 
+With ``one_call`` (the default; ``generation.one_call_per_turn``) a turn ends at its first tool
+call: generation stops at the call's closing tag and the tool's result comes next. A forced
+opening that is already a whole call is the whole turn (nothing is generated after it).
+
 A trajectory whose next prompt would not fit the context window (``fits``, when given, says; long
 tool results can get there before ``max_turns``) ends as ``context`` instead of failing the batch.
 """
@@ -25,6 +29,7 @@ from evoforge.agents.roles import stable_seed
 from evoforge.agents.serving.types import GenRequest, ModelServer, Sampling, generate
 from evoforge.envs.base import Task
 from evoforge.envs.multiturn import Tool, Trajectory, apply_turn, is_multiturn, tool_map
+from evoforge.envs.toolcalls import CALL_CLOSE, closes_call, first_call
 from evoforge.errors import EvoforgeError
 
 Fits = Callable[[list[dict[str, str]], tuple[dict, ...]], bool]
@@ -65,12 +70,16 @@ def advance(
     progress=None,
     fits: Fits | None = None,
     guidance: Mapping[str, Guidance] | None = None,
+    one_call: bool = True,
 ) -> list[Trajectory]:
     """Run every live trajectory to its end, one batched server call per turn (in place).
 
-    ``guidance`` maps a trajectory key to the guidance its prompts get (:func:`guided_rollout`)."""
+    ``guidance`` maps a trajectory key to the guidance its prompts get (:func:`guided_rollout`);
+    ``one_call`` ends a turn at its first tool call (module docstring)."""
     guidance = guidance or {}
     _check(env, sampling, max_turns)
+    if one_call and CALL_CLOSE not in sampling.stop:
+        sampling = replace(sampling, stop=(*sampling.stop, CALL_CLOSE))
     tools: dict[str, dict[str, Tool]] = {}
     for t in trajectories:
         if t.task.id not in tools:
@@ -87,27 +96,35 @@ def advance(
             live = [t for t in live if not t.done]
             if not live:
                 break
-        requests, prefixes = [], []
+        prefixes = {}
         for t in live:
+            g = guidance.get(t.key)
+            prefixes[t.key] = g.prefix if g is not None and not t.turns else ""
+        whole = {k for k, p in prefixes.items() if one_call and closes_call(p)}
+        asking = [t for t in live if t.key not in whole]
+        requests = []
+        for t in asking:
             turn = len(t.turns)
             s = sampling
             if s.temperature > 0:
                 s = replace(s, seed=stable_seed(seed, t.key, turn))
-            g = guidance.get(t.key)
-            prefixes.append(g.prefix if g is not None and turn == 0 else "")
             requests.append(
                 GenRequest(
-                    _seen(t, g),
+                    _seen(t, guidance.get(t.key)),
                     s,
                     id=f"{t.key}#{turn}",
                     tools=specs[t.task.id],
-                    prefix=prefixes[-1],
+                    prefix=prefixes[t.key],
                 )
             )
-        results = generate(server, requests, progress)
-        for t, res, prefix in zip(live, results, prefixes, strict=True):
-            record = apply_turn(env, t, prefix + res.texts[0], max_turns, tools[t.task.id])
-            record.tokens = res.completion_tokens[0]
+        replies = dict(zip([t.key for t in asking], generate(server, requests, progress)))
+        for t in live:
+            res = replies.get(t.key)
+            text = prefixes[t.key] + (res.texts[0] if res is not None else "")
+            if one_call:
+                text = first_call(text)
+            record = apply_turn(env, t, text, max_turns, tools[t.task.id])
+            record.tokens = res.completion_tokens[0] if res is not None else 0
     return list(trajectories)
 
 
@@ -130,6 +147,7 @@ def rollout(
     progress=None,
     fits: Fits | None = None,
     guidance: Mapping[str, Guidance] | None = None,
+    one_call: bool = True,
 ) -> list[Trajectory]:
     """``samples`` trajectories per task (task-major order), advanced together turn by turn.
 
@@ -139,7 +157,9 @@ def rollout(
         Trajectory.start(task, f"{task.id}/{key}/{i}") for task in tasks for i in range(samples)
     ]
     by_key = {t.key: guidance[t.task.id] for t in trajectories if t.task.id in (guidance or {})}
-    return advance(server, env, trajectories, sampling, max_turns, seed, progress, fits, by_key)
+    return advance(
+        server, env, trajectories, sampling, max_turns, seed, progress, fits, by_key, one_call
+    )
 
 
 def guided_rollout(
@@ -153,6 +173,7 @@ def guided_rollout(
     key: str = "guided",
     progress=None,
     fits: Fits | None = None,
+    one_call: bool = True,
 ) -> list[Trajectory]:
     """``samples`` guided trajectories per (task, guidance) item (item-major order), all advanced
     together: the model sees the task with ``guidance.text`` added to its user message, and its
@@ -167,7 +188,9 @@ def guided_rollout(
             t = Trajectory.start(task, f"{task.id}/{key}-{g.kind}/{i}")
             trajectories.append(t)
             by_key[t.key] = g
-    return advance(server, env, trajectories, sampling, max_turns, seed, progress, fits, by_key)
+    return advance(
+        server, env, trajectories, sampling, max_turns, seed, progress, fits, by_key, one_call
+    )
 
 
 def replay(
@@ -179,9 +202,11 @@ def replay(
     seed: int = 0,
     progress=None,
     fits: Fits | None = None,
+    one_call: bool = True,
 ) -> list[Trajectory]:
-    """Each edit's trajectory cut before its turn, the turn replaced by the edit's text, and the
-    rest played again (all edits batched turn by turn). The original trajectories are unchanged.
+    """Each edit's trajectory cut before its turn, the turn replaced by the edit's text (to its
+    first call, with ``one_call``), and the rest played again (all edits batched turn by turn).
+    The original trajectories are unchanged.
 
     The replayed branch's key is ``{parent key}/t{turn}-{crc of the text}``: the same edit gives
     the same key, so the same seeds and the same continuation."""
@@ -189,6 +214,7 @@ def replay(
     branches = []
     for e in edits:
         b = e.trajectory.branch(e.turn, f"{e.trajectory.key}/t{e.turn}-{stable_seed(e.text):08x}")
-        apply_turn(env, b, e.text, max_turns, tool_map(env, b.task))
+        text = first_call(e.text) if one_call else e.text
+        apply_turn(env, b, text, max_turns, tool_map(env, b.task))
         branches.append(b)
-    return advance(server, env, branches, sampling, max_turns, seed, progress, fits)
+    return advance(server, env, branches, sampling, max_turns, seed, progress, fits, None, one_call)

@@ -132,6 +132,13 @@ class GenerationConfig:
     max_turns: int = opt(
         4, "Most assistant turns of a trajectory (multi-turn environments only).", ge=1, le=64
     )
+    one_call_per_turn: bool = opt(
+        True,
+        "Multi-turn environments: a turn ends at its first tool call (generation stops at "
+        "</tool_call>) and the tool's result is what the model sees next. A small model goes on "
+        "after a call to guess its result and call again on the guess; false lets a turn hold "
+        "several calls, for a model that writes parallel calls well.",
+    )
     tool_timeout_s: float = opt(
         0.0,
         "Seconds one tool call may take (multi-turn environments); a call that does not return "

@@ -29,6 +29,9 @@ MAX_CALLS_PER_TURN = 8
 
 CALL_FORMAT = '<tool_call>{"name": "<tool name>", "arguments": {<arguments as JSON>}}</tool_call>'
 
+CALL_CLOSE = "</tool_call>"
+"""The closing tag of a call block: the stop string of a turn that holds one call."""
+
 
 def call_text(name: str, arguments: Mapping[str, Any]) -> str:
     """One call written in the call format."""
@@ -72,6 +75,25 @@ def example_call(spec: Mapping[str, Any]) -> str:
 _OPEN = re.compile(r"<\s*tool_call\s*>", re.IGNORECASE)
 _CLOSE = re.compile(r"<\s*/\s*tool_call\s*>", re.IGNORECASE)
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+
+
+def first_call(text: str) -> str:
+    """``text`` up to the end of its first call block, the closing tag written when a stop string
+    cut it off; text without a block is returned as is.
+
+    What a small model writes after a call is its guess of the result ("The result is 2.") and
+    more calls built on that guess; the tool's real result is what it should see next."""
+    opened = _OPEN.search(text)
+    if opened is None:
+        return text
+    closed = _CLOSE.search(text, opened.end())
+    return text[: closed.end()] if closed else text.rstrip() + CALL_CLOSE
+
+
+def closes_call(text: str) -> bool:
+    """Whether ``text`` holds a whole call block (a forced opening that is the complete call)."""
+    opened = _OPEN.search(text)
+    return opened is not None and _CLOSE.search(text, opened.end()) is not None
 
 
 @dataclass(frozen=True)

@@ -215,11 +215,13 @@ class Trajectories(SampleKind):
         return fits
 
     def _turns(self) -> dict[str, Any]:
-        """What every rollout of the run shares: its turn limit, its seed, the context check."""
+        """What every rollout of the run shares: its turn limit, its seed, the context check, calls
+        per turn."""
         return {
             "max_turns": self.config.generation.max_turns,
             "seed": self.config.seed,
             "fits": self.fits,
+            "one_call": self.config.generation.one_call_per_turn,
         }
 
     def rollouts(

@@ -138,15 +138,30 @@ def test_a_guided_rollout_stores_the_plain_task_and_keeps_the_prefix():
         assert env.verify(traj.task, traj.messages).passed
     seen = [r for r in server.requests if r.id.startswith(trajs[0].key + "#")]
     assert all("Hint:" in r.messages[0]["content"] for r in seen)  # every turn sees the hint
-    assert [bool(r.prefix) for r in seen] == [True] + [False] * (len(seen) - 1)  # first turn only
-    assert seen[1].messages[1:] == trajs[0].messages[1 : len(seen[1].messages)]
+    # the prefix is the whole first call: it is turn 0, nothing is generated after it
+    assert trajs[0].turn_text(0) == env.response_prefix(trajs[0].task)
+    assert [r.id.rsplit("#")[1] for r in seen][0] == "1" and not any(r.prefix for r in seen)
+    assert seen[0].messages[1:] == trajs[0].messages[1 : len(seen[0].messages)]
+    # a turn may go on after a whole-call prefix when turns hold several calls
+    several = Recording(tasks)
+    guided_rollout(several, env, items[:1], SAMPLING, max_turns=5, seed=1, one_call=False)
+    assert [bool(r.prefix) for r in several.requests] == [True] + [False] * (
+        len(several.requests) - 1
+    )
     # the same tasks without guidance: the model's own prompts, the same stored shape
     plain = Recording(tasks)
     rollout(plain, env, tasks, SAMPLING, max_turns=5, seed=1)
     assert all(not r.prefix and "Hint:" not in r.messages[0]["content"] for r in plain.requests)
     by_task = Recording(tasks)
     [one] = rollout(by_task, env, tasks[:1], SAMPLING, 5, guidance={tasks[0].id: items[0][1]})
-    assert one.messages == trajs[0].messages and by_task.requests[0].prefix
+    assert one.messages == trajs[0].messages
+    # an opening that is not a whole call is sent, and the model finishes the call
+    opening = env.response_prefix(tasks[0]).split('"arguments": {')[0] + '"arguments": {'
+    opened = Recording(tasks)
+    [t] = rollout(
+        opened, env, tasks[:1], SAMPLING, 5, guidance={tasks[0].id: Guidance("prefix", "", opening)}
+    )
+    assert opened.requests[0].prefix == opening and t.messages == trajs[0].messages
 
 
 @pytest.mark.slow
@@ -174,4 +189,10 @@ def test_guided_samples_on_the_tiny_model(tiny_path):
     g = Guidance("prefix", prefix=tools.response_prefix(t))
     [traj] = guided_rollout(engine, tools, [(t, g)], s, max_turns=2, seed=3)
     assert traj.messages[: len(t.messages)] == list(t.messages)
-    assert traj.turn_text(0).startswith(g.prefix) and 0 < traj.turns[0].tokens <= 8
+    # a whole-call prefix is the whole turn; the model writes the next one
+    assert traj.turn_text(0) == g.prefix and traj.turns[0].tokens == 0
+    assert 0 < traj.turns[1].tokens <= 8
+    opening = '<tool_call>{"name": "calculate", "arguments": {'
+    [opened] = guided_rollout(engine, tools, [(t, Guidance("prefix", prefix=opening))], s, 1, 3)
+    text = opened.turn_text(0)
+    assert text.startswith(opening) and text.endswith("</tool_call>") and 0 < opened.turns[0].tokens

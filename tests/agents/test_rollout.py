@@ -83,6 +83,33 @@ def test_max_turns_samples_and_bad_settings():
         rollout(server, get_env("arithmetic"), tasks, SAMPLING, 3)
 
 
+class Guessing(ScriptedServer):
+    """A model that writes each call, then guesses its result and calls again on the guess."""
+
+    def generate(self, requests):
+        out = super().generate(requests)
+        for res in out:
+            text = res.texts[0]
+            if "<tool_call>" in text:
+                res.texts[0] = f"{text}\nThe result is 2.\n{text}\nThe answer is 2."
+        return out
+
+
+def test_a_turn_ends_at_its_first_call_unless_turns_hold_several():
+    env = get_env("tools")
+    tasks = env.tasks("train", 7, 0)
+    server = Guessing(tasks)
+    trajs = rollout(server, env, tasks, SAMPLING, max_turns=6, seed=1)
+    assert all(r.sampling.stop == ("</tool_call>",) for batch in server.calls for r in batch)
+    assert all(env.verify(t.task, t.messages).passed for t in trajs)  # the guesses are gone
+    assert all(len(r.calls) <= 1 for t in trajs for r in t.turns)
+    several = Guessing(tasks)
+    trajs = rollout(several, env, tasks, SAMPLING, max_turns=6, seed=1, one_call=False)
+    assert all(not r.sampling.stop for batch in several.calls for r in batch)
+    assert max(len(r.calls) for t in trajs for r in t.turns) == 2
+    assert "The result is 2." in trajs[0].turn_text(0)
+
+
 def test_replay_from_a_rewritten_turn_and_the_pair_it_makes():
     env = get_env("tools")
     tasks = [t for t in env.tasks("train", 14, 0) if t.tags[0] == "lookup_convert"]

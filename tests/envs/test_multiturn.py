@@ -16,7 +16,13 @@ from evoforge.envs.multiturn import (
     text_chat,
     tool_map,
 )
-from evoforge.envs.toolcalls import MAX_CALLS_PER_TURN, ToolCall, parse_turn
+from evoforge.envs.toolcalls import (
+    MAX_CALLS_PER_TURN,
+    ToolCall,
+    closes_call,
+    first_call,
+    parse_turn,
+)
 from evoforge.errors import EvoforgeError
 
 
@@ -63,6 +69,21 @@ def test_an_answer_is_not_a_call_and_nothing_is_guessed():
     for text in ("The answer is 3.", "", 'I would call {"name": "add"} maybe', "add(1, 2)"):
         p = parse_turn(text, TOOLS)
         assert not p.attempted and not p.items
+
+
+def test_a_turn_cut_to_its_first_call():
+    one = call("add", a=1, b=2)
+    guessed = f"Let me add.\n{one}\nThe result is 2.\n\n{call('city', name='Oslo')}"
+    assert first_call(guessed) == f"Let me add.\n{one}"
+    assert parse_turn(first_call(guessed), TOOLS).calls == parse_turn(one, TOOLS).calls
+    # the stop string cut the closing tag off: it is written back, and the call still parses
+    cut = one.removesuffix("</tool_call>")
+    assert first_call(cut + "  ") == one and parse_turn(first_call(cut), TOOLS).calls
+    # an answer, and a list of calls in one block, are left whole
+    assert first_call("The answer is 3.") == "The answer is 3."
+    listed = f"<tool_call>[{one[11:-12]}, {one[11:-12]}]</tool_call> done"
+    assert len(parse_turn(first_call(listed), TOOLS).calls) == 2
+    assert closes_call(one) and not closes_call(cut) and not closes_call("</tool_call>")
 
 
 @pytest.mark.parametrize(

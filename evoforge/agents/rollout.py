@@ -117,7 +117,9 @@ def advance(
                     prefix=prefixes[t.key],
                 )
             )
-        replies = dict(zip([t.key for t in asking], generate(server, requests, progress)))
+        replies = dict(
+            zip([t.key for t in asking], generate(server, requests, progress), strict=True)
+        )
         for t in live:
             res = replies.get(t.key)
             text = prefixes[t.key] + (res.texts[0] if res is not None else "")

@@ -242,7 +242,7 @@ def test_pairs_share_the_prefix_and_rows_render_the_tools(turn_only, tiny_path):
     assert [s["function"]["name"] for s in p.tools][0] == "calculate"
     tok = AutoTokenizer.from_pretrained(tiny_path)
     [row] = dpo_rows([p.to_row()], tok)
-    assert row["prompt"][0]["role"] == "system" and "<tools>" in row["prompt"][0]["content"]
+    assert row["prompt"][0]["role"] == "system" and "- calculate(" in row["prompt"][0]["content"]
     assert row["chosen"][0] == {"role": "assistant", "content": good.turn_text(0)}
     # RFT rows: every turn of the accepted refinement (its calls all ran), after its prefix
     verdicts = {

@@ -208,11 +208,34 @@ def test_text_chat_shows_tools_and_alternates_roles():
     out = text_chat(msgs, [t.spec() for t in TOOLS.values()])
     assert [m["role"] for m in out] == ["system", "user", "assistant", "user", "assistant"]
     assert out[0]["content"].startswith("Be brief.\n\nYou can call these tools:")
-    assert '"name": "add"' in out[0]["content"] and "<tool_call>" in out[0]["content"]
+    assert "\n- add(a: number, b: number): Add two numbers.\n" in out[0]["content"]
+    assert "<tool_call>" in out[0]["content"]
     assert out[3]["content"] == (
         '<tool_response>\n{"name": "add", "content": "3"}\n</tool_response>\n'
         '<tool_response>\n{"name": "city", "content": "error: x"}\n</tool_response>\nhint'
     )
+
+
+def test_a_tool_is_one_line_with_types_allowed_values_and_optional_arguments():
+    from evoforge.envs.multiturn import tool_signature
+
+    spec = {
+        "name": "find",
+        "description": "Find rows.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "table": {"type": "string", "enum": ["a", "b"], "description": "where"},
+                "ids": {"type": "array", "items": {"type": "integer"}},
+                "limit": {"type": ["integer", "null"]},
+            },
+            "required": ["table", "ids"],
+        },
+    }
+    assert tool_signature({"type": "function", "function": spec}) == (
+        "find(table: a|b (where), ids: list of integer, limit?: integer or null): Find rows."
+    )
+    assert tool_signature({"name": "now"}) == "now()"
 
 
 def test_tool_prompt_shows_a_call_that_parses_and_runs_not_placeholders():

@@ -1,5 +1,5 @@
 """What a run holds, against what a joined cluster has free (the real cluster is in
-tests/system/test_held_cpus.py and test_plan_layouts.py)."""
+tests/system/test_held_cpus.py and test_gpu_layouts.py)."""
 
 from __future__ import annotations
 

@@ -1,17 +1,16 @@
-"""A run's servers and trainer started on local Ray clusters told they have N GPUs (the engines
-run on CPU): ``python -m tests.helpers.gpu_layout N[:key=value,...] ...`` starts one cluster
-per argument in turn and prints what got scheduled on each as one JSON line."""
+"""A run's servers and trainer started on a local Ray cluster told it has N GPUs (the engines
+run on CPU): ``layout(gpus, overrides)`` reports what got scheduled (tests.helpers.layouts calls
+it on the cluster it started)."""
 
 from __future__ import annotations
 
-import json
-import sys
 
-
-def main(gpus: int, overrides: list[str]) -> dict:
+def layout(gpus: int, overrides: list[str]) -> dict:
+    """Start the servers and the trainer of ``overrides`` on the connected cluster of ``gpus``
+    declared GPUs, then stop them; what was scheduled and what stayed free."""
     import ray
 
-    from evoforge.agents.serving import cluster, placement
+    from evoforge.agents.serving import placement
     from evoforge.agents.serving.placement import ReplicaPlacement
     from evoforge.agents.serving.pool import ServerPool, ServerSpec
     from evoforge.agents.serving.types import GenRequest, Sampling
@@ -19,7 +18,6 @@ def main(gpus: int, overrides: list[str]) -> dict:
     from evoforge.round.servers import start_servers
     from evoforge.training.actor import TrainerActor
 
-    cluster.connect(num_cpus=12, num_gpus=gpus)
     config = load_config(None, overrides)
     plan = placement.plan(config, 1, *placement.cluster_gpus())
     servers = start_servers(config, "layout", placement=plan)
@@ -45,13 +43,4 @@ def main(gpus: int, overrides: list[str]) -> dict:
         out["free_gpus_wide"] = ray.available_resources().get("GPU", 0.0)
         wide.shutdown()
     servers.shutdown()
-    cluster.shutdown()
     return out
-
-
-if __name__ == "__main__":
-    base = [a for a in sys.argv[1:] if "=" in a and ":" not in a]
-    for scenario in (a for a in sys.argv[1:] if a not in base):
-        gpus, _, extra = scenario.partition(":")
-        overrides = base + [x for x in extra.split(",") if x]
-        print(f"layout {gpus}:", json.dumps(main(int(gpus), overrides)), flush=True)

@@ -6,13 +6,20 @@ with ``ray job stop``; ``evoforge resume`` is then submitted as a second job and
 run. Each job's actors and tasks are listed under that job, the run directory holds every node
 once, and the head declares one GPU, so the run goes through the colocated layout (servers and
 trainer sharing the GPU) that hung before placement was planned.
+
+While the first job is paused, a real browser looks at the head's Ray dashboard (the URL the run
+printed): its actors page lists evoforge's actors. Headless Chromium (Debian's package, installed
+by `make test`) is driven through the DevTools protocol so that its requests carry Ray's auth
+token; the screenshot is kept under test-artifacts/ as the test's artifact.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -139,7 +147,7 @@ class Head:
         shutil.rmtree(self.temp, ignore_errors=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def head():
     h = Head()
     try:
@@ -148,16 +156,119 @@ def head():
         h.stop()
 
 
-def test_job_stopped_mid_run_then_resumed_as_a_job(head, tmp_path):
-    run_dir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def paused_job(head, tmp_path_factory) -> tuple[str, Path]:
+    """The first job (a script calling ``evoforge.run()``), paused at the start of ``train`` with
+    its actors alive; its submission id and run directory."""
+    run_dir = tmp_path_factory.mktemp("job") / "run"
     args = [*TINY_RUN, "rounds=1", f"run_dir={run_dir}"]
-    python = [sys.executable, "-m"]
     first = head.submit(
         "evoforge-run",
-        [*python, "tests.helpers.job_run", *args],
+        [sys.executable, "-m", "tests.helpers.job_run", *args],
         {"EVOFORGE_DEBUG_DELAY": "train@0=300"},
     )
     head.wait(first, lambda _: "evoforge debug: pausing" in head.logs(first))
+    return first, run_dir
+
+
+class DevTools:
+    """The few DevTools-protocol calls the test needs."""
+
+    def __init__(self, ws_url: str) -> None:
+        from websockets.sync.client import connect
+
+        self.ws = connect(ws_url, max_size=50_000_000)
+        self.next_id = 0
+
+    def call(self, method: str, **params):
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv(timeout=30))
+            if msg.get("id") == self.next_id:
+                if "error" in msg:
+                    raise AssertionError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)"
+)
+def test_dashboard_actors_page_lists_evoforge_actors(head, paused_job):
+    """Runs before the job test below (file order), while the first job is paused."""
+    first, run_dir = paused_job
+    log = head.logs(first)
+    printed = re.search(r"ray dashboard: (http://\S+)", log)
+    assert printed, f"no dashboard URL printed: {log[-2000:]}"
+    url = printed.group(1)
+    run_id = read_json(run_dir / "meta.json")["run_id"]
+    profile = tempfile.mkdtemp(prefix="evoforge-chromium-")
+    browser = None
+    try:
+        browser = subprocess.Popen(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={profile}",
+                "--window-size=1400,1000",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        port_file = Path(profile) / "DevToolsActivePort"
+        deadline = time.time() + 30
+        while not port_file.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        port = int(port_file.read_text().split()[0])
+        targets = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read()
+        )
+        page = DevTools(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"])
+        page.call("Network.enable")
+        token_file = Path(os.path.expanduser("~/.ray/auth_token"))
+        if token_file.is_file():
+            page.call(
+                "Network.setExtraHTTPHeaders",
+                headers={"Authorization": f"Bearer {token_file.read_text().strip()}"},
+            )
+        page.call("Page.enable")
+        page.call("Page.navigate", url=f"{url}/#/actors")
+        text, deadline = "", time.time() + 60
+        while time.time() < deadline:
+            text = page.call(
+                "Runtime.evaluate", expression="document.body.innerText", returnByValue=True
+            )["result"].get("value", "")
+            if f"evoforge/{run_id}/policy/0" in text:
+                break
+            time.sleep(2)
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = page.call("Page.captureScreenshot", format="png")["data"]
+        (ARTIFACTS / "dashboard-actors.png").write_bytes(base64.b64decode(shot))
+        assert f"evoforge/{run_id}/policy/0" in text, text[:2000]
+    finally:
+        if browser is not None:
+            browser.kill()
+            browser.wait(timeout=30)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_job_stopped_mid_run_then_resumed_as_a_job(head, paused_job):
+    first, run_dir = paused_job
+    python = [sys.executable, "-m"]
     log = head.logs(first)
     assert "placement: colocate on 1 GPU(s)" in log, log[-3000:]
     head.ray("job", "stop", first)

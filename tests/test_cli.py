@@ -36,9 +36,9 @@ from evoforge.cli import main
             ["run", "model=tiny", "env=tests.helpers.multiturn:LongToolSpecs"],
             "tokens plus 192 answer tokens (generation.max_tokens) but the context window is 1536",
         ),
-        (  # ~820 prompt tokens with the tools' specs: a trained turn would not fit in 640
-            ["run", "model=tiny", "env=tools", "train.max_length=640"],
-            "train.max_length is 640; raise train.max_length to at least ",
+        (  # ~400 prompt tokens with the tools' lines: with 192 answer tokens, not within 512
+            ["run", "model=tiny", "env=tools", "train.max_length=512"],
+            "train.max_length is 512; raise train.max_length to at least ",
         ),
         (
             ["run", "model=tiny", "env=tools", "train.algorithm=grpo"],

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evoforge.envs.multiturn import Message, Trajectory, text_chat
+from evoforge.envs.multiturn import Message, Trajectory
+from evoforge.envs.tool_prompt import text_chat
 from evoforge.errors import EvoforgeError
 
 

@@ -13,9 +13,9 @@ from evoforge.envs.multiturn import (
     apply_turn,
     first_failed_turn,
     object_schema,
-    text_chat,
     tool_map,
 )
+from evoforge.envs.tool_prompt import text_chat
 from evoforge.envs.toolcalls import (
     MAX_CALLS_PER_TURN,
     ToolCall,
@@ -217,7 +217,7 @@ def test_text_chat_shows_tools_and_alternates_roles():
 
 
 def test_a_tool_is_one_line_with_types_allowed_values_and_optional_arguments():
-    from evoforge.envs.multiturn import tool_signature
+    from evoforge.envs.tool_prompt import tool_signature
 
     spec = {
         "name": "find",
@@ -240,7 +240,7 @@ def test_a_tool_is_one_line_with_types_allowed_values_and_optional_arguments():
 
 def test_tool_prompt_shows_a_call_that_parses_and_runs_not_placeholders():
     # the default model copied `{<arguments as JSON>}` from the prompt into every forced call
-    from evoforge.envs.multiturn import tool_prompt
+    from evoforge.envs.tool_prompt import tool_prompt
     from evoforge.envs.tools.catalogue import CATALOGUE
 
     specs = [t.spec() for t in CATALOGUE]

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 from evoforge.agents.serving.types import GenRequest, Sampling, ServerInfo
-from evoforge.envs.multiturn import text_chat
+from evoforge.envs.tool_prompt import text_chat
 from evoforge.errors import ModelError, PromptTooLongError
 
 

@@ -384,6 +384,3 @@ def failed_turn_problem(details: Mapping[str, Any], turns: int) -> str:
             f"assistant turn(s); it must be from 0 to {turns - 1} (0-based), or absent"
         )
     return ""
-
-
-# -- showing tools to a model whose chat template has no tool support ------------------------------

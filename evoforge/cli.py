@@ -20,9 +20,19 @@ from evoforge.progress import say
 
 def _run_help() -> str:
     from evoforge.config import Config
+    from evoforge.config.env_defaults import ENV_DEFAULTS
     from evoforge.config.loader import help_text
 
-    return "config keys (set as key=value, or in a YAML file):\n" + help_text(Config)
+    own = "".join(
+        f"\n  env={name}: " + ", ".join(f"{k}={v}" for k, v in values.items())
+        for name, values in ENV_DEFAULTS.items()
+    )
+    return (
+        "config keys (set as key=value, or in a YAML file):\n"
+        + help_text(Config)
+        + "\n\nenvironments with defaults of their own (what you set still wins):"
+        + own
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,6 +84,7 @@ def test_run_help_lists_config_keys(capsys):
         main(["run", "--help"])
     out = capsys.readouterr().out
     assert "search.children" in out and "train.beta" in out
+    assert "env=tools: generation.samples=4" in out  # an environment's own defaults
 
 
 def test_a_yaml_alias_bomb_is_one_line_in_under_a_second(tmp_path, capsys, monkeypatch):

@@ -318,3 +318,39 @@ def test_differences_cut_huge_values():
 
     (line,) = differences({"model": "m" * 10**6}, {"model": "tiny"})
     assert line.startswith("model ('mmm") and line.endswith(" -> 'tiny')") and len(line) < 150
+
+
+def test_an_environment_s_own_defaults_apply_under_what_the_user_sets(tmp_path):
+    from evoforge.config.env_defaults import ENV_DEFAULTS
+
+    own = ENV_DEFAULTS["tools"]
+    c = load_config(None, ["env=tools"])
+    assert c.generation.samples == own["generation.samples"] != Config().generation.samples
+    assert c.eval.heldout_tasks == own["eval.heldout_tasks"]
+    assert c.search.max_tasks == own["search.max_tasks"]
+    # an override, a config file's value, and a file naming the env each win or select
+    assert load_config(None, ["env=tools", "generation.samples=8"]).generation.samples == 8
+    path = tmp_path / "c.yaml"
+    path.write_text("env: tools\ngeneration:\n  samples: 6\n")
+    from_file = load_config(path)
+    assert from_file.generation.samples == 6 and from_file.search.max_tasks == 0
+    # another environment keeps the general defaults
+    assert load_config(None, ["env=arithmetic"]).generation.samples == Config().generation.samples
+    assert load_config(None).eval.heldout_tasks == Config().eval.heldout_tasks
+    # a file that sets a section to a scalar is still the one-line error it was
+    path.write_text("env: tools\ngeneration: 3\n")
+    with pytest.raises(ConfigError, match="'generation' is a section"):
+        load_config(path)
+
+
+def test_every_environment_default_is_a_valid_key_and_value():
+    from evoforge.config.env_defaults import ENV_DEFAULTS
+
+    for name, values in ENV_DEFAULTS.items():
+        c = load_config(None, [f"env={name}"])
+        d = dataclasses.asdict(c)
+        for key, value in values.items():
+            node = d
+            for part in key.split("."):
+                node = node[part]
+            assert node == value, (name, key)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from evoforge.config.sections import (
     CriticConfig,
@@ -143,9 +144,14 @@ def load_config(
 ) -> Config:
     """A :class:`Config` from an optional YAML file and dotted ``key=value`` overrides.
 
-    Unknown keys, wrong types, values out of range, nan/inf, control characters, duplicate YAML
-    keys and settings that cannot work together are each a one-line
+    The environment's own defaults (env_defaults.py) apply where the file and the overrides
+    leave a key unset. Unknown keys, wrong types, values out of range, nan/inf, control
+    characters, duplicate YAML keys and settings that cannot work together are each a one-line
     :class:`~evoforge.errors.ConfigError` naming the key and the fix."""
+    from evoforge.config.env_defaults import env_defaults
     from evoforge.config.loader import build, check_combinations
 
-    return check_combinations(build(Config, path, overrides))
+    def presets(data: dict[str, Any]) -> dict[str, Any]:
+        return env_defaults(data, Config.env)
+
+    return check_combinations(build(Config, path, overrides, presets))

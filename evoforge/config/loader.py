@@ -16,6 +16,7 @@ import difflib
 import math
 import types
 import typing
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +170,17 @@ def _build(cls: type, data: dict[str, Any], prefix: str, textual: set[str], root
     return cls(**kwargs)
 
 
-def build(cls: type, path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Any:
-    """An instance of the config class ``cls`` from an optional YAML file and overrides."""
+def build(
+    cls: type,
+    path: str | Path | None,
+    overrides: list[str] | tuple[str, ...] = (),
+    presets: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None,
+) -> Any:
+    """An instance of the config class ``cls`` from an optional YAML file and overrides.
+
+    ``presets`` maps what the file and the overrides set to defaults of their own (dotted key ->
+    value, e.g. an environment's): each applies where neither the file nor an override set its
+    key, and is checked like a file's value."""
     data: dict[str, Any] = read_yaml(path) if path is not None else {}
     textual: set[str] = set()
     keys = all_keys(cls)
@@ -189,6 +199,14 @@ def build(cls: type, path: str | Path | None, overrides: list[str] | tuple[str, 
                 raise ConfigError(f"config key '{key}' conflicts with a scalar in the config file")
         node[parts[-1]] = value
         textual.add(key)
+    for key, value in (presets(data) if presets else {}).items():
+        if key not in keys:
+            raise _unknown(key, keys)
+        node = data
+        for part in key.split(".")[:-1]:
+            node = node.setdefault(part, {})
+        if isinstance(node, dict):  # else the file set a section to a scalar: _build says so
+            node.setdefault(key.split(".")[-1], value)
     return _build(cls, data, "", textual, cls)
 
 

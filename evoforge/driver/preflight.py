@@ -21,6 +21,7 @@ from evoforge.agents.roles import Roles
 from evoforge.agents.serving import cluster, placement
 from evoforge.agents.serving.engine_base import prompt_ids, too_long
 from evoforge.config import Config
+from evoforge.config.env_defaults import ENV_DEFAULTS
 from evoforge.driver.resources import RunPlan, plan_run
 from evoforge.driver.trackers import check_trackers
 from evoforge.envs.base import Environment, Task
@@ -82,12 +83,31 @@ def validate(config: Config, new_run_dir: Path | None = None) -> Checked:
             "(it gives tools) and evoforge's on-policy trainers sample one completion per prompt; "
             "use train.algorithm=dpo or sft"
         )
-    checked = Checked(env, guard)
+    checked = Checked(env, guard, notes=env_default_notes(config))
     train, heldout = _task_counts(config, checked)
     checked.models = resolve_models(config, _model)
     check_budgets(config, env, train, heldout, checked.models["actor"].path)
     checked.plan = plan_run(config, checked.models)
     return checked
+
+
+def env_default_notes(config: Config) -> list[str]:
+    """A line naming the environment's own defaults the run keeps (config/env_defaults.py)."""
+    from evoforge.config.loader import to_dict
+
+    values = to_dict(config)
+    kept = []
+    for key, value in ENV_DEFAULTS.get(config.env, {}).items():
+        node = values
+        for part in key.split("."):
+            node = node[part]
+        if node == value:
+            kept.append(f"{key}={value}")
+    if not kept:
+        return []
+    return [
+        f"note: environment '{config.env}' defaults to {', '.join(kept)} (set any to change it)"
+    ]
 
 
 def check_local_address(host: str) -> None:

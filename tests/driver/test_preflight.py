@@ -68,6 +68,19 @@ def test_a_finite_environment_smaller_than_asked_is_a_note(tmp_path):
     )
 
 
+def test_an_environment_s_own_defaults_are_named_before_the_run(tmp_path):
+    from evoforge.config import load_config
+    from evoforge.driver.preflight import validate
+
+    tiny = ["model=tiny", "env=tools", "eval.guard_env=", "serving.max_model_len=1536"]
+    checked = validate(load_config(None, [*tiny, "generation.samples=8"]))
+    notes = [n for n in checked.notes if "defaults to" in n]
+    assert len(notes) == 1 and "search.max_tasks=0" in notes[0], checked.notes
+    assert "generation.samples" not in notes[0]  # the user set it: not the env's default
+    checked = validate(load_config(None, TINY))
+    assert not any("defaults to" in n for n in checked.notes)
+
+
 def test_a_second_run_on_the_local_cluster_this_process_started_is_checked_too(
     ray_cluster, tmp_path, capsys, monkeypatch
 ):

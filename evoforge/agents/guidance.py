@@ -6,7 +6,8 @@ Three kinds of guidance (STaR's rationalization, context distillation):
 - ``hint``: the environment's optional ``hint(task)`` (envs/base.py), added to the prompt;
 - ``prefix``: a forced opening of the answer: the environment's ``response_prefix(task)``, else
   for a multi-turn (tool) environment the opening of a tool call. Single-turn environments get no
-  generic prefix: there is no opening that fits every task.
+  generic prefix: there is no opening that fits every task. A multi-turn environment may force
+  later turns too (``followup_prefixes``: a chain's later calls); the model writes the rest.
 
 ``hint+prefix`` gives both at once. The guarantee callers rely on: the model SEES
 :func:`guided_messages` (the task with the guidance line), but what is STORED and trained on is
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evoforge.envs.base import Task, env_guidance
+from evoforge.envs.base import Task, env_followups, env_guidance
 from evoforge.envs.multiturn import Message, is_multiturn
 
 KINDS = ("feedback", "hint", "prefix", "hint+prefix")
@@ -42,6 +43,15 @@ class Guidance:
     """The line added to the last user message of the prompt ('' for a pure prefix)."""
     prefix: str = ""
     """The forced opening of the answer ('' for none); it stays part of the stored answer."""
+    followups: tuple[str, ...] = ()
+    """Multi-turn: the openings forced on the assistant turns after the first, in order (the
+    environment's ``followup_prefixes``); they stay part of the stored trajectory too."""
+
+    def forced(self, turn: int) -> str:
+        """The opening forced on assistant turn ``turn`` ('' where the model writes alone)."""
+        if turn == 0:
+            return self.prefix
+        return self.followups[turn - 1] if turn - 1 < len(self.followups) else ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -76,10 +86,11 @@ def guidance_for(
     if hint:
         out.append(Guidance("hint", HINT_TEXT.format(hint=hint)))
     prefix = default_prefix(env, task)
+    later = env_followups(env, task) if prefix else ()
     if prefix:
-        out.append(Guidance("prefix", prefix=prefix))
+        out.append(Guidance("prefix", prefix=prefix, followups=later))
     if combine and hint and prefix:
-        out.append(Guidance("hint+prefix", HINT_TEXT.format(hint=hint), prefix))
+        out.append(Guidance("hint+prefix", HINT_TEXT.format(hint=hint), prefix, later))
     return out
 
 

@@ -99,7 +99,7 @@ def advance(
         prefixes = {}
         for t in live:
             g = guidance.get(t.key)
-            prefixes[t.key] = g.prefix if g is not None and not t.turns else ""
+            prefixes[t.key] = g.forced(len(t.turns)) if g is not None else ""
         whole = {k for k, p in prefixes.items() if one_call and closes_call(p)}
         asking = [t for t in live if t.key not in whole]
         requests = []
@@ -179,9 +179,9 @@ def guided_rollout(
 ) -> list[Trajectory]:
     """``samples`` guided trajectories per (task, guidance) item (item-major order), all advanced
     together: the model sees the task with ``guidance.text`` added to its user message, and its
-    first assistant turn is forced to open with ``guidance.prefix``. Each trajectory records the
-    PLAIN task messages and the turns as written, the prefix included, so it verifies and trains
-    as an answer to the plain prompt.
+    first assistant turn is forced to open with ``guidance.prefix`` (a later turn with its
+    ``followups``). Each trajectory records the PLAIN task messages and the turns as written,
+    the forced openings included, so it verifies and trains as an answer to the plain prompt.
 
     Trajectory keys are ``{task.id}/{key}-{kind}/{sample}``: each kind samples with its own seeds."""
     trajectories, by_key = [], {}

@@ -81,7 +81,12 @@ class Environment(Protocol):
       tool call, a required first phrase). The model writes the rest; the prefix stays part of
       the stored answer.
 
-    Either may return None (or "") for a task it has nothing to say about.
+    - ``followup_prefixes(task) -> Sequence[str] | None`` (multi-turn): what to force on the
+      assistant turns after the first of a prefix-guided trajectory, in order (a tool
+      environment: the task's later calls, so that a chain of calls gets verified trajectories
+      before the model can write one); a turn past the list is the model's own.
+
+    Any of them may return None (or "", or no items) for a task it has nothing to say about.
     """
 
     name: str
@@ -114,6 +119,23 @@ def env_guidance(env: object, method: str, task: Task) -> str:
             f"None, got {type(out).__name__}"
         )
     return out or ""
+
+
+def env_followups(env: object, task: Task) -> tuple[str, ...]:
+    """What the environment's optional ``followup_prefixes`` forces on ``task``'s later turns;
+    () without one. A one-line error when it returns anything but strings."""
+    from evoforge.errors import EvoforgeError
+
+    fn = getattr(env, "followup_prefixes", None)
+    out = fn(task) if callable(fn) else None
+    if out is None:
+        return ()
+    if isinstance(out, str) or not all(isinstance(x, str) for x in out):
+        raise EvoforgeError(
+            f"environment '{getattr(env, 'name', env)}': followup_prefixes(task) must return a "
+            f"list of strings or None, got {type(out).__name__}"
+        )
+    return tuple(out)
 
 
 def item_rng(env: str, split: str, seed: int, index: int) -> random.Random:

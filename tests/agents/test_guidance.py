@@ -164,6 +164,38 @@ def test_a_guided_rollout_stores_the_plain_task_and_keeps_the_prefix():
     assert opened.requests[0].prefix == opening and t.messages == trajs[0].messages
 
 
+def test_a_chain_s_later_calls_are_forced_turn_by_turn_and_the_model_answers():
+    env = get_env("tools")
+    chains = [t for t in env.tasks("train", 14, 0) if len(t.metadata["calls"]) > 1]
+    assert {t.metadata["type"] for t in chains} == {"lookup_convert", "lookup_calc", "date_chain"}
+    [g] = [g for g in guidance_for(env, chains[0]) if g.kind == "prefix"]
+    calls = chains[0].metadata["calls"]
+    assert len(g.followups) == len(calls) - 1 and g.forced(len(calls)) == ""
+    server = Recording(chains)
+    items = [(t, next(g for g in guidance_for(env, t) if g.kind == "prefix")) for t in chains]
+    trajs = guided_rollout(server, env, items, SAMPLING, max_turns=4, seed=1)
+    for traj in trajs:
+        n = len(traj.task.metadata["calls"])
+        assert [traj.turns[i].tokens for i in range(n)] == [0] * n  # every call forced, whole
+        assert traj.turns[n].tokens == 5 and traj.ended == "answer"  # the model's answer
+        assert env.verify(traj.task, traj.messages).passed
+    # the model was asked for the answer turn only
+    assert sorted({r.id.rsplit("#")[1] for r in server.requests}) == ["2", "3"]
+
+    # a bad followup_prefixes is a one-line error
+    class Bad:
+        name = "bad"
+
+        def response_prefix(self, task):
+            return "<tool_call>"
+
+        def followup_prefixes(self, task):
+            return "not a list"
+
+    with pytest.raises(EvoforgeError, match="followup_prefixes\\(task\\) must return a list"):
+        guidance_for(Bad(), chains[0])
+
+
 @pytest.mark.slow
 def test_guided_samples_on_the_tiny_model(tiny_path):
     """The real path: Roles.explore and a guided rollout on the tiny model in the HF engine."""

@@ -9,8 +9,9 @@ the calls made, parsed, and the final answer; ``details["by_type"]`` gives per-t
 and ``details["failed_turn"]`` the first turn that went wrong.
 
 For guided exploration (agents/guidance.py) a task also gives a ``hint`` (the tools to call in
-order, the first call written out, never the answer) and a ``response_prefix`` (its whole
-first call), so that a model that never calls a tool by itself gets verified trajectories.
+order, the first call written out, never the answer), a ``response_prefix`` (its whole first
+call) and ``followup_prefixes`` (its later calls, one per turn), so that a model that never calls
+a tool by itself gets verified trajectories, chains included.
 ``demonstrations(n, seed)`` plays train tasks with their expected calls through the real tools:
 worked trajectories for an optional warm-start SFT (off unless a run asks for it).
 """
@@ -89,6 +90,14 @@ class ToolsEnv:
         to write that call for the plain question, then to use its result."""
         first = task.metadata["calls"][0]
         return call_text(first["name"], first["arguments"])
+
+    def followup_prefixes(self, task: Task) -> list[str]:
+        """The task's later calls, each forced whole on its own turn after the first: with only
+        the first call forced, the default model wrote no chain's second call in three round-0
+        runs (``date_chain``, ``lookup_calc``, ``lookup_convert`` stayed at 0). The calls use
+        the tools' real results (tasks.py computes them with the same tools), so a trajectory
+        that follows them reads the same results; the model writes the answer from them."""
+        return [call_text(c["name"], c["arguments"]) for c in task.metadata["calls"][1:]]
 
     def demonstrations(self, n: int, seed: int) -> list[Trajectory]:
         """``n`` worked trajectories of train tasks (``tasks("train", n, seed)``): each expected

@@ -145,6 +145,7 @@ class Trainer:
             loss_last=losses[-1] if losses else None,
             log=log.records,
             resumed_from=log.resumed,
+            sequences=log.sequences,
             seconds=round(time.time() - start, 2),
             step_seconds=round((time.time() - start) / max(1, len(log.records)), 2),
         )
@@ -190,7 +191,9 @@ class Trainer:
             max_length=s.max_length,
             completion_only_loss=True,
         )
-        return fit(SFTTrainer, model, args, rows, tok, log, peft_config=lora_config(s))
+        return fit(
+            SFTTrainer, model, args, rows, tok, log, merge_prefixes=True, peft_config=lora_config(s)
+        )
 
     def _online(self, algo, model, tok, tasks, s: TrainSettings, work, log, size: int):
         """GRPO or RLOO: on-policy, completions sampled by the trainer, rewards from the

@@ -208,6 +208,8 @@ class LossLog:
         self.records: list[dict[str, float]] = []
         self.resumed: list[dict[str, Any]] = []
         """Per resumed phase: its name and the checkpoint step it continued from."""
+        self.sequences: dict[str, int] = {}
+        """Per phase: the training sequences its rows became (SFT: prefix rows merged)."""
 
     def add(self, history: list[dict[str, Any]]) -> None:
         for logs in history:
@@ -385,15 +387,30 @@ def build_trainer(trainer_cls, model, args, rows: list[dict[str, Any]], tok, cal
         )
 
 
-def fit(trainer_cls, model, args, rows: list[dict[str, Any]], tok, log: LossLog, **extra):
+def fit(
+    trainer_cls,
+    model,
+    args,
+    rows: list[dict[str, Any]],
+    tok,
+    log: LossLog,
+    merge_prefixes: bool = False,
+    **extra,
+):
     """Train one TRL trainer on ``rows`` and return the trained model; continues from the last
-    complete checkpoint in ``args.output_dir`` when there is one."""
+    complete checkpoint in ``args.output_dir`` when there is one. ``merge_prefixes`` (SFT): a
+    tokenized row that is a prefix of another trains inside it (prefix_rows.py)."""
+    from evoforge.training.prefix_rows import merged_dataset
+
     pause = debug_pause_callback(Path(args.output_dir).name)
     progress = os.path.join(os.path.dirname(args.output_dir), PROGRESS_FILE)
     clear_step_progress(progress)  # until this phase's first write: no step, not a stale one
     steps = step_progress_callback(progress)
     callbacks = [no_final_checkpoint_callback(), steps, *([pause] if pause else [])]
     trainer = build_trainer(trainer_cls, model, args, rows, tok, callbacks, **extra)
+    if merge_prefixes:
+        trainer.train_dataset = merged_dataset(trainer.train_dataset)
+    log.sequences[Path(args.output_dir).name] = len(trainer.train_dataset)
     resume = last_checkpoint(args.output_dir) if args.save_strategy != "no" else None
     if resume:
         log.resumed.append(

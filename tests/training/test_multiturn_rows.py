@@ -72,4 +72,6 @@ def test_trl_trains_on_trajectory_pairs_with_a_tools_template(tiny_path, tmp_pat
     assert first.startswith("TOOL calculate\n") and first.endswith("assistant:\n")
     metrics = Trainer().train("dpo", str(model), str(tmp_path / "out"), pairs, settings, None, sft)
     assert metrics["sft_examples"] == len(sft) and metrics["steps"] >= 2
+    # per-turn rows of one trajectory train as one sequence (training/prefix_rows.py)
+    assert 0 < metrics["sequences"]["0-sft"] <= len(sft) and metrics["sequences"]["1-dpo"] > 0
     assert (tmp_path / "out" / "model.safetensors").exists()

@@ -124,6 +124,7 @@ TOOLS_RUN = (
         "tasks_per_round=4",
         "generation.max_turns=2",
         "eval.heldout_tasks=7",  # one task of each type
+        "search.max_tasks=8",  # the general default: `tools` turns the search off by its own
         "train.max_length=1024",
         "rounds=1",
     ]

@@ -191,23 +191,29 @@ def build(
         key = key.strip()
         if key not in keys:
             raise _unknown(key, keys)
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"config key '{key}' conflicts with a scalar in the config file")
-        node[parts[-1]] = value
+        section = _section(data, key)
+        if section is None:
+            raise ConfigError(f"config key '{key}' conflicts with a scalar in the config file")
+        section[key.rsplit(".", 1)[-1]] = value
         textual.add(key)
     for key, value in (presets(data) if presets else {}).items():
         if key not in keys:
             raise _unknown(key, keys)
-        node = data
-        for part in key.split(".")[:-1]:
-            node = node.setdefault(part, {})
-        if isinstance(node, dict):  # else the file set a section to a scalar: _build says so
-            node.setdefault(key.split(".")[-1], value)
+        section = _section(data, key)
+        if section is not None:  # else the file set a section to a scalar: _build says so
+            section.setdefault(key.rsplit(".", 1)[-1], value)
     return _build(cls, data, "", textual, cls)
+
+
+def _section(data: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The dict of raw ``data`` that holds the dotted ``key`` (made where missing); None where
+    the file set one of its sections to a scalar."""
+    node: Any = data
+    for part in key.split(".")[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            return None
+    return node
 
 
 def check_combinations(config: Any) -> Any:

@@ -11,6 +11,7 @@ GPUs against the cluster itself (resources.py; a cluster to join is joined here)
 
 from __future__ import annotations
 
+import functools
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,16 +94,8 @@ def validate(config: Config, new_run_dir: Path | None = None) -> Checked:
 
 def env_default_notes(config: Config) -> list[str]:
     """A line naming the environment's own defaults the run keeps (config/env_defaults.py)."""
-    from evoforge.config.loader import to_dict
-
-    values = to_dict(config)
-    kept = []
-    for key, value in ENV_DEFAULTS.get(config.env, {}).items():
-        node = values
-        for part in key.split("."):
-            node = node[part]
-        if node == value:
-            kept.append(f"{key}={value}")
+    own = ENV_DEFAULTS.get(config.env, {}).items()
+    kept = [f"{k}={v}" for k, v in own if functools.reduce(getattr, k.split("."), config) == v]
     if not kept:
         return []
     return [

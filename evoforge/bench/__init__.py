@@ -73,13 +73,23 @@ def run_bench(
     json_path: str | None = None,
     size: str = "full",
 ) -> dict[str, Any]:
-    from evoforge.bench import loop, pairs, sandbox, search, serving, train_passes, training
+    from evoforge.bench import (
+        kv_blocks,
+        loop,
+        pairs,
+        sandbox,
+        search,
+        serving,
+        train_passes,
+        training,
+    )
 
     benches = {
         "pairs": pairs.bench_pairs,
         "round": loop.bench_round,
         "sandbox": sandbox.bench_sandbox,
         "generate": serving.bench_generate,
+        "kv-blocks": kv_blocks.bench_kv_blocks,
         "sync": serving.bench_sync,
         "train": train_passes.bench_train,
         "train-step": training.bench_train,

@@ -22,8 +22,10 @@ The whole contract, for users: docs/environments.md.
 A trajectory runs turn by turn (:func:`apply_turn`): the assistant's text is parsed for tool calls
 (envs/toolcalls.py), each call runs, its result is appended as a ``tool`` message, then the step
 hook speaks. A turn without a call is the final answer and ends the trajectory unless the step
-hook replies; ``max_turns`` ends it too. A bad call is a failed turn whose feedback goes back to
-the model as the tool message, never an exception.
+hook replies; ``max_turns`` ends it too, and so does a failed turn written again word for word
+that fails the same way (``repeated``: a loop, which would otherwise run to ``max_turns``). A bad
+call is a failed turn whose feedback goes back to the model as the tool message, never an
+exception.
 
 Canonical messages are ``{"role", "content"}`` dicts (tool results add ``"name"``); the assistant's
 content is its raw text, tool calls included, so training sees exactly what the model wrote.
@@ -50,6 +52,9 @@ from evoforge.envs.toolcalls import CallError, ToolCall, parse_turn
 from evoforge.errors import EvoforgeError
 
 Message = dict[str, str]
+
+REPEATED = "repeated a failed turn word for word"
+"""Opens the feedback of a trajectory that ended ``repeated``."""
 
 
 class ToolError(Exception):
@@ -177,8 +182,9 @@ class Trajectory:
     messages: list[Message] = field(default_factory=list)
     turns: list[TurnRecord] = field(default_factory=list)
     ended: str = ""
-    """'' while live; else 'answer', 'env' (the step hook ended it), 'max_turns' or 'context'
-    (the next prompt would not fit the context window)."""
+    """'' while live; else 'answer', 'env' (the step hook ended it), 'max_turns', 'repeated' (a
+    failed turn written again word for word failed the same way) or 'context' (the next prompt
+    would not fit the context window)."""
 
     @classmethod
     def start(cls, task: Task, key: str) -> Trajectory:
@@ -308,9 +314,12 @@ def apply_turn(
     env: object, traj: Trajectory, text: str, max_turns: int, tools: Mapping[str, Tool]
 ) -> TurnRecord:
     """Add one assistant turn to a live trajectory: run its calls, let the step hook speak, and
-    end the trajectory on an answer, on the hook's ``done`` or at ``max_turns``."""
+    end the trajectory on an answer, on the hook's ``done``, on a failed turn repeated word for
+    word with the same errors, or at ``max_turns``."""
     if traj.done:
         raise EvoforgeError(f"trajectory '{traj.key}' has ended ({traj.ended}); branch it first")
+    last = traj.turns[-1] if traj.turns else None
+    repeat = bool(last and last.errors and traj.messages[last.index]["content"] == text)
     traj.messages.append({"role": "assistant", "content": text})
     parsed = parse_turn(text, tools)
     record = TurnRecord(index=len(traj.messages) - 1, final=not parsed.attempted)
@@ -332,6 +341,11 @@ def apply_turn(
         traj.ended = "env"
     elif record.final and not (reply is not None and reply.content):
         traj.ended = "answer"
+    elif repeat and last is not None and record.errors == last.errors:
+        # A loop, not a try: the same failed turn again got the same errors (the trained 135M
+        # model on `tools` did this until max_turns, which held-out evaluation paid for).
+        traj.ended = "repeated"
+        record.errors.append(f"{REPEATED} and it failed the same way; read the error and change it")
     elif len(traj.turns) >= max_turns:
         traj.ended = "max_turns"
         record.errors.append(

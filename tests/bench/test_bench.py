@@ -7,6 +7,7 @@ import json
 import pytest
 
 from evoforge.bench import run_bench
+from evoforge.errors import EvoforgeError
 
 FIELDS = {"bench", "machine", "evoforge", "baseline", "ratio", "target", "met"}
 
@@ -37,6 +38,24 @@ def test_bench_generate_vllm_tiny(ray_cluster, tmp_path):
         "generate", model="tiny", backend="vllm", json_path=str(tmp_path / "g.json"), size="tiny"
     )
     assert result["backend"] == "vllm" and set(result) >= FIELDS
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_bench_kv_blocks_vllm_tiny(tmp_path):
+    """Both block sizes run the same workloads in their own engine; the greedy answers agree."""
+    result = run_bench("kv-blocks", model="tiny", json_path=str(tmp_path / "k.json"), size="tiny")
+    assert set(result) >= FIELDS and result["ratio"] > 0
+    assert result["evoforge"]["same_greedy_answers"]
+    assert result["evoforge"]["block_size"] == 32 and result["baseline"]["block_size"] == 128
+    for side in (result["evoforge"], result["baseline"]):
+        assert side["tools_greedy"]["generated_tokens"] > 0
+        assert side["instructions_4_samples"]["generated_tokens"] > 0
+
+
+def test_bench_kv_blocks_refuses_the_hf_backend():
+    with pytest.raises(EvoforgeError, match="--backend vllm"):
+        run_bench("kv-blocks", model="tiny", backend="hf", size="tiny")
 
 
 def test_bench_sandbox_tiny(tmp_path):

@@ -173,6 +173,33 @@ def test_max_turns_ends_with_feedback_and_the_step_hook_speaks_or_ends():
         apply_turn(env, traj, "x", 5, tools)
 
 
+def test_a_failed_turn_repeated_word_for_word_with_the_same_errors_ends_the_trajectory():
+    env, traj, tools = start()
+    bad = call("city", name="Oslo")
+    apply_turn(env, traj, bad, 6, tools)
+    apply_turn(env, traj, call("city", name="Bergen"), 6, tools)  # another failed call goes on
+    apply_turn(env, traj, call("city", name="Bergen"), 6, tools)  # the same failure again: a loop
+    assert traj.ended == "repeated" and len(traj.turns) == 3
+    assert "word for word" in traj.turns[-1].errors[-1]
+    assert env.verify(traj.task, traj.messages).passed is False
+    # A call that succeeded may be repeated; a repeated call that fails differently (a flaky
+    # tool, a timeout that then resolves) is a new try, not a loop.
+    env, traj, tools = start()
+    for _ in range(3):
+        apply_turn(env, traj, call("add", a=1, b=2), 6, tools)
+    assert not traj.done
+    tries = iter(range(10))
+
+    def flaky(name):
+        raise ToolError(f"busy, try {next(tries)}")
+
+    tools = dict(tools, city=Tool("city", "", object_schema(name="string"), flaky))
+    env, traj, _ = start()
+    for _ in range(3):
+        apply_turn(env, traj, bad, 6, tools)
+    assert not traj.done and [t.errors for t in traj.turns][-1] == ["city: busy, try 2"]
+
+
 def test_a_tool_that_crashes_is_an_error_of_the_environment():
     env, traj, _ = start()
     broken = Tool("add", "", object_schema(a="number", b="number"), lambda a, b: 1 / 0)

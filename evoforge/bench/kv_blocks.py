@@ -10,7 +10,6 @@ must be the same on both sides: the block size may change speed only.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -47,27 +46,11 @@ def _workloads(path: str, n: int) -> dict[str, list[tuple[list[int], int]]]:
 
 def _side(path: str, block_size: int, n: int, max_tokens: int) -> dict[str, Any]:
     """One engine: seconds and generated tokens per workload, and the greedy answers."""
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    from vllm import LLM, SamplingParams
+    from vllm import SamplingParams
 
-    from evoforge.agents.serving.engine_base import configure_threads
-    from evoforge.agents.serving.vllm_engine import engine_kwargs
-    from evoforge.bench import server_spec
+    from evoforge.bench.serving import raw_llm
 
-    spec = server_spec(path, "vllm")
-    configure_threads(spec.threads)
-    os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(max(1, int(spec.kv_cache_gib)))
-    kwargs = engine_kwargs(
-        path,
-        max_model_len=spec.max_model_len,
-        memory_fraction=spec.memory_fraction,
-        dtype="float32",
-        seed=spec.seed,
-        kv_cache_gib=spec.kv_cache_gib,
-        device="cpu",
-    )
-    kwargs["block_size"] = block_size
-    llm = LLM(**kwargs)
+    llm = raw_llm(path, block_size=block_size)
     out: dict[str, Any] = {"block_size": block_size}
     for name, work in _workloads(path, n).items():
         params = [

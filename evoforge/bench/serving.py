@@ -28,13 +28,12 @@ def _with_tokens(reqs: list[GenRequest], max_tokens: int) -> list[GenRequest]:
     return [replace(r, sampling=replace(r.sampling, max_tokens=max_tokens)) for r in reqs]
 
 
-def _raw_vllm(
-    path: str, batches: list[list[list[int]]], max_tokens: int
-) -> tuple[float, list[float]]:
-    """vllm.LLM.generate called directly, same engine arguments as our server."""
+def raw_llm(path: str, **override: Any):
+    """A ``vllm.LLM`` in this process with our server's engine arguments (``override`` replaces
+    some of them), for benches that call the engine directly."""
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     import torch
-    from vllm import LLM, SamplingParams
+    from vllm import LLM
 
     from evoforge.agents.serving.engine_base import configure_threads
     from evoforge.agents.serving.vllm_engine import engine_kwargs
@@ -44,18 +43,26 @@ def _raw_vllm(
     if device == "cpu":
         configure_threads(spec.threads)
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(max(1, int(spec.kv_cache_gib)))
-    start = time.time()
-    llm = LLM(
-        **engine_kwargs(
-            path,
-            max_model_len=spec.max_model_len,
-            memory_fraction=spec.memory_fraction,
-            dtype="float32" if device == "cpu" else "bfloat16",
-            seed=spec.seed,
-            kv_cache_gib=spec.kv_cache_gib,
-            device=device,
-        )
+    kwargs = engine_kwargs(
+        path,
+        max_model_len=spec.max_model_len,
+        memory_fraction=spec.memory_fraction,
+        dtype="float32" if device == "cpu" else "bfloat16",
+        seed=spec.seed,
+        kv_cache_gib=spec.kv_cache_gib,
+        device=device,
     )
+    return LLM(**(kwargs | override))
+
+
+def _raw_vllm(
+    path: str, batches: list[list[list[int]]], max_tokens: int
+) -> tuple[float, list[float]]:
+    """vllm.LLM.generate called directly, same engine arguments as our server."""
+    from vllm import SamplingParams
+
+    start = time.time()
+    llm = raw_llm(path)
     cold = time.time() - start
     params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
     rates = []

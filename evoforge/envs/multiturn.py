@@ -319,7 +319,6 @@ def apply_turn(
     if traj.done:
         raise EvoforgeError(f"trajectory '{traj.key}' has ended ({traj.ended}); branch it first")
     last = traj.turns[-1] if traj.turns else None
-    repeat = bool(last and last.errors and traj.messages[last.index]["content"] == text)
     traj.messages.append({"role": "assistant", "content": text})
     parsed = parse_turn(text, tools)
     record = TurnRecord(index=len(traj.messages) - 1, final=not parsed.attempted)
@@ -341,7 +340,12 @@ def apply_turn(
         traj.ended = "env"
     elif record.final and not (reply is not None and reply.content):
         traj.ended = "answer"
-    elif repeat and last is not None and record.errors == last.errors:
+    elif (
+        last is not None
+        and record.errors
+        and record.errors == last.errors
+        and traj.messages[last.index]["content"] == text
+    ):
         # A loop, not a try: the same failed turn again got the same errors (the trained 135M
         # model on `tools` did this until max_turns, which held-out evaluation paid for).
         traj.ended = "repeated"

@@ -51,14 +51,14 @@ class TrainerActor:
                 return train_with_workers(self.run_id, label, args, settings, self.gpus)
             return cluster.get(self._start().train.options(name=label).remote(*args))
         except Exception as e:
+            if _died(e) and not killed_for_memory(e):
+                self._actor = None
+                first = " ".join(str(e).split())[:200]
+                raise EvoforgeError(
+                    f"the trainer actor died mid-training ({type(e).__name__}: {first}); "
+                    "`evoforge resume` the run: training goes on from its last checkpoint"
+                ) from None
             if not killed_for_memory(e):
-                if _died(e):
-                    self._actor = None
-                    first = " ".join(str(e).split())[:200]
-                    raise EvoforgeError(
-                        f"the trainer actor died mid-training ({type(e).__name__}: {first}); "
-                        "`evoforge resume` the run: training goes on from its last checkpoint"
-                    ) from None
                 raise
             self._actor = None  # Ray killed it; the next round starts a new one
             raise TrainerOutOfMemory(

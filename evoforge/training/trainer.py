@@ -131,7 +131,11 @@ class Trainer:
             if algo == "sft" and i < len(phases) - 1:
                 model = merged(model)
                 if settings.checkpoint_steps:
+                    # the next phase starts from the saved copy, as a resumed run does: the model
+                    # the SFT trainer leaves in memory trains other numbers in bf16 (~1e-4 in the
+                    # loss), so a crash would not resume to the same weights
                     self._save_phase(model, tok, done, log, rank)
+                    model, _ = self._load(done)
         if sft_data:
             metrics["sft_examples"] = len(sft_data)
         if rank == 0:

@@ -20,6 +20,7 @@ from evoforge.agents.models import ModelRef, resolve_model
 from evoforge.agents.prompts import load_template
 from evoforge.agents.roles import Roles
 from evoforge.agents.serving import cluster, placement
+from evoforge.agents.serving.chat_tokenizer import load_chat_tokenizer
 from evoforge.agents.serving.engine_base import prompt_ids, too_long
 from evoforge.config import Config
 from evoforge.config.env_defaults import ENV_DEFAULTS
@@ -181,9 +182,7 @@ def check_budgets(
     """The longest prompts of each role, with the longest texts the run lets them carry, must fit
     in ``serving.max_model_len``; a training prompt must fit in ``train.max_length`` (tokens of
     the actor's model at ``model_path``)."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_path)
+    tok = load_chat_tokenizer(model_path)
     window, c = config.serving.max_model_len, config
     if is_multiturn(env):
         _multiturn_budgets(config, env, tok, train + heldout)

@@ -202,11 +202,10 @@ class Trajectories(SampleKind):
     def fits(self) -> Fits:
         """Whether a prompt (messages, tool specs) leaves room for a turn in the context window,
         counted with the actor's tokenizer as the engines count it."""
-        from transformers import AutoTokenizer
-
+        from evoforge.agents.serving.chat_tokenizer import load_chat_tokenizer
         from evoforge.agents.serving.engine_base import prompt_ids
 
-        tok = AutoTokenizer.from_pretrained(self.model_path)
+        tok = load_chat_tokenizer(self.model_path)
         room = self.config.serving.max_model_len - self.MIN_TURN_TOKENS
 
         def fits(messages, tools) -> bool:

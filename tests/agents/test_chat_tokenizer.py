@@ -3,7 +3,6 @@ models and on a template that renders tools; what it cannot render falls back to
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
@@ -13,8 +12,8 @@ from evoforge.agents.serving.chat_tokenizer import ChatTokenizer, load_chat_toke
 from evoforge.agents.serving.engine_base import prompt_ids
 from evoforge.envs.multiturn import tool_map
 from evoforge.envs.registry import get_env
+from tests.helpers.models import TOOLS_TEMPLATE, with_chat_template
 from tests.helpers.runs import REPO
-from tests.training.test_multiturn_rows import TOOLS_TEMPLATE
 
 
 def _chats() -> list[tuple[list, list]]:
@@ -42,23 +41,12 @@ def _chats() -> list[tuple[list, list]]:
     return out
 
 
-def _with_tools_template(tiny_path, tmp_path):
-    from transformers import AutoTokenizer
-
-    model = tmp_path / "model"
-    shutil.copytree(tiny_path, model)
-    tok = AutoTokenizer.from_pretrained(model)
-    tok.chat_template = TOOLS_TEMPLATE
-    tok.save_pretrained(model)
-    return str(model)
-
-
 @pytest.mark.parametrize("which", ["tiny", "default", "tools template"])
 def test_counts_equal_transformers(which, tiny_path, default_path, tmp_path):
     from transformers import AutoTokenizer
 
-    path = {"tiny": tiny_path, "default": default_path}.get(which) or _with_tools_template(
-        tiny_path, tmp_path
+    path = {"tiny": tiny_path, "default": default_path}.get(which) or with_chat_template(
+        tiny_path, tmp_path / "model", TOOLS_TEMPLATE
     )
     light, full = load_chat_tokenizer(path), AutoTokenizer.from_pretrained(path)
     assert isinstance(light, ChatTokenizer)
@@ -70,16 +58,11 @@ def test_counts_equal_transformers(which, tiny_path, default_path, tmp_path):
 
 
 def test_a_template_it_cannot_render_falls_back_to_transformers(tiny_path, tmp_path):
-    from transformers import AutoTokenizer
-
-    model = tmp_path / "model"
-    shutil.copytree(tiny_path, model)
-    tok = AutoTokenizer.from_pretrained(model)
-    tok.chat_template = (
+    template = (
         "{% for m in messages %}{% generation %}{{ m.content }}{% endgeneration %}{% endfor %}"
     )
-    tok.save_pretrained(model)
-    assert not isinstance(load_chat_tokenizer(str(model)), ChatTokenizer)
+    model = with_chat_template(tiny_path, tmp_path / "model", template)
+    assert not isinstance(load_chat_tokenizer(model), ChatTokenizer)
 
 
 def test_the_driver_plans_a_run_without_importing_transformers():

@@ -3,8 +3,6 @@ chat template that renders tools: the rows carry a tools column and TRL renders 
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from evoforge.config import load_config
@@ -14,14 +12,9 @@ from evoforge.training.settings import TrainSettings
 from evoforge.training.trainer import Trainer
 from evoforge.training.trl_adapters import build_trainer, dpo_config, dpo_rows, sft_rows
 from tests.agents.test_turn_search import _run, setup
+from tests.helpers.models import TOOLS_TEMPLATE, with_chat_template
 
 pytestmark = pytest.mark.slow
-
-TOOLS_TEMPLATE = (  # the prompt ends on a token boundary, so TRL keeps all of it
-    "{% for t in tools or [] %}TOOL {{ t.function.name }}\n{% endfor %}"
-    "{% for m in messages %}{{ m.role }}:\n{{ m.content }}\n{% endfor %}"
-    "{% if add_generation_prompt %}assistant:\n{% endif %}"
-)
 
 
 def _data():
@@ -45,11 +38,8 @@ def _data():
 def test_trl_trains_on_trajectory_pairs_with_a_tools_template(tiny_path, tmp_path):
     from transformers import AutoTokenizer
 
-    model = tmp_path / "model"
-    shutil.copytree(tiny_path, model)
+    model = with_chat_template(tiny_path, tmp_path / "model", TOOLS_TEMPLATE)
     tok = AutoTokenizer.from_pretrained(model)
-    tok.chat_template = TOOLS_TEMPLATE
-    tok.save_pretrained(model)
     pairs, sft = _data()
     rows = dpo_rows(pairs, tok)
     assert all("tools" in r and isinstance(r["chosen"], list) for r in rows)

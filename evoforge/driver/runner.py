@@ -22,7 +22,7 @@ from evoforge.driver.trackers import Trackers
 from evoforge.errors import ConfigError, EvoforgeError
 from evoforge.progress import Progress, say
 from evoforge.round.graph import build_graph, graph_config, open_checkpointer, resume_renamed
-from evoforge.round.runtime import Runtime
+from evoforge.round.runtime import Runtime, trainer_for
 from evoforge.round.servers import start_servers
 from evoforge.round.stages.pairs import SOURCES
 from evoforge.storage.manifest import check_run
@@ -72,7 +72,7 @@ def _drive(
     if cleaned:
         say(cleaned)
     temp_dir = tempfile.mkdtemp(prefix=leftovers.PREFIX)
-    info = servers = trackers = None
+    info = servers = trackers = trainer = None
     try:
         leftovers.record(rd.path, temp_dir)
         info = cluster.connect(config.ray_address, config.dashboard_host, temp_dir=temp_dir)
@@ -90,6 +90,8 @@ def _drive(
         plan = run_plan.placement
         progress.line(plan.describe())
         progress.line(training_precision(config.train.precision, plan.trainer_gpus > 0))
+        trainer = trainer_for(config, run_id, plan)
+        trainer.prepare()  # it imports TRL while the servers start
         servers = start_servers(config, run_id, placement=plan, models=checked.models)
         leftovers.record(rd.path, temp_dir, info.session_dir, info.started_here)  # and workers
         trackers = Trackers.open(config, rd, run_id)
@@ -107,6 +109,7 @@ def _drive(
             run_id=run_id,
             placement=plan,
             trackers=trackers,
+            trainer=trainer,
         )
         saver = open_checkpointer(str(rd.graph_db))
         graph = build_graph(rt, saver)
@@ -118,6 +121,8 @@ def _drive(
     finally:
         try:
             telemetry.end_run(run_id)
+            if trainer is not None:
+                trainer.stop()
             if servers is not None:
                 servers.shutdown()
             if trackers is not None:

@@ -35,8 +35,9 @@ class Runtime:
     """The run's GPU layout (None: a runtime built outside a run, e.g. by a benchmark)."""
     trackers: Any = None
     """The run's experiment trackers (driver/trackers.py), or None."""
+    trainer: TrainerActor | None = None
+    """The run's trainer (None: one is made here; a run passes the one it started ahead)."""
     roles: Roles = field(init=False)
-    trainer: TrainerActor = field(init=False)
     samples: SampleKind = field(init=False)
     """What a sample of ``env`` is (an answer, or a trajectory where it gives tools) and the
     batched operations the stages ask of the samples (round/samples.py)."""
@@ -49,8 +50,8 @@ class Runtime:
         self.roles = Roles.from_config(self.config, s.actor, s.critic, s.refiner, trajectories)
         self.samples = self._samples_of(self.env)
         self.guard_samples = self._samples_of(self.guard) if self.guard is not None else None
-        gpus = self.placement.trainer_gpus if self.placement else 0.0
-        self.trainer = TrainerActor(self.run_id, self.config.serving.threads, gpus)
+        if self.trainer is None:
+            self.trainer = trainer_for(self.config, self.run_id, self.placement)
 
     def _samples_of(self, env: Environment) -> SampleKind:
         return kind_for(env)(env, self.roles, self.config, self.base_model_path())
@@ -92,3 +93,9 @@ class Runtime:
 
     def model_dir(self, round_: int) -> Path:
         return self.rd.model(round_)
+
+
+def trainer_for(config: Config, run_id: str, placement: Placement | None) -> TrainerActor:
+    """The run's trainer handle, with the GPU share ``placement`` gives training."""
+    gpus = placement.trainer_gpus if placement else 0.0
+    return TrainerActor(run_id, config.serving.threads, gpus, config.train.workers)

@@ -1,9 +1,13 @@
-"""The trainer of a run: started when a round trains, released right after.
+"""The trainer of a run: started ahead of a round's training, released right after it.
 
 One worker: a Ray actor named like the servers (``evoforge/<run>/trainer/0``) so the dashboard
 shows it. Several (``train.workers``): Ray Train workers (distributed.py). Either asks Ray for
 the GPU share the run's placement plan gives training. Released after each round's training:
 its optimizer state and activations (GBs) go back to the machine while the servers generate.
+A fresh one is started ahead (``prepare``: at the run's start, and after a training when another
+round follows) and imports torch, transformers and TRL while the round generates: holding no
+weights, it costs the machine about a GB, and a round's training no longer waits seconds for a
+process to start and import.
 """
 
 from __future__ import annotations
@@ -33,10 +37,20 @@ def _died(error: Exception) -> bool:
 class TrainerActor:
     """A handle on the run's trainer; ``train`` starts it on first use."""
 
-    def __init__(self, run_id: str, threads: int, gpus: float = 0.0) -> None:
-        self.run_id, self.threads, self.gpus = run_id, threads, gpus
-        """``gpus``: the GPU share of each training worker (the placement plan's)."""
+    def __init__(self, run_id: str, threads: int, gpus: float = 0.0, workers: int = 1) -> None:
+        self.run_id, self.threads, self.gpus, self.workers = run_id, threads, gpus, workers
+        """``gpus``: the GPU share of each training worker (the placement plan's); ``workers``:
+        train.workers (several: Ray Train starts its own workers when a round trains)."""
         self._actor = None
+        self._placed = False
+
+    def prepare(self) -> None:
+        """Start the actor now, without waiting, and have it import what training needs; the
+        wait for its placement stays in ``train``, where a cluster without room for it is a
+        one-line error as before."""
+        if self.workers > 1 or self._actor is not None:
+            return
+        self._start(wait=False).warm.remote()
 
     def train(self, label: str, *args: Any) -> dict[str, Any]:
         """``Trainer.train(*args)`` as a Ray task named ``label`` (or on Ray Train workers)."""
@@ -68,11 +82,11 @@ class TrainerActor:
                 f"train.max_length (now {settings.max_length})"
             ) from None
 
-    def _start(self):
+    def _start(self, wait: bool = True):
         import ray
 
+        name = f"evoforge/{self.run_id}/trainer/0"
         if self._actor is None:
-            name = f"evoforge/{self.run_id}/trainer/0"
             cluster.claim_name(name)
             debug = os.environ.get("EVOFORGE_DEBUG_DELAY")  # crash tests reach into the actor
             self._actor = (
@@ -85,7 +99,14 @@ class TrainerActor:
                 )
                 .remote(self.threads)
             )
-            cluster.wait_placed(self._actor, name, {"CPU": 1, "GPU": self.gpus})
+            self._placed = False
+        if wait and not self._placed:
+            try:
+                cluster.wait_placed(self._actor, name, {"CPU": 1, "GPU": self.gpus})
+            except EvoforgeError:
+                self._actor = None  # wait_placed killed it
+                raise
+            self._placed = True
         return self._actor
 
     def stop(self) -> None:

@@ -132,6 +132,8 @@ def train(rt: Runtime, state: RunState, store: RoundStore) -> dict[str, Any]:
     for where in metrics.get("resumed_from", []):
         rt.progress.line(f"[round {r}] training resumed at {where['phase']} step {where['step']}")
     rt.trainer.stop()  # its optimizer state and activations (GBs) go back to the machine
+    if r + 1 < c.rounds:
+        rt.trainer.prepare()  # a fresh one imports while this round evaluates and the next generates
     return {
         "train_metrics": metrics,
         "train_done": {"skipped": None, "seconds": metrics["seconds"]},

@@ -91,15 +91,13 @@ def killed_at_train1(ray_cluster, tmp_path_factory):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 128 MiB tmpfs: a disk that can really fill up (needs root to mount; skipped without)."""
+    """A 128 MiB tmpfs (mount_small_disk); the test is skipped where none can be mounted."""
+    from tests.helpers.disk import mount_small_disk
+
     disk = tmp_path / "disk"
     disk.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mount = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(disk)], capture_output=True
-    )
-    if mount.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.decode().strip()}")
+    why_not = mount_small_disk(disk)
+    if why_not:
+        pytest.skip(why_not)
     yield disk
     subprocess.run(["umount", "-l", str(disk)], check=False)

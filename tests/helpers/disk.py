@@ -1,8 +1,11 @@
-"""Filling a small disk (the ``small_disk`` tmpfs fixture) to its last byte."""
+"""A small disk that can really fill up (the ``small_disk`` tmpfs fixture), filled to its last
+byte."""
 
 from __future__ import annotations
 
 import errno
+import os
+import subprocess
 from pathlib import Path
 
 
@@ -18,3 +21,16 @@ def fill(disk: Path) -> Path:
         except OSError as e:
             assert e.errno == errno.ENOSPC
     return filler
+
+
+def mount_small_disk(disk) -> str | None:
+    """Mount a 128 MiB tmpfs on the directory ``disk``: a disk that can really fill up. None when
+    mounted, else why not (mounting needs root)."""
+    if os.geteuid() != 0:
+        return "mounting a small tmpfs needs root"
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mount.returncode != 0:
+        return f"cannot mount a tmpfs here: {mount.stderr.decode().strip()}"
+    return None

@@ -88,7 +88,7 @@ def evoforge_actors() -> list[str]:
 def wait_no_evoforge_actors(timeout: float = 60) -> list[str]:
     deadline = time.time() + timeout
     while (left := evoforge_actors()) and time.time() < deadline:
-        time.sleep(1)
+        time.sleep(0.25)
     return left
 
 

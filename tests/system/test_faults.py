@@ -4,7 +4,7 @@
   not yet taken), one kill after another in one run: each resume re-enters the killed node and
   must reuse what it finds.
 - A full disk in the middle of a round: a one-line error, the last good state kept, and a resume
-  after space is freed.
+  after space is freed (in the kill chain, whose run lies on a small disk).
 - A model-server actor killed during a round: restarted, the batch retried, the restart counted
   (in the resume that ends the tampered-with run).
 - A second process on a live run's directory: refused by the lock (in the kill chain).
@@ -19,6 +19,7 @@ import hashlib
 import os
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import pytest
 
 from evoforge.round.graph import NODES
 from evoforge.storage.rundir import read_json, read_jsonl
-from tests.helpers.disk import fill
+from tests.helpers.disk import fill, mount_small_disk
 from tests.helpers.runs import (
     TINY_RUN,
     cli,
@@ -89,19 +90,54 @@ def resume_ok(run_dir: Path) -> None:
     assert resumed.returncode == 0, err[-3000:]
 
 
+def disk_full_at_pairs(cmd: list[str], run_dir: Path, disk: Path) -> None:
+    """``cmd`` (a resume of ``run_dir``, on ``disk``) finds the disk full when round 1's pairs
+    are written: one line, exit 2, nothing half-written; then the space is freed."""
+    proc = cli(cmd, env={"EVOFORGE_DEBUG_DELAY": "pairs@1=3"})
+    wait_for_pause(proc)
+    filler = fill(disk)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: cannot write") and "No space left on device" in last, last
+    assert "evoforge resume" in last
+    assert not list(run_dir.rglob("*.tmp"))
+    assert not (run_dir / "rounds/001/pairs.jsonl").exists()
+    assert read_json(run_dir / "meta.json")["finished"] is False
+    filler.unlink()
+
+
+@pytest.fixture
+def disk_or_none(tmp_path):
+    """A small tmpfs for the kill chain's run (tests.helpers.disk), or None where none can be
+    mounted: the chain then runs on tmp_path without its full-disk step."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if mount_small_disk(disk):
+        yield None
+        return
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
 @pytest.mark.timeout(3600)  # 12 kills and resumes in one test (each was a test of its own)
-def test_sigkill_at_every_node_then_resume_equals_uninterrupted(reference, ray_cluster, tmp_path):
+def test_sigkill_at_every_node_then_resume_equals_uninterrupted(
+    reference, ray_cluster, tmp_path, disk_or_none
+):
     """One run killed at the end of every node in turn (its outputs written, LangGraph's
     checkpoint not yet taken) and resumed each time into the next kill: every node is re-entered
     after a crash and must reuse what it finds. Round 1's nodes are the ones killed, so each resume
     also restores round 0's trained weights into the servers. One chain instead of one run per
-    node: each resume runs one node, not a whole round."""
-    run_dir = tmp_path / "killed"
+    node: each resume runs one node, not a whole round. On a small disk, one more resume finds
+    the disk full where round 1's pairs are written (disk_full_at_pairs)."""
+    run_dir = (disk_or_none or tmp_path) / "killed"
     cmd = run_args(run_dir, ray_cluster.address)
     # Not explore: TINY_RUN turns it off (explore.kinds=), so the node writes an empty
     # guided.jsonl and, re-entered, skips its run as every stage with outputs does (plan,
     # generate, verify, critique, pairs here); killing it there would add a resume, not a path.
     for at in ["baseline", *(f"{n}@1" for n in NODES if n not in ("baseline", "explore"))]:
+        if at == "pairs@1" and disk_or_none is not None:
+            disk_full_at_pairs(cmd, run_dir, disk_or_none)
         proc = cli(cmd, env={"EVOFORGE_DEBUG_DELAY": f"{at}:end=300"}, start_new_session=True)
         wait_for_pause(proc)
         if at == "baseline":
@@ -121,27 +157,6 @@ def test_sigkill_at_every_node_then_resume_equals_uninterrupted(reference, ray_c
     assert outcome(run_dir) == reference
     assert not list(run_dir.rglob("*.tmp")), "temp files left behind"
     assert wait_no_evoforge_actors() == []
-
-
-def test_disk_full_mid_round_keeps_the_last_good_state_and_resumes(
-    reference, ray_cluster, small_disk
-):
-    run_dir = small_disk / "run"
-    proc = cli(run_args(run_dir, ray_cluster.address), env={"EVOFORGE_DEBUG_DELAY": "pairs@1=3"})
-    wait_for_pause(proc)
-    filler = fill(small_disk)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 2, err[-3000:]
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("error: cannot write") and "No space left on device" in last, last
-    assert "evoforge resume" in last
-    assert not list(run_dir.rglob("*.tmp"))
-    assert not (run_dir / "rounds/001/pairs.jsonl").exists()
-    assert read_json(run_dir / "meta.json")["finished"] is False
-
-    filler.unlink()
-    resume_ok(run_dir)
-    assert outcome(run_dir) == reference
 
 
 def process_tree(pid: int) -> list:

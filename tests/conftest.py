@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 
 import pytest
 
@@ -91,13 +90,10 @@ def killed_at_train1(ray_cluster, tmp_path_factory):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 128 MiB tmpfs (mount_small_disk); the test is skipped where none can be mounted."""
-    from tests.helpers.disk import mount_small_disk
+    """A 128 MiB tmpfs (tests.helpers.disk.small_tmpfs); skipped where none can be mounted."""
+    from tests.helpers.disk import small_tmpfs
 
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    why_not = mount_small_disk(disk)
-    if why_not:
-        pytest.skip(why_not)
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=False)
+    with small_tmpfs(tmp_path / "disk") as why_not:
+        if why_not:
+            pytest.skip(why_not)
+        yield tmp_path / "disk"

@@ -31,12 +31,12 @@ class Runtime:
     servers: RoleServers
     progress: Progress
     run_id: str
+    trainer: TrainerActor
+    """The run's trainer (trainer_for), started ahead by the runner."""
     placement: Placement | None = None
     """The run's GPU layout (None: a runtime built outside a run, e.g. by a benchmark)."""
     trackers: Any = None
     """The run's experiment trackers (driver/trackers.py), or None."""
-    trainer: TrainerActor | None = None
-    """The run's trainer (None: one is made here; a run passes the one it started ahead)."""
     roles: Roles = field(init=False)
     samples: SampleKind = field(init=False)
     """What a sample of ``env`` is (an answer, or a trajectory where it gives tools) and the
@@ -50,8 +50,6 @@ class Runtime:
         self.roles = Roles.from_config(self.config, s.actor, s.critic, s.refiner, trajectories)
         self.samples = self._samples_of(self.env)
         self.guard_samples = self._samples_of(self.guard) if self.guard is not None else None
-        if self.trainer is None:
-            self.trainer = trainer_for(self.config, self.run_id, self.placement)
 
     def _samples_of(self, env: Environment) -> SampleKind:
         return kind_for(env)(env, self.roles, self.config, self.base_model_path())

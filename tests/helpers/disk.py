@@ -3,9 +3,11 @@ byte."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -23,14 +25,21 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-def mount_small_disk(disk) -> str | None:
-    """Mount a 128 MiB tmpfs on the directory ``disk``: a disk that can really fill up. None when
-    mounted, else why not (mounting needs root)."""
+@contextlib.contextmanager
+def small_tmpfs(disk: Path) -> Iterator[str | None]:
+    """Mount a 128 MiB tmpfs on the new directory ``disk`` (a disk that can really fill up) for
+    the block; yields None when mounted, else why not (mounting needs root)."""
+    disk.mkdir()
     if os.geteuid() != 0:
-        return "mounting a small tmpfs needs root"
+        yield "mounting a small tmpfs needs root"
+        return
     mount = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(disk)], capture_output=True
     )
     if mount.returncode != 0:
-        return f"cannot mount a tmpfs here: {mount.stderr.decode().strip()}"
-    return None
+        yield f"cannot mount a tmpfs here: {mount.stderr.decode().strip()}"
+        return
+    try:
+        yield None
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

@@ -77,17 +77,19 @@ def pause_and_kill(proc) -> None:
     proc.wait(timeout=30)
 
 
-def evoforge_actors() -> list[str]:
-    """The names of the live evoforge actors on this process's Ray cluster."""
+def evoforge_actors(prefix: str = "evoforge/") -> list[str]:
+    """The names of the live evoforge actors (those under ``prefix``, e.g. one run's) on this
+    process's Ray cluster."""
     from ray.util.state import list_actors
 
     alive = list_actors(address=ray_address(), filters=[("state", "=", "ALIVE")], limit=1000)
-    return [a.name for a in alive if (a.name or "").startswith("evoforge/")]
+    return [a.name for a in alive if (a.name or "").startswith(prefix)]
 
 
-def wait_no_evoforge_actors(timeout: float = 60) -> list[str]:
+def wait_no_evoforge_actors(timeout: float = 60, prefix: str = "evoforge/") -> list[str]:
+    """Wait until no evoforge actor under ``prefix`` is alive; those still alive at the end."""
     deadline = time.time() + timeout
-    while (left := evoforge_actors()) and time.time() < deadline:
+    while (left := evoforge_actors(prefix)) and time.time() < deadline:
         time.sleep(0.25)
     return left
 

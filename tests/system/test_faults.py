@@ -19,7 +19,6 @@ import hashlib
 import os
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import pytest
 
 from evoforge.round.graph import NODES
 from evoforge.storage.rundir import read_json, read_jsonl
-from tests.helpers.disk import fill, mount_small_disk
+from tests.helpers.disk import fill, small_tmpfs
 from tests.helpers.runs import (
     TINY_RUN,
     cli,
@@ -111,13 +110,8 @@ def disk_full_at_pairs(cmd: list[str], run_dir: Path, disk: Path) -> None:
 def disk_or_none(tmp_path):
     """A small tmpfs for the kill chain's run (tests.helpers.disk), or None where none can be
     mounted: the chain then runs on tmp_path without its full-disk step."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if mount_small_disk(disk):
-        yield None
-        return
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=False)
+    with small_tmpfs(tmp_path / "disk") as why_not:
+        yield None if why_not else tmp_path / "disk"
 
 
 @pytest.mark.timeout(3600)  # 12 kills and resumes in one test (each was a test of its own)

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import gc
 import sys
-import time
 
 from evoforge.training.actor import TrainerActor
-from tests.helpers.runs import evoforge_actors
+from tests.helpers.runs import evoforge_actors, wait_no_evoforge_actors
 
 
 def _imported_and_frozen(trainer) -> tuple[bool, int]:
     return "trl" in sys.modules, gc.get_freeze_count()
 
 
-def test_a_trainer_started_ahead_imports_then_trains_on_the_same_actor(ray_cluster, tmp_path):
+def test_a_trainer_started_ahead_imports_and_train_gets_that_actor(ray_cluster, tmp_path):
     import ray
 
     run = f"ahead-{tmp_path.name}"
@@ -28,13 +27,10 @@ def test_a_trainer_started_ahead_imports_then_trains_on_the_same_actor(ray_clust
     imported, frozen = ray.get(started.__ray_call__.remote(_imported_and_frozen), timeout=120)
     assert imported and frozen > 10_000  # the imports' objects are out of the collector's walk
     assert trainer._start() is started  # what train calls: placed, the same actor
-    assert f"evoforge/{run}/trainer/0" in evoforge_actors()
+    assert evoforge_actors(f"evoforge/{run}/") == [f"evoforge/{run}/trainer/0"]
     trainer.stop()
     assert trainer._actor is None
-    deadline = time.time() + 60
-    while f"evoforge/{run}/trainer/0" in evoforge_actors() and time.time() < deadline:
-        time.sleep(0.25)
-    assert f"evoforge/{run}/trainer/0" not in evoforge_actors()
+    assert wait_no_evoforge_actors(prefix=f"evoforge/{run}/") == []
 
 
 def test_ray_train_workers_are_not_started_ahead():
